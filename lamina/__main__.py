@@ -1,0 +1,5 @@
+import sys
+
+from lamina.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,146 @@
+"""Checkpoints: safetensors for tensors, JSON for everything else. Never pickle, so loading runs no code.
+
+A checkpoint is a folder:
+    model.safetensors   the model's weights and buffers (loadable by any safetensors reader)
+    state.safetensors   optimizer moments and random-number-generator states
+    state.json          training position, schedule step, callback state, and the rest of the optimizer state
+
+It is written into a temporary folder and swapped into place by renames, so a crash (even kill -9) leaves
+either the previous checkpoint or the new one, never a half-written mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
+from torch import Tensor, nn
+
+from lamina.errors import RunError
+
+__all__ = ["save_checkpoint", "read_checkpoint", "load_weights", "flatten_tensors", "unflatten_tensors",
+           "rng_state", "set_rng_state", "checkpoint_path"]  # fmt: skip
+
+FORMAT = 1
+
+
+def flatten_tensors(value: Any, prefix: str = "") -> tuple[Any, dict[str, Tensor]]:
+    """Split a nested structure (a state_dict) into JSON-able data and a flat {key: tensor} dict."""
+    tensors: dict[str, Tensor] = {}
+
+    def walk(item: Any, key: str) -> Any:
+        if isinstance(item, Tensor):
+            tensors[key] = item.detach().cpu().contiguous()
+            return {"__tensor__": key}
+        if isinstance(item, dict):
+            if all(isinstance(k, str) for k in item):
+                return {k: walk(v, f"{key}.{k}") for k, v in item.items()}
+            return {"__dict__": [[walk(k, f"{key}.k{i}"), walk(v, f"{key}.{i}")] for i, (k, v) in enumerate(item.items())]}
+        if isinstance(item, tuple):
+            return {"__tuple__": [walk(v, f"{key}.{i}") for i, v in enumerate(item)]}
+        if isinstance(item, list):
+            return [walk(v, f"{key}.{i}") for i, v in enumerate(item)]
+        if isinstance(item, float) and (item != item or item in (float("inf"), float("-inf"))):
+            return {"__float__": repr(item)}
+        return item
+
+    return walk(value, prefix), tensors
+
+
+def unflatten_tensors(value: Any, tensors: dict[str, Tensor]) -> Any:
+    """Inverse of `flatten_tensors`."""
+    if isinstance(value, list):
+        return [unflatten_tensors(v, tensors) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tensor__" in value:
+        return tensors[value["__tensor__"]]
+    if "__tuple__" in value:
+        return tuple(unflatten_tensors(v, tensors) for v in value["__tuple__"])
+    if "__dict__" in value:
+        return {unflatten_tensors(k, tensors): unflatten_tensors(v, tensors) for k, v in value["__dict__"]}
+    if "__float__" in value:
+        return float(value["__float__"])
+    return {k: unflatten_tensors(v, tensors) for k, v in value.items()}
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random stream a training step draws from (dropout, noise): CPU, and each CUDA device."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "_orig_mod", model)  # a torch.compile'd module wraps the original
+
+
+def save_checkpoint(directory: Path, model: nn.Module, state: dict[str, Any]) -> None:
+    """Atomically write `model`'s weights and `state` (nested dicts with tensors inside) to `directory`."""
+    directory = Path(directory)
+    partial = directory.with_name(directory.name + ".partial")
+    previous = directory.with_name(directory.name + ".previous")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    save_model(_unwrap(model), str(partial / "model.safetensors"))
+    document, tensors = flatten_tensors(state)
+    save_file(tensors, str(partial / "state.safetensors"))
+    (partial / "state.json").write_text(json.dumps({"format": FORMAT, **document}, indent=1))
+    for path in partial.iterdir():
+        _fsync(path)
+    shutil.rmtree(previous, ignore_errors=True)
+    if directory.exists():
+        os.replace(directory, previous)
+    os.replace(partial, directory)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def checkpoint_path(directory: Path) -> Path | None:
+    """The checkpoint folder to read: `directory`, or its `.previous` copy if a crash interrupted a swap."""
+    directory = Path(directory)
+    for candidate in (directory, directory.with_name(directory.name + ".previous")):
+        if (candidate / "state.json").is_file() and (candidate / "model.safetensors").is_file():
+            return candidate
+    return None
+
+
+def read_checkpoint(directory: Path) -> dict[str, Any]:
+    """The state saved by `save_checkpoint` (tensors restored), plus 'path' of the folder it came from."""
+    found = checkpoint_path(directory)
+    if found is None:
+        raise RunError(f"no checkpoint in {directory}", "the run stopped before its first checkpoint; start it again")
+    document = json.loads((found / "state.json").read_text())
+    if document.get("format") != FORMAT:
+        raise RunError(f"checkpoint {found} has format {document.get('format')}, expected {FORMAT}",
+                       "it was written by another lamina version")  # fmt: skip
+    tensors = load_file(str(found / "state.safetensors"))
+    state = unflatten_tensors(document, tensors)
+    state["path"] = found
+    return state
+
+
+def load_weights(model: nn.Module, path: Path) -> nn.Module:
+    """Load safetensors weights into `model` (strict); RunError if they do not fit."""
+    try:
+        load_model(_unwrap(model), str(path), strict=True)
+    except (RuntimeError, KeyError) as error:
+        raise RunError(f"weights in {path} do not fit the model: {str(error).splitlines()[0]}",
+                       "the run's config.yaml must match the weights; was it edited?") from None  # fmt: skip
+    return model

@@ -1,0 +1,193 @@
+"""One function per CLI command. Each receives the parsed arguments and returns an exit code (None = 0)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from argparse import Namespace
+from typing import Any
+
+from lamina.cli.tables import options_table, print_table
+
+# ---- training -----------------------------------------------------------------------------------------
+
+
+def train(arguments: Namespace) -> int | None:
+    from lamina.errors import ConfigError
+    from lamina.pipeline import resume, train as train_run
+
+    progress = "quiet" if arguments.quiet else arguments.progress
+    if arguments.resume:
+        if arguments.config or arguments.overrides:
+            raise ConfigError("--resume continues a run with its saved config; do not pass CONFIG or --set",
+                              hint=f"run: lamina train --resume {arguments.resume}")  # fmt: skip
+        run = resume(arguments.resume, progress=progress)
+    else:
+        if not arguments.config:
+            raise ConfigError("lamina train needs a CONFIG file (or --resume RUN_DIR)",
+                              hint="e.g. lamina train configs/digits_cnn.yaml")  # fmt: skip
+        run = train_run(arguments.config, arguments.overrides, runs_dir=arguments.runs_dir, name=arguments.name,
+                        progress=progress)  # fmt: skip
+    summary = run.summary
+    test = summary.get("metrics", {}).get("test", {})
+    shown = {key: value for key, value in test.items() if isinstance(value, float)}
+    scores = "  ".join(f"{key} {value:.4f}" for key, value in shown.items())
+    print(f"done in {summary.get('wall_seconds', 0):.1f}s, {summary.get('epochs')} epochs — test: {scores}")
+    if summary.get("stopped_early"):
+        print(summary["stopped_early"])
+    print(run.dir)
+
+
+def evaluate(arguments: Namespace) -> int | None:
+    from lamina.run import load_run
+
+    metrics = load_run(arguments.run_dir).evaluate(arguments.split)
+    if arguments.json:
+        print(json.dumps(metrics))
+        return
+    confusion = metrics.pop("confusion_matrix", None)
+    print_table(["metric", arguments.split], [[name, f"{value:.6g}"] for name, value in metrics.items()])
+    if confusion is not None:
+        print("\nconfusion matrix (rows: true class, columns: predicted)")
+        for row in confusion:
+            print("  " + " ".join(f"{count:5d}" for count in row))
+
+
+def predict(arguments: Namespace) -> int | None:
+    from lamina.run import load_run
+
+    results = load_run(arguments.run_dir).predict(arguments.inputs)
+    if arguments.json:
+        for result in results:
+            print(json.dumps(result))
+        return
+    if results and "label" in results[0]:
+        print_table(["input", "label", "probability"],
+                    [[r["input"], r["label"], f"{r['probability']:.4f}"] for r in results])  # fmt: skip
+    else:
+        print_table(["input", "prediction"], [[r["input"], _number(r["prediction"])] for r in results])
+
+
+def _number(value: Any) -> str:
+    return ", ".join(f"{v:.6g}" for v in value) if isinstance(value, list) else f"{value:.6g}"
+
+
+# ---- inspecting configs, models, data -------------------------------------------------------------------
+
+
+def validate(arguments: Namespace) -> int | None:
+    from lamina.config import load_config
+    from lamina.pipeline import prepare
+
+    config = load_config(arguments.config, arguments.overrides)
+    session = prepare(config)
+    parameters = sum(p.numel() for p in session.model.parameters())
+    sizes = ", ".join(f"{name} {len(split)}" for name, split in session.data.splits.items())
+    print(f"{arguments.config}: valid")
+    print(f"  data   {config.data.name}: {session.data.spec.describe()}; {sizes}")
+    print(f"  model  {config.model.name}: {parameters:,} parameters, one batch ran through it")
+    print(f"  train  {config.train.epochs} epochs, batch {config.train.batch_size}, loss {config.train.loss.name}, "
+          f"optimizer {config.train.optimizer.name}, schedule {config.train.schedule.name}, device {session.device}")
+
+
+def models(arguments: Namespace) -> int | None:
+    if arguments.config:
+        return _model_summary(arguments)
+    from lamina.models import models as registry
+
+    for entry in registry.entries():
+        print(f"\n{entry.name} — {entry.help}")
+        options_table(entry.config)
+    print("\nShow a config's model with its parameter count: lamina models CONFIG")
+
+
+def _model_summary(arguments: Namespace) -> None:
+    from lamina.config import load_config
+    from lamina.models.summary import layer_table
+    from lamina.pipeline import prepare
+
+    config = load_config(arguments.config, arguments.overrides)
+    session = prepare(config)
+    sample = session.data.transform(session.data.splits["train"].inputs[:2])
+    rows, total, trainable = layer_table(session.model, sample)
+    print(f"model {config.model.name} for {config.data.name} ({session.data.spec.describe()})")
+    print_table(["layer", "kind", "output shape", "parameters"], rows)
+    print(f"parameters: {total:,} ({trainable:,} trainable)")
+
+
+def datasets(arguments: Namespace) -> int | None:
+    if arguments.action == "summary":
+        return _data_summary(arguments)
+    from lamina.data import datasets as registry
+
+    for entry in registry.entries():
+        print(f"\n{entry.name} — {entry.help}")
+        options_table(entry.config)
+    print("\nInspect a config's data: lamina datasets summary CONFIG")
+
+
+def _data_summary(arguments: Namespace) -> None:
+    import torch
+
+    from lamina.config import load_config
+    from lamina.data.bundle import iterate_batches
+    from lamina.pipeline import prepare
+
+    config = load_config(arguments.config, arguments.overrides)
+    session = prepare(config)
+    data, spec = session.data, session.data.spec
+    print(f"data {config.data.name}: {spec.describe()}")
+    rows = []
+    for name, split in data.splits.items():
+        inputs = split.inputs
+        row = [name, f"{len(split)}", f"{tuple(inputs.shape[1:])} {str(inputs.dtype).replace('torch.', '')}"]
+        if spec.task == "classification":
+            counts = torch.bincount(split.targets.cpu(), minlength=spec.num_classes).tolist()
+            row.append(" ".join(f"{spec.class_names[i] if spec.class_names else i}:{c}" for i, c in enumerate(counts)))
+        else:
+            targets = split.targets.double()
+            row.append(f"mean {targets.mean():.4g}, std {targets.std():.4g}")
+        rows.append(row)
+    print_table(["split", "samples", "input", "classes" if spec.task == "classification" else "target"], rows)
+    for note in data.notes:
+        print(f"note: {note}")
+    inputs, targets = next(iterate_batches(data.splits["train"], config.train.batch_size))
+    batch = data.transform(inputs)
+    print(f"one training batch: stored {tuple(inputs.shape)} {inputs.dtype} → model input {tuple(batch.shape)} "
+          f"{batch.dtype}, mean {batch.float().mean():.3f}, std {batch.float().std():.3f}")
+    from lamina.models.output import split_output
+
+    with torch.no_grad():
+        prediction, _ = split_output(session.model.eval()(batch))
+    print(f"through model {config.model.name}: outputs {tuple(prediction.shape)}; targets {tuple(targets.shape)}")
+
+
+def runs(arguments: Namespace) -> int | None:
+    from lamina.artifacts.folder import list_runs
+
+    records = list_runs(arguments.runs_dir)
+    if not records:
+        print(f"no runs in {arguments.runs_dir}")
+        return
+    rows = []
+    for record in records:
+        best = record.get("best") or {}
+        best_text = f"{best.get('monitor', '')} {best['value']:.4f}" if "value" in best else "-"
+        test = record.get("metrics", {}).get("test", {})
+        main = next((k for k in ("accuracy", "r2") if k in test), None)
+        rows.append([record["id"], record.get("model", "?"), record.get("data", "?"), best_text,
+                     f"test.{main} {test[main]:.4f}" if main else "-", record.get("status", "?")])  # fmt: skip
+    print_table(["id", "model", "data", "best", "test", "status"], rows)
+
+
+def schema(arguments: Namespace) -> int | None:
+    from lamina.config.schema import schema as config_schema
+
+    text = json.dumps(config_schema(), indent=2)
+    if arguments.output:
+        from lamina.artifacts.folder import atomic_write
+
+        atomic_write(arguments.output, text + "\n")
+        print(f"wrote {arguments.output}", file=sys.stderr)
+    else:
+        print(text)

@@ -1,0 +1,117 @@
+"""The `lamina` command. Parsing imports nothing heavy: PyTorch loads only when a command needs it.
+
+Exit codes: 0 success, 2 a problem the user can fix (config, data, files), 1 a bug in lamina, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EXIT_OK, EXIT_BUG, EXIT_USER, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lamina",
+        description="Train, evaluate and use neural networks from one YAML config.",
+        epilog="Start with: lamina train configs/digits_cnn.yaml   ·   docs: docs/guide.md",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def overrides(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a config value by dotted path, e.g. --set train.epochs=5 (repeatable)")  # fmt: skip
+
+    train = commands.add_parser("train", help="train a model from a config (or resume a run)")
+    train.add_argument("config", nargs="?", help="YAML config file")
+    overrides(train)
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    train.add_argument("--runs-dir", default="runs", help="where run folders are created (default: runs)")
+    train.add_argument("--name", help="run name (part of the run folder's name)")
+    shown = train.add_mutually_exclusive_group()
+    shown.add_argument("--quiet", action="store_true", help="print only the final result and the run folder")
+    shown.add_argument("--progress", choices=["auto", "rich", "plain"], default="auto",
+                       help="live bar (rich), a line per epoch (plain), or rich on a terminal (auto)")  # fmt: skip
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a trained run on a split")
+    evaluate.add_argument("run_dir", help="run folder")
+    evaluate.add_argument("--split", default="test", choices=["train", "val", "test"], help="default: test")
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+
+    predict = commands.add_parser("predict", help="predict image files (PNG/JPEG) or CSV rows with a run")
+    predict.add_argument("run_dir", help="run folder")
+    predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, or CSV files of rows")
+    predict.add_argument("--json", action="store_true", help="print JSON lines")
+
+    validate = commands.add_parser("validate", help="check a config completely (data and model too), no training")
+    validate.add_argument("config", help="YAML config file")
+    overrides(validate)
+
+    models = commands.add_parser("models", help="registered models and their options; with CONFIG, its size")
+    models.add_argument("config", nargs="?", help="YAML config: print that model's layers and parameter count")
+    overrides(models)
+
+    datasets = commands.add_parser("datasets", help="registered data sets and their options")
+    actions = datasets.add_subparsers(dest="action", metavar="ACTION")
+    summary = actions.add_parser("summary", help="shapes, class balance, and one batch through the pipeline")
+    summary.add_argument("config", help="YAML config file")
+    overrides(summary)
+
+    runs = commands.add_parser("runs", help="table of past runs")
+    runs.add_argument("--runs-dir", default="runs", help="default: runs")
+
+    schema = commands.add_parser("schema", help="JSON Schema of the config (for editor completion)")
+    schema.add_argument("--output", help="write to this file instead of printing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Keep idle OpenMP threads from spinning: on a shared CPU, 2 spinning threads collapse (docs/performance.md).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    if arguments.version:
+        from lamina import __version__
+
+        print(f"lamina {__version__}")
+        return EXIT_OK
+    if not arguments.command:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        from lamina.cli import commands
+
+        return getattr(commands, arguments.command)(arguments) or EXIT_OK
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        return _report(error, arguments.debug)
+
+
+def _report(error: Exception, debug: bool) -> int:
+    from lamina.errors import LaminaError, RunInterrupted
+
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    if isinstance(error, RunInterrupted):
+        print(f"\n{error}", file=sys.stderr)
+        print(error.run_dir)
+        return EXIT_INTERRUPTED
+    if isinstance(error, LaminaError):
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER
+    if not debug:
+        print(f"internal error (a bug in lamina): {type(error).__name__}: {error}", file=sys.stderr)
+        print("  hint: run again with --debug for the traceback, and report it", file=sys.stderr)
+    return EXIT_BUG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

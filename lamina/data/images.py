@@ -1,0 +1,171 @@
+"""Image data: scikit-learn's 8×8 digits (built in) and MNIST from standard IDX files.
+
+Images are stored as uint8 (N, C, H, W); each batch is scaled to [0, 1] and normalized with per-channel
+statistics of the train split, on the batch's device.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy
+import torch
+from torch import Tensor
+
+from lamina.data.bundle import DataBundle, Split, split_indices
+from lamina.data.options import SplitOptions
+from lamina.data.registry import datasets
+from lamina.data.spec import DataSpec
+from lamina.errors import DataError
+
+__all__ = ["ImageNormalizer", "image_bundle", "read_idx"]
+
+
+class ImageNormalizer:
+    """uint8 (B, C, H, W) → float32 normalized with per-channel mean and std of the train split."""
+
+    def __init__(self, mean: list[float], std: list[float]):
+        self.mean, self.std = mean, std
+        self._cache: dict = {}
+
+    def __call__(self, images: Tensor) -> Tensor:
+        key = images.device
+        if key not in self._cache:
+            mean = torch.tensor(self.mean, device=key).view(1, -1, 1, 1)
+            std = torch.tensor(self.std, device=key).view(1, -1, 1, 1)
+            # (x / 255 - mean) / std folded into one multiply-add
+            self._cache[key] = (1.0 / (255.0 * std), -mean / std)
+        scale, shift = self._cache[key]
+        return torch.addcmul(shift, images.float(), scale)
+
+
+def image_bundle(
+    splits: dict[str, Split], class_names: list[str], source: dict, notes: list[str] | None = None
+) -> DataBundle:
+    """Bundle uint8 image splits: spec from their shape, normalization from the train split."""
+    train = splits["train"].inputs
+    channels, height, width = train.shape[1:]
+    pixels = train.float().div_(255).transpose(0, 1).reshape(channels, -1)  # (C, N*H*W)
+    mean = pixels.mean(dim=1).tolist()
+    std = pixels.std(dim=1).clamp(min=1e-6).tolist()
+    spec = DataSpec(
+        kind="image",
+        task="classification",
+        input_shape=(channels, height, width),
+        num_classes=len(class_names),
+        class_names=class_names,
+    )
+    preprocessing = {
+        "type": "image",
+        "channels": int(channels),
+        "height": int(height),
+        "width": int(width),
+        "mean": mean,
+        "std": std,
+        "source": source,
+    }
+    return DataBundle(spec, splits, preprocessing, ImageNormalizer(mean, std), notes or [])
+
+
+class DigitsOptions(SplitOptions):
+    """scikit-learn's bundled handwritten digits: 1,797 grayscale 8×8 images, 10 classes (built in, no files)."""
+
+
+@datasets.register("digits", config=DigitsOptions)
+def digits(config: DigitsOptions, seed: int) -> DataBundle:
+    """Built-in 8×8 handwritten digits (scikit-learn), 10 classes."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    # pixel values 0..16 → 0..255 so every image data set shares one stored form (uint8)
+    images = torch.from_numpy((bunch.images * (255.0 / 16.0)).round()).to(torch.uint8).unsqueeze(1)
+    targets = torch.from_numpy(bunch.target).long()
+    fractions = {"test": config.test_fraction, "val": config.val_fraction}
+    index = split_indices(targets, len(targets), fractions, seed, config.stratify)
+    splits = {name: Split(images[index[name]], targets[index[name]]) for name in ("train", "val", "test")}
+    return image_bundle(splits, [str(d) for d in range(10)], {"dataset": "digits", "invert": False})
+
+
+# ---- MNIST (IDX) --------------------------------------------------------------------------------------
+
+IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}  # big-endian
+
+
+def read_idx(path: Path) -> Tensor:
+    """Read an IDX file (optionally .gz) into a tensor; DataError naming the file if it is corrupt."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise DataError(f"cannot read IDX file {path}: {error}", "re-download the file; it looks corrupt") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
+        raise DataError(
+            f"{path} is not an IDX file (bad magic number {raw[:4].hex() or 'empty'})",
+            "expected MNIST-style files such as train-images-idx3-ubyte.gz",
+        )
+    dtype, dimensions = IDX_TYPES[raw[2]], raw[3]
+    header = 4 + 4 * dimensions
+    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dimensions)]
+    expected = header + numpy.dtype(dtype).itemsize * int(numpy.prod(shape))
+    if len(raw) != expected:
+        raise DataError(
+            f"corrupt IDX file {path}: its header promises shape {tuple(shape)} ({expected} bytes) "
+            f"but the file holds {len(raw)} bytes",
+            "the file is truncated or damaged; copy it again",
+        )
+    data = numpy.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    return torch.from_numpy(data.astype(numpy.dtype(dtype).newbyteorder("=")))
+
+
+def _find(folder: Path, stem: str) -> Path:
+    candidates = [stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"]
+    for name in candidates:
+        if (folder / name).is_file():
+            return folder / name
+    raise DataError(
+        f"MNIST folder {folder} has no {stem}(.gz)",
+        f"expected {stem}.gz beside train/t10k images and labels; found: "
+        + (", ".join(sorted(p.name for p in folder.iterdir())[:8]) or "nothing"),
+    )
+
+
+class MNISTOptions(SplitOptions):
+    """MNIST handwritten digits from the four standard IDX files (.gz or not): 60,000 train + 10,000 test."""
+
+    path: str
+    """Folder holding train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-…, t10k-labels-…"""
+    val_fraction: float = 0.1
+    """Fraction of the 60,000 training images held out for validation."""
+    limit: int | None = None
+    """Use only the first N training images (quick experiments); the test split stays whole."""
+
+
+@datasets.register("mnist", config=MNISTOptions)
+def mnist(config: MNISTOptions, seed: int) -> DataBundle:
+    """MNIST from IDX files, with its official 10,000-image test split."""
+    folder = Path(config.path).expanduser()
+    if not folder.is_dir():
+        raise DataError(
+            f"data.path {config.path!r} is not a folder",
+            "point data.path at the folder with the MNIST IDX files, e.g. --set data.path=../shared/datasets/mnist",
+        )
+    arrays = {}
+    for part in ("train", "t10k"):
+        images = read_idx(_find(folder, f"{part}-images-idx3-ubyte"))
+        labels = read_idx(_find(folder, f"{part}-labels-idx1-ubyte"))
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataError(
+                f"MNIST {part} files disagree: images {tuple(images.shape)}, labels {tuple(labels.shape)}",
+                "images must be (N, 28, 28) and labels (N,) with the same N",
+            )
+        arrays[part] = (images.unsqueeze(1), labels.long())  # (N, 1, 28, 28)
+    train_images, train_labels = arrays["train"]
+    if config.limit:
+        train_images, train_labels = train_images[: config.limit], train_labels[: config.limit]
+    index = split_indices(train_labels, len(train_labels), {"val": config.val_fraction}, seed, config.stratify)
+    splits = {
+        "train": Split(train_images[index["train"]], train_labels[index["train"]]),
+        "val": Split(train_images[index["val"]], train_labels[index["val"]]),
+        "test": Split(*arrays["t10k"]),
+    }
+    return image_bundle(splits, [str(d) for d in range(10)], {"dataset": "mnist", "invert": False})

@@ -1,0 +1,81 @@
+"""Raw inputs for prediction (image files, CSV rows) → the stored form a run's model was trained on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy
+import torch
+from torch import Tensor
+
+from lamina.errors import DataError
+
+__all__ = ["read_inputs", "transform_for", "IMAGE_SUFFIXES"]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def transform_for(preprocessing: dict) -> Callable[[Tensor], Tensor]:
+    """The per-batch transform described by a run's preprocessing record."""
+    if preprocessing["type"] == "image":
+        from lamina.data.images import ImageNormalizer
+
+        return ImageNormalizer(preprocessing["mean"], preprocessing["std"])
+    return lambda inputs: inputs
+
+
+def read_inputs(paths: list[str | Path], preprocessing: dict) -> tuple[Tensor, list[str]]:
+    """(inputs in stored form, a label per sample) for image files or CSV files, per the run's data kind."""
+    paths = [Path(path) for path in paths]
+    for path in paths:
+        if not path.is_file():
+            raise DataError(f"input file {str(path)!r} does not exist", "pass image files or a CSV of rows")
+    if preprocessing["type"] == "image":
+        wrong = [p for p in paths if p.suffix.lower() not in IMAGE_SUFFIXES]
+        if wrong:
+            raise DataError(f"{wrong[0]} is not an image file, but this run was trained on images",
+                            f"pass files ending in {', '.join(sorted(IMAGE_SUFFIXES))}")  # fmt: skip
+        images = torch.stack([read_image(path, preprocessing) for path in paths])
+        return images, [str(path) for path in paths]
+    if preprocessing["type"] == "table":
+        return _read_rows(paths, preprocessing)
+    raise DataError(f"this run's data kind {preprocessing['type']!r} has no file reader for predict", None)
+
+
+def read_image(path: Path, preprocessing: dict) -> Tensor:
+    """One image file → uint8 (C, H, W) with the run's channels and size."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if preprocessing["channels"] == 1 else "RGB")
+            size = (preprocessing["width"], preprocessing["height"])
+            if image.size != size:
+                image = image.resize(size, Image.BILINEAR, reducing_gap=3.0)
+            array = numpy.asarray(image, dtype=numpy.uint8)
+    except (UnidentifiedImageError, OSError) as error:
+        raise DataError(f"cannot read image {path}: {error}", "is the file a complete PNG/JPEG?") from None
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)  # (H, W, C) → (C, H, W)
+
+
+def _read_rows(paths: list[Path], preprocessing: dict) -> tuple[Tensor, list[str]]:
+    from lamina.data.tabular import TableEncoder, read_table
+
+    encoder = TableEncoder.from_dict(preprocessing["encoder"])
+    needed = list(encoder.numeric) + list(encoder.categorical)
+    batches, labels = [], []
+    for path in paths:
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            raise DataError(f"{path} is an image, but this run was trained on table rows", "pass a CSV file")
+        header, columns = read_table(path)
+        missing = [name for name in needed if name not in header]
+        if missing:
+            raise DataError(f"{path} lacks the feature columns {', '.join(missing[:5])}"
+                            + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""),
+                            "the CSV needs the same feature columns as the training data")  # fmt: skip
+        batches.append(encoder.transform(columns))
+        labels += [f"{path.name}:{row + 2}" for row in range(len(columns[header[0]]))]
+    return torch.cat(batches), labels

@@ -1,0 +1,27 @@
+"""Options every data set shares: how the data is split."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from lamina.config.base import Options
+
+__all__ = ["SplitOptions"]
+
+
+class SplitOptions(Options):
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    """Fraction of the data held out for validation (of the training data where an official test split exists)."""
+    test_fraction: float = Field(0.2, ge=0, lt=1)
+    """Fraction held out for the final test (ignored where the data set has an official test split)."""
+    stratify: bool = True
+    """Keep class proportions equal across splits (classification)."""
+
+    @model_validator(mode="after")
+    def _leaves_training_data(self):
+        if self.val_fraction + self.test_fraction >= 0.95:
+            raise ValueError(
+                f"val_fraction + test_fraction is {self.val_fraction + self.test_fraction:g}, which leaves "
+                "almost nothing to train on; keep their sum below 0.95"
+            )
+        return self

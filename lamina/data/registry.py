@@ -1,0 +1,14 @@
+"""The data set registry and the one function that builds a data set from its config."""
+
+from __future__ import annotations
+
+from lamina.registry import Registry
+
+__all__ = ["datasets", "build_data"]
+
+datasets = Registry("dataset")
+
+
+def build_data(config, seed: int = 0):
+    """Read and split the data set named by `config.name` (a `data:` section); returns a DataBundle."""
+    return datasets.get(config.name, "data.name").function(config, seed)

@@ -1,0 +1,273 @@
+"""Tables: scikit-learn's breast cancer data (built in) and a user's CSV file.
+
+Numeric columns are standardized and categorical ones one-hot encoded, with statistics and categories taken
+from the train split only; the same `TableEncoder` turns new rows into model inputs in `lamina predict`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Literal
+
+import numpy
+import torch
+from pydantic import Field
+
+from lamina.data.bundle import DataBundle, Split, split_indices
+from lamina.data.options import SplitOptions
+from lamina.data.registry import datasets
+from lamina.data.spec import DataSpec
+from lamina.errors import DataError, did_you_mean
+
+__all__ = ["TableEncoder", "read_table", "table_bundle"]
+
+MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
+
+
+def _number(text: str) -> float | None:
+    """The float in `text`, NaN for a missing marker, None if it is not a number."""
+    if text.strip().lower() in MISSING:
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def is_missing(text: str) -> bool:
+    return text.strip().lower() in MISSING
+
+
+class TableEncoder:
+    """Columns → float32 features. Numeric: (x - mean) / std, missing → train median. Categorical: one-hot of
+    the train categories; a category unseen in training encodes as all zeros."""
+
+    def __init__(self, numeric: dict[str, dict], categorical: dict[str, list[str]]):
+        self.numeric, self.categorical = numeric, categorical
+
+    @classmethod
+    def fit(cls, columns: dict[str, list], numeric_names: list[str], categorical_names: list[str]) -> TableEncoder:
+        numeric = {}
+        for name in numeric_names:
+            values = numpy.asarray(columns[name], dtype=numpy.float64)
+            present = values[~numpy.isnan(values)]
+            if present.size == 0:
+                raise DataError(f"column {name!r} has no values in the train split", "drop it with data.ignore")
+            std = float(present.std())
+            numeric[name] = {"mean": float(present.mean()), "std": std if std > 0 else 1.0,
+                             "median": float(numpy.median(present))}  # fmt: skip
+        categorical = {
+            name: sorted({value for value in columns[name] if not is_missing(value)}) for name in categorical_names
+        }
+        return cls(numeric, categorical)
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = list(self.numeric)
+        for name, categories in self.categorical.items():
+            names += [f"{name}={category}" for category in categories]
+        return names
+
+    def transform(self, columns: dict[str, list]) -> torch.Tensor:
+        """(N, F) float32 features from raw columns (numbers, or strings as read from a CSV)."""
+        parts = []
+        for name, stats in self.numeric.items():
+            values = numpy.asarray([_as_float(value, name) for value in columns[name]], dtype=numpy.float64)
+            values = numpy.where(numpy.isnan(values), stats["median"], values)
+            parts.append(((values - stats["mean"]) / stats["std"])[:, None])
+        for name, categories in self.categorical.items():
+            lookup = {category: i for i, category in enumerate(categories)}
+            one_hot = numpy.zeros((len(columns[name]), len(categories)))
+            for row, value in enumerate(columns[name]):
+                if value in lookup:
+                    one_hot[row, lookup[value]] = 1.0
+            parts.append(one_hot)
+        return torch.from_numpy(numpy.concatenate(parts, axis=1)).float()
+
+    def to_dict(self) -> dict:
+        return {"numeric": self.numeric, "categorical": self.categorical}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TableEncoder:
+        return cls(data["numeric"], data["categorical"])
+
+
+def _as_float(value, column: str) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    number = _number(str(value))
+    if number is None:
+        raise DataError(f"column {column!r} holds {value!r}, which is not a number", "fix the value or leave it empty")
+    return number
+
+
+def read_table(path: Path, separator: str = ",") -> tuple[list[str], dict[str, list[str]]]:
+    """Header and columns (as strings) of a CSV file; DataError for a missing file or ragged rows."""
+    if not path.is_file():
+        raise DataError(f"CSV file {str(path)!r} does not exist", "check data.path (relative to where you run lamina)")
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.reader(handle, delimiter=separator))
+    rows = [row for row in rows if any(cell.strip() for cell in row)]
+    if len(rows) < 2:
+        raise DataError(f"CSV file {path} has no data rows", "the first line must be a header, then one row per sample")
+    header = [name.strip() for name in rows[0]]
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise DataError(
+                f"CSV file {path}, line {line}: {len(row)} fields, but the header has {len(header)}",
+                f"check data.separator ({separator!r}) and quoting on that line",
+            )
+    return header, {name: [row[i].strip() for row in rows[1:]] for i, name in enumerate(header)}
+
+
+def _check_column(name: str, header: list[str], path: Path, option: str) -> None:
+    if name not in header:
+        suggestion = did_you_mean(name, header)
+        guess = f"did you mean {suggestion!r}? " if suggestion else ""
+        raise DataError(f"{option}: CSV file {path} has no column {name!r}", f"{guess}columns: {', '.join(header)}")
+
+
+def table_bundle(
+    columns: dict[str, list],
+    targets: torch.Tensor,
+    task: str,
+    numeric: list[str],
+    categorical: list[str],
+    config: SplitOptions,
+    seed: int,
+    class_names: list[str] | None,
+    source: dict,
+    notes: list[str] | None = None,
+) -> DataBundle:
+    """Split rows, fit the encoder on the train rows and encode every split."""
+    count = len(targets)
+    fractions = {"test": config.test_fraction, "val": config.val_fraction}
+    index = split_indices(targets if task == "classification" else None, count, fractions, seed, config.stratify)
+
+    def take(rows: torch.Tensor) -> dict[str, list]:
+        positions = rows.tolist()
+        return {name: [columns[name][i] for i in positions] for name in numeric + categorical}
+
+    encoder = TableEncoder.fit(take(index["train"]), numeric, categorical)
+    splits = {name: Split(encoder.transform(take(rows)), targets[rows]) for name, rows in index.items()}
+    spec = DataSpec(kind="tabular", task=task, input_shape=(len(encoder.feature_names),),
+                    feature_names=encoder.feature_names)  # fmt: skip
+    if task == "classification":
+        spec = replace(spec, num_classes=len(class_names), class_names=class_names, output_size=len(class_names))
+    else:
+        splits = {name: Split(split.inputs, split.targets.reshape(len(split), -1)) for name, split in splits.items()}
+        train_targets = splits["train"].targets.double()  # (N, T)
+        spec = replace(spec, num_targets=train_targets.shape[1], output_size=train_targets.shape[1],
+                       target_mean=train_targets.mean(dim=0).tolist(),
+                       target_std=train_targets.std(dim=0).clamp(min=1e-12).tolist())  # fmt: skip
+    preprocessing = {"type": "table", "encoder": encoder.to_dict(), "source": source}
+    return DataBundle(spec, {k: splits[k] for k in ("train", "val", "test")}, preprocessing, _identity, notes or [])
+
+
+def _identity(inputs: torch.Tensor) -> torch.Tensor:
+    return inputs
+
+
+class BreastCancerOptions(SplitOptions):
+    """Wisconsin diagnostic breast cancer (scikit-learn, built in): 569 tumours × 30 measurements, malignant or benign."""
+
+
+@datasets.register("breast_cancer", config=BreastCancerOptions)
+def breast_cancer(config: BreastCancerOptions, seed: int) -> DataBundle:
+    """Built-in tabular clinical data (scikit-learn): 569 samples, 30 features, 2 classes."""
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer()
+    names = [str(name) for name in bunch.feature_names]
+    columns = {name: bunch.data[:, i].tolist() for i, name in enumerate(names)}
+    targets = torch.from_numpy(bunch.target).long()
+    class_names = [str(name) for name in bunch.target_names]
+    return table_bundle(columns, targets, "classification", names, [], config, seed, class_names,
+                        {"dataset": "breast_cancer"})  # fmt: skip
+
+
+class CSVOptions(SplitOptions):
+    """Your own table: one row per sample, a header line, numeric and categorical feature columns, one target."""
+
+    path: str
+    """The CSV file."""
+    target: str
+    """Column to predict."""
+    features: list[str] | None = None
+    """Feature columns; default: every column except the target and `ignore`."""
+    ignore: list[str] = []
+    """Columns to leave out (ids, free text, leaks of the target)."""
+    categorical: list[str] | None = None
+    """Columns to one-hot encode; default: every column that is not entirely numbers."""
+    task: Literal["auto", "classification", "regression"] = "auto"
+    """auto: classification for text targets or at most `max_classes` distinct whole numbers, else regression."""
+    max_classes: int = Field(20, ge=2)
+    """Largest number of distinct whole-number targets that auto treats as classes."""
+    missing: Literal["impute", "drop", "error"] = "impute"
+    """Missing feature values: impute (train median / a 'missing' category), drop the row, or stop with an error."""
+    separator: str = ","
+    """Field separator."""
+
+
+@datasets.register("csv", config=CSVOptions)
+def csv_table(config: CSVOptions, seed: int) -> DataBundle:
+    """A CSV table: classification or regression on numeric and categorical columns."""
+    path = Path(config.path).expanduser()
+    header, columns = read_table(path, config.separator)
+    _check_column(config.target, header, path, "data.target")
+    for name in [*(config.features or []), *config.ignore, *(config.categorical or [])]:
+        _check_column(name, header, path, "data.features/ignore/categorical")
+    features = config.features or [n for n in header if n != config.target and n not in config.ignore]
+    if config.target in features:
+        raise DataError(f"data.features includes the target column {config.target!r}", "remove it from data.features")
+    if not features:
+        raise DataError(f"CSV file {path} has no feature columns besides the target", "check data.ignore")
+    notes, keep = [], [i for i, value in enumerate(columns[config.target]) if not is_missing(value)]
+    if len(keep) < len(columns[config.target]):
+        notes.append(f"dropped {len(columns[config.target]) - len(keep)} rows with no target value")
+    incomplete = [i for i in keep if any(is_missing(columns[name][i]) for name in features)]
+    if incomplete and config.missing == "error":
+        first = incomplete[0] + 2
+        raise DataError(f"CSV file {path} has missing values in {len(incomplete)} rows (first on line {first})",
+                        "set data.missing: impute or drop")  # fmt: skip
+    if incomplete and config.missing == "drop":
+        dropped = set(incomplete)
+        keep = [i for i in keep if i not in dropped]
+        notes.append(f"dropped {len(dropped)} rows with missing feature values")
+    elif incomplete:
+        notes.append(f"imputed missing values in {len(incomplete)} rows (train medians / 'missing' category)")
+    columns = {name: [columns[name][i] for i in keep] for name in header}
+    if config.categorical is not None:
+        categorical = [name for name in features if name in config.categorical]
+    else:
+        categorical = [name for name in features if any(_number(v) is None for v in columns[name])]
+    numeric = [name for name in features if name not in categorical]
+    for name in numeric:
+        columns[name] = [_as_float(value, name) for value in columns[name]]
+    task, targets, class_names = _targets(columns[config.target], config, path)
+    return table_bundle(columns, targets, task, numeric, categorical, config, seed, class_names,
+                        {"dataset": "csv", "target": config.target}, notes)  # fmt: skip
+
+
+def _targets(values: list[str], config: CSVOptions, path: Path) -> tuple[str, torch.Tensor, list[str] | None]:
+    numbers = [_number(value) for value in values]
+    numeric = all(number is not None for number in numbers)
+    whole = numeric and all(float(number).is_integer() for number in numbers)
+    task = config.task
+    if task == "auto":
+        task = "classification" if not numeric or (whole and len(set(values)) <= config.max_classes) else "regression"
+    if task == "regression":
+        if not numeric:
+            example = next(value for value, number in zip(values, numbers, strict=True) if number is None)
+            raise DataError(f"data.task is regression but target {config.target!r} holds {example!r}",
+                            "use data.task: classification, or clean the target column")  # fmt: skip
+        return task, torch.tensor(numbers, dtype=torch.float32), None
+    classes = sorted(set(values), key=lambda v: (float(v), v) if whole else (0.0, v))
+    if len(classes) < 2:
+        raise DataError(f"target {config.target!r} in {path} has a single class {classes[0]!r}",
+                        "classification needs at least two classes")  # fmt: skip
+    lookup = {name: i for i, name in enumerate(classes)}
+    return task, torch.tensor([lookup[value] for value in values]), classes

@@ -1,0 +1,96 @@
+"""Errors a user can cause. Each says what was received, what is allowed and how to fix it.
+
+The CLI prints a `LaminaError` in one or two lines and exits 2; anything else is a bug in lamina (exit 1).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "LaminaError",
+    "ConfigError",
+    "DataError",
+    "ModelError",
+    "RunError",
+    "RunInterrupted",
+    "Problem",
+    "did_you_mean",
+]
+
+
+def did_you_mean(received: str, allowed: Iterable[str]) -> str | None:
+    """The closest allowed name to `received`, or None when nothing is close."""
+    allowed = list(allowed)
+    lowered = {name.lower(): name for name in allowed}
+    text = str(received).lower()
+    matches = difflib.get_close_matches(text, list(lowered), n=1, cutoff=0.6)
+    if matches:
+        return lowered[matches[0]]
+    # an abbreviation such as 'acc' for 'accuracy'
+    starts = [name for name in lowered if len(text) >= 2 and name.startswith(text)]
+    return lowered[starts[0]] if len(starts) == 1 else None
+
+
+class LaminaError(Exception):
+    """Base class of every error a user can cause (bad config, data, files or run folders)."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+class Problem:
+    """One problem found in a config: where (dotted path), what is wrong, and how to fix it."""
+
+    def __init__(self, path: str, message: str, hint: str | None = None):
+        self.path, self.message, self.hint = path, message, hint
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        return text if not self.hint else f"{text}; {self.hint}"
+
+    def __repr__(self) -> str:
+        return f"Problem({str(self)!r})"
+
+
+class ConfigError(LaminaError):
+    """A config (YAML, overrides or Python dict) that does not validate. Lists every problem at once."""
+
+    def __init__(self, problems: list[Problem] | str, source: str | None = None, hint: str | None = None):
+        if isinstance(problems, str):
+            problems = [Problem("", problems, hint)]
+            hint = None
+        self.problems = problems
+        where = f" in {source}" if source else ""
+        if len(problems) == 1:
+            message = f"config problem{where}: {problems[0]}"
+        else:
+            lines = "\n".join(f"  - {problem}" for problem in problems)
+            message = f"config has {len(problems)} problems{where}:\n{lines}"
+        super().__init__(message, hint)
+
+
+class DataError(LaminaError):
+    """Data that cannot be read or does not fit the task: missing folders, corrupt files, bad columns."""
+
+
+class ModelError(LaminaError):
+    """A model that cannot be built for the data it is given (e.g. a CNN on tabular rows)."""
+
+
+class RunError(LaminaError):
+    """A run folder that is missing, incomplete or cannot be resumed."""
+
+
+class RunInterrupted(Exception):
+    """Training stopped on Ctrl-C after saving a resumable checkpoint (not a user error: exit code 130)."""
+
+    def __init__(self, run_dir):
+        super().__init__(f"interrupted; resume with: lamina train --resume {run_dir}")
+        self.run_dir = run_dir

@@ -1,0 +1,52 @@
+"""The model registry and `build_model`: a family's options + the data's spec → a plain nn.Module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lamina.registry import Registry
+
+__all__ = ["models", "build_model"]
+
+models = Registry("model")
+
+
+def build_model(config: Any, spec: Any, **options: Any):
+    """Build a registered model sized for `spec`.
+
+    Args:
+        config: a model options object (e.g. `config.model`), a family name, or a dict with `name`.
+        spec: a DataSpec (or its dict) giving input shape and number of classes/targets.
+        options: option overrides when `config` is a name or dict.
+
+    Returns:
+        A plain `torch.nn.Module`, usable without lamina.
+
+    Example:
+        >>> from lamina.data import DataSpec
+        >>> model = build_model("mlp", DataSpec("tabular", "classification", (30,), num_classes=2), hidden_sizes=[16])
+        >>> model(__import__("torch").zeros(4, 30)).shape
+        torch.Size([4, 2])
+    """
+    from lamina.data.spec import DataSpec
+    from lamina.errors import ConfigError
+
+    if isinstance(spec, dict):
+        spec = DataSpec.from_dict(spec)
+    if isinstance(config, str):
+        config = {"name": config}
+    if isinstance(config, dict):
+        from pydantic import ValidationError
+
+        from lamina.config.loading import problems_from
+
+        config = {**config, **options}
+        entry = models.get(config.get("name", ""), "model.name")
+        try:
+            config = entry.config.model_validate(config)
+        except ValidationError as error:
+            problems = problems_from(error, entry.config, config)
+            for problem in problems:
+                problem.path = f"model.{problem.path}"
+            raise ConfigError(problems) from None
+    return models.get(config.name, "model.name").function(config, spec)

@@ -1,0 +1,226 @@
+"""config → data → model → train → run folder. The whole path in two functions, `train` and `resume`.
+
+Everything a user can get wrong is checked in `prepare` — the config, the data, the model against the data,
+the loss and metrics against the task — before the run folder is created, so a bad run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from lamina.artifacts.checkpoint import checkpoint_path, load_weights, read_checkpoint, save_checkpoint
+from lamina.artifacts.folder import RunFolder, write_json
+from lamina.artifacts.recording import Checkpoints, MetricsLog, loop_state, restore_loop
+from lamina.config import load_config
+from lamina.data import DataBundle, build_data
+from lamina.errors import ConfigError, ModelError, Problem, RunError, RunInterrupted
+from lamina.models import build_model
+from lamina.train.callbacks import Callback, EarlyStopping
+from lamina.train.losses import Objective, build_objective, default_loss, losses
+from lamina.train.loop import Interrupted, Loop
+from lamina.train.metrics import default_metrics, metrics
+from lamina.train.optimizers import build_optimizer
+from lamina.train.progress import Progress
+from lamina.train.runtime import auto_threads, select_device, set_threads
+
+__all__ = ["train", "resume", "prepare", "Session"]
+
+
+@dataclass
+class Session:
+    """A run, fully checked and built, ready to train."""
+
+    config: Any
+    device: torch.device
+    data: DataBundle
+    model: nn.Module
+    objective: Objective
+    metric_names: list[str]
+    monitor: str
+    sample_flops: int  # forward FLOPs per sample
+
+
+def prepare(config: Any) -> Session:
+    """Check and build everything the config names; raises a lamina error before anything is written."""
+    set_threads(config.runtime.threads or 1)
+    device = select_device(config.runtime.device)
+    data = build_data(config.data, config.seed)
+    spec = data.spec
+    if config.train.loss is None:
+        config.train.loss = losses.get(default_loss(spec.task)).config()
+    objective = build_objective(config.train.loss, spec, data.splits["train"].targets)
+    data.spec = spec = replace(spec, output_size=objective.output_size)
+    metric_names = config.train.metrics or default_metrics(spec.task, spec.num_classes)
+    problems = [
+        Problem("train.metrics", f"{name!r} is a {metrics.get(name).function.task} metric, the data is {spec.task}",
+                f"use {', '.join(default_metrics(spec.task, spec.num_classes))}")  # fmt: skip
+        for name in metric_names
+        if metrics.get(name).function.task != spec.task
+    ]
+    monitor = config.train.monitor or ("val.accuracy" if spec.task == "classification" else "val.loss")
+    watched = [("train.monitor", monitor)]
+    if config.train.early_stopping is not None:
+        config.train.early_stopping.monitor = config.train.early_stopping.monitor or monitor
+        watched.append(("train.early_stopping.monitor", config.train.early_stopping.monitor))
+    for path, name in watched:
+        split, metric = name.split(".", 1)
+        if split == "val":
+            available = ["loss", *metric_names]
+        else:  # the train split only has running loss (and accuracy) during each epoch
+            available = ["loss"] + (["accuracy"] if spec.task == "classification" else [])
+        if metric not in available:
+            problems.append(Problem(path, f"{name!r} is not computed by this run",
+                                    f"choose one of: {', '.join(f'{split}.{m}' for m in available)}"))  # fmt: skip
+    if problems:
+        raise ConfigError(problems)
+    torch.manual_seed(config.seed)  # the same seed gives the same initial weights
+    model = build_model(config.model, spec)
+    sample_flops = _dry_run(model, data, config)
+    set_threads(config.runtime.threads or auto_threads(sample_flops * config.train.batch_size))
+    return Session(config, device, data.to(device), model.to(device), objective, metric_names, monitor,
+                   sample_flops)  # fmt: skip
+
+
+def _dry_run(model: nn.Module, data: DataBundle, config: Any) -> int:
+    """One small batch through the model, so a mismatch is a clear error and not a mid-training traceback.
+    Returns the forward FLOPs per sample."""
+    inputs = data.splits["train"].inputs[:2]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            from lamina.models.output import split_output
+
+            prediction, _ = split_output(model(data.transform(inputs)))
+    except (RuntimeError, ValueError, IndexError) as error:
+        raise ModelError(
+            f"model {config.model.name!r} cannot process {config.data.name!r} inputs of shape "
+            f"{tuple(inputs.shape[1:])}: {str(error).splitlines()[0]}",
+            "check the model's options against the data (see 'lamina datasets summary CONFIG')",
+        ) from None
+    finally:
+        model.train(was_training)
+    expected = data.spec.output_size
+    if prediction.shape[-1] != expected:
+        raise ModelError(f"model {config.model.name!r} gives {prediction.shape[-1]} outputs per sample, the loss "
+                         f"needs {expected}", "the model must size its head from spec.output_size")  # fmt: skip
+    from lamina.models.summary import forward_flops
+
+    return forward_flops(model, data.transform(inputs)) // len(inputs)
+
+
+def train(
+    config: Any,
+    overrides: dict[str, Any] | list[str] | None = None,
+    *,
+    runs_dir: str | Path = "runs",
+    name: str | None = None,
+    progress: str = "auto",
+    callbacks: list[Callback] | None = None,
+):
+    """Train a model from a config (YAML path, dict or Config) and return the finished Run.
+
+    Example:
+        >>> run = train({"data": "digits", "model": "mlp", "train": {"epochs": 2}}, progress="quiet")
+        >>> run.metrics["test"]["accuracy"] > 0.8
+        True
+    """
+    config = load_config(config, overrides)
+    if name:
+        config.name = name
+    session = prepare(config)
+    folder = RunFolder.create(runs_dir, config.name or f"{config.model.name}-{config.data.name}")
+    document = config.model_dump(mode="json")
+    folder.config.write_text(yaml.safe_dump(document, sort_keys=False))
+    write_json(folder.data, {"spec": session.data.spec.to_dict(), "preprocessing": session.data.preprocessing,
+                             "notes": session.data.notes})  # fmt: skip
+    folder.update_summary(status="running", model=config.model.name, data=config.data.name,
+                          parameters=sum(p.numel() for p in session.model.parameters()))  # fmt: skip
+    return _execute(session, folder, None, progress, callbacks or [])
+
+
+def resume(run_dir: str | Path, *, progress: str = "auto", callbacks: list[Callback] | None = None):
+    """Continue an interrupted run from its last checkpoint; ends with the weights an uninterrupted run has."""
+    folder = RunFolder.open(run_dir)
+    if folder.summary().get("status") == "completed":
+        raise RunError(f"run {folder.path} already completed", "start a new run with 'lamina train CONFIG'")
+    session = prepare(load_config(folder.config))
+    checkpoint = read_checkpoint(folder.last) if checkpoint_path(folder.last) else None
+    return _execute(session, folder, checkpoint, progress, callbacks or [])
+
+
+@contextmanager
+def _interrupts(loop: Loop) -> Iterator[None]:
+    """First Ctrl-C: stop after the current step with a checkpoint. Second: stop at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if loop.interrupt_requested:
+            raise KeyboardInterrupt
+        loop.interrupt_requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _execute(session: Session, folder: RunFolder, checkpoint: dict | None, progress: str, extra: list[Callback]):
+    from lamina.run import finish_run
+
+    config, settings = session.config, session.config.train
+    log = MetricsLog(folder)
+    callbacks: list[Callback] = [log, Checkpoints(folder, log, settings.checkpoint_every_steps)]
+    if settings.early_stopping is not None:
+        stopping = settings.early_stopping
+        callbacks.append(EarlyStopping(stopping.monitor, stopping.patience, stopping.min_delta))
+    callbacks += [*extra, Progress(progress, session.monitor)]
+    forward_model = torch.compile(session.model) if config.runtime.compile else None
+    loop = Loop(session.model, session.data, session.objective, build_optimizer(settings.optimizer, session.model),
+                settings, metric_names=session.metric_names, monitor=session.monitor, seed=config.seed,
+                callbacks=callbacks, forward_model=forward_model)  # fmt: skip
+    if checkpoint is not None:
+        load_weights(session.model, checkpoint["path"] / "model.safetensors")
+        restore_loop(loop, checkpoint)
+        _truncate(folder.metrics, checkpoint["metrics_bytes"])
+    else:
+        _truncate(folder.metrics, 0)
+    try:
+        with _interrupts(loop):
+            loop.run()
+    except Interrupted:
+        save_checkpoint(folder.last, loop.model, loop_state(loop, log.offset()))
+        log.close()
+        folder.update_summary(status="interrupted", epochs=loop.state.epoch, steps=loop.state.step)
+        raise RunInterrupted(folder.path) from None
+    except BaseException as error:
+        log.close()
+        for callback in callbacks:
+            if isinstance(callback, Progress):
+                callback.close()
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        folder.update_summary(status=status, error=str(error).splitlines()[0] if str(error) else type(error).__name__)
+        raise
+    return finish_run(folder, session, loop)
+
+
+def _truncate(path: Path, size: int) -> None:
+    """Drop metric rows written after the checkpoint we resume from, so none appear twice."""
+    if path.exists():
+        with open(path, "r+b") as handle:
+            handle.truncate(size)
+    else:
+        path.touch()

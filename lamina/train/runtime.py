@@ -1,0 +1,60 @@
+"""Hardware: pick the device and the number of CPU threads."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from lamina.errors import ConfigError, Problem
+
+__all__ = ["select_device", "set_threads", "default_threads", "auto_threads", "SMALL_BATCH_FLOPS"]
+
+# Below this many forward FLOPs per batch, one thread beats several: waking OpenMP workers for each small op
+# costs more than the work (measured crossover ≈ 350 MFLOP on 2 cores; docs/performance.md).
+SMALL_BATCH_FLOPS = 400e6
+
+
+def auto_threads(batch_flops: float) -> int:
+    """The default thread count for a training batch of `batch_flops` forward FLOPs. It depends only on the
+    config and the machine, never on the current load, so the same seed gives the same numbers on re-run."""
+    return 1 if batch_flops < SMALL_BATCH_FLOPS else default_threads()
+
+
+def default_threads() -> int:
+    """Every core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def set_threads(threads: int | None) -> int:
+    count = threads or default_threads()
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
+    return count
+
+
+def select_device(name: str) -> torch.device:
+    """'auto' → cuda, then mps, then cpu; an explicit device that is absent is a ConfigError."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    kind = name.split(":")[0]
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
+    }[kind]
+    if not available:
+        raise ConfigError([Problem("runtime.device", f"is {name!r} but this machine has no {kind} device",
+                                   "use auto or cpu")])  # fmt: skip
+    if kind == "cuda" and ":" in name and int(name.split(":")[1]) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ConfigError([Problem("runtime.device", f"is {name!r} but only {count} CUDA device(s) exist",
+                                   f"use cuda:0 … cuda:{count - 1}")])  # fmt: skip
+    return torch.device(name)
