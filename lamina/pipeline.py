@@ -68,19 +68,14 @@ def prepare(config: Any) -> Session:
         if metrics.get(name).function.task != spec.task
     ]
     monitor = config.train.monitor or ("val.accuracy" if spec.task == "classification" else "val.loss")
-    watched = [("train.monitor", monitor)]
-    if config.train.early_stopping is not None:
-        config.train.early_stopping.monitor = config.train.early_stopping.monitor or monitor
-        watched.append(("train.early_stopping.monitor", config.train.early_stopping.monitor))
-    for path, name in watched:
-        split, metric = name.split(".", 1)
-        if split == "val":
-            available = ["loss", *metric_names]
-        else:  # the train split only has running loss (and accuracy) during each epoch
-            available = ["loss"] + (["accuracy"] if spec.task == "classification" else [])
-        if metric not in available:
-            problems.append(Problem(path, f"{name!r} is not computed by this run",
-                                    f"choose one of: {', '.join(f'{split}.{m}' for m in available)}"))  # fmt: skip
+    split, metric = monitor.split(".", 1)
+    if split == "val":
+        available = ["loss", *metric_names]
+    else:  # the train split only has running loss (and accuracy) during each epoch
+        available = ["loss"] + (["accuracy"] if spec.task == "classification" else [])
+    if metric not in available:
+        problems.append(Problem("train.monitor", f"{monitor!r} is not computed by this run",
+                                f"choose one of: {', '.join(f'{split}.{m}' for m in available)}"))  # fmt: skip
     if problems:
         raise ConfigError(problems)
     torch.manual_seed(config.seed)  # the same seed gives the same initial weights
@@ -186,7 +181,7 @@ def _execute(session: Session, folder: RunFolder, checkpoint: dict | None, progr
     callbacks: list[Callback] = [log, Checkpoints(folder, log, settings.checkpoint_every_steps)]
     if settings.early_stopping is not None:
         stopping = settings.early_stopping
-        callbacks.append(EarlyStopping(stopping.monitor, stopping.patience, stopping.min_delta))
+        callbacks.append(EarlyStopping(session.monitor, stopping.patience, stopping.min_delta))
     callbacks += [*extra, Progress(progress, session.monitor)]
     forward_model = torch.compile(session.model) if config.runtime.compile else None
     loop = Loop(session.model, session.data, session.objective, build_optimizer(settings.optimizer, session.model),

@@ -101,7 +101,7 @@ def load_config(source: Any, overrides: dict[str, Any] | list[str] | None = None
     try:
         return Config.model_validate(document)
     except ValidationError as error:
-        raise ConfigError(problems_from(error, Config, document), source=label) from None
+        raise ConfigError(problems_from(error, Config), source=label) from None
 
 
 # ---- pydantic errors → lamina problems ----------------------------------------------------------------
@@ -117,10 +117,12 @@ _EXPECTED = {
 }
 
 
-def problems_from(error: ValidationError, root: type[BaseModel], document: dict) -> list[Problem]:
+def problems_from(error: ValidationError, root: type[BaseModel], prefix: str = "") -> list[Problem]:
+    """Lamina problems for a pydantic error; `prefix` is the dotted path of `root` in the whole config."""
     problems = []
     for item in error.errors(include_url=False):
         path, owner = _walk(item["loc"], root)
+        path = ".".join(part for part in (prefix, path) if part)
         problems.append(_problem(item, path, owner))
     # the same message reached through several union members is said once
     unique = {str(problem): problem for problem in problems}

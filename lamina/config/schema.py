@@ -53,18 +53,14 @@ def _check_monitor(value: str | None) -> str | None:
 
 
 class EarlyStoppingOptions(Options):
-    """Stop when the monitored metric has not improved for `patience` epochs."""
+    """Stop when train.monitor has not improved for `patience` epochs (the same metric picks the best weights)."""
 
-    monitor: str | None = None
-    """Metric to watch as '<split>.<metric>', e.g. 'val.loss'; default: train.monitor."""
     patience: int = Field(5, ge=1)
     """Epochs without improvement before stopping."""
     min_delta: float = Field(0.0, ge=0)
     """Smallest change that counts as an improvement."""
     restore_best: bool = True
     """End training with the weights of the best epoch instead of the last."""
-
-    _monitor = field_validator("monitor")(_check_monitor)
 
 
 class TrainOptions(Options):
@@ -85,7 +81,8 @@ class TrainOptions(Options):
     metrics: list[str] | None = None
     """Metrics per split; default: accuracy, macro_f1, precision, recall (+ roc_auc if binary) or mse, rmse, mae, r2."""
     monitor: str | None = None
-    """Metric that picks the best checkpoint, '<split>.<metric>'; default val.accuracy or val.loss (regression)."""
+    """Metric that picks the best checkpoint and drives early stopping, '<split>.<metric>'; default val.accuracy
+    (classification) or val.loss (regression)."""
     early_stopping: EarlyStoppingOptions | None = None
     """Stop early when the monitored metric stalls; none = train all epochs."""
     checkpoint_every_steps: int | None = Field(None, ge=1)

@@ -52,7 +52,9 @@ def read_image(path: Path, preprocessing: dict) -> Tensor:
             image = image.convert("L" if preprocessing["channels"] == 1 else "RGB")
             size = (preprocessing["width"], preprocessing["height"])
             if image.size != size:
-                image = image.resize(size, Image.BILINEAR, reducing_gap=3.0)
+                # area averaging when shrinking (exact for whole-number factors), bilinear when enlarging
+                shrinking = image.size[0] >= size[0] and image.size[1] >= size[1]
+                image = image.resize(size, Image.BOX if shrinking else Image.BILINEAR)
             array = numpy.asarray(image, dtype=numpy.uint8)
     except (UnidentifiedImageError, OSError) as error:
         raise DataError(f"cannot read image {path}: {error}", "is the file a complete PNG/JPEG?") from None

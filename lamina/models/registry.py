@@ -45,8 +45,5 @@ def build_model(config: Any, spec: Any, **options: Any):
         try:
             config = entry.config.model_validate(config)
         except ValidationError as error:
-            problems = problems_from(error, entry.config, config)
-            for problem in problems:
-                problem.path = f"model.{problem.path}"
-            raise ConfigError(problems) from None
+            raise ConfigError(problems_from(error, entry.config, "model")) from None
     return models.get(config.name, "model.name").function(config, spec)

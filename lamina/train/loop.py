@@ -22,7 +22,7 @@ from lamina.train.evaluate import evaluate_split
 from lamina.train.losses import Objective
 from lamina.train.metrics import metric_goal
 from lamina.train.optimizers import decayed_parameters
-from lamina.train.schedules import apply_schedule
+from lamina.train.schedules import apply_schedule, factor
 
 __all__ = ["Loop", "TrainState", "Interrupted", "TrainingDiverged", "supervised_step"]
 
@@ -166,7 +166,10 @@ class Loop:
             row[f"train.{name}"] = sums[name] / samples
         metrics = self.evaluate("val")
         row.update({f"val.{name}": value for name, value in metrics.items()})
-        row["learning_rate"] = self.learning_rate
+        # the rate of the epoch's last step, from the schedule itself (so it is right after a resume, too)
+        row["learning_rate"] = self.base_rate() * factor(
+            self.settings.schedule, max(0, state.step - 1), self.total_steps, self.steps_per_epoch
+        )
         if not (row["train.loss"] == row["train.loss"]):
             raise TrainingDiverged(
                 f"the training loss became NaN in epoch {state.epoch + 1}",

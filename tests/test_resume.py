@@ -1,0 +1,78 @@
+"""Exact resume: a run interrupted at any step and resumed ends with the same weights as an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import tiny_config
+from lamina.artifacts.checkpoint import read_checkpoint
+from lamina.errors import RunError, RunInterrupted
+from lamina.pipeline import resume, train
+from lamina.train.callbacks import Callback
+
+
+class InterruptAt(Callback):
+    """Asks the loop to stop after global step `step`, as Ctrl-C does."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def step_end(self, loop, loss):
+        if loop.state.step == self.step:
+            loop.interrupt_requested = True
+
+
+def epoch_rows(run_dir) -> list[dict]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    drop = {"seconds", "samples_per_second"}
+    return [{k: v for k, v in row.items() if k not in drop} for row in rows]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    return train(tiny_config(), runs_dir=tmp_path_factory.mktemp("runs"), progress="quiet")
+
+
+# digits: 1,259 training samples / 64 per batch = 20 steps per epoch
+@pytest.mark.parametrize("step", [7, 20, 33], ids=["mid-epoch-1", "epoch-boundary", "mid-epoch-2"])
+def test_interrupted_and_resumed_run_matches_bitwise(step, uninterrupted, runs_dir):
+    with pytest.raises(RunInterrupted) as caught:
+        train(tiny_config(), runs_dir=runs_dir, progress="quiet", callbacks=[InterruptAt(step)])
+    run_dir = caught.value.run_dir
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["steps"] == step
+    assert read_checkpoint(run_dir / "checkpoints" / "last")["train_state"]["step"] == step
+    resumed = resume(run_dir, progress="quiet")
+    expected = load_file(str(uninterrupted.dir / "model.safetensors"))
+    actual = load_file(str(resumed.dir / "model.safetensors"))
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name
+    assert epoch_rows(resumed.dir) == epoch_rows(uninterrupted.dir)  # the log has no gaps and no repeats
+    assert resumed.metrics["test"] == uninterrupted.metrics["test"]
+
+
+def test_checkpoints_every_n_steps_and_a_completed_run_cannot_resume(uninterrupted, runs_dir):
+    run = train(tiny_config(checkpoint_every_steps=5, epochs=1), runs_dir=runs_dir, progress="quiet")
+    state = read_checkpoint(run.dir / "checkpoints" / "last")
+    assert state["train_state"]["step"] == 20 and (run.dir / "checkpoints" / "best" / "model.safetensors").is_file()
+    with pytest.raises(RunError, match="already completed"):
+        resume(run.dir)
+
+
+def test_early_stopping_restores_the_best_weights(runs_dir):
+    config = tiny_config(epochs=30, early_stopping={"patience": 2}, monitor="val.loss",
+                         optimizer={"name": "adamw", "learning_rate": 0.05})  # fmt: skip
+    run = train(config, runs_dir=runs_dir, progress="quiet")
+    summary = run.summary
+    assert summary["epochs"] < 30 and summary["stopped_early"].startswith("early stopping: val.loss")
+    assert summary["restored_best"] is True
+    best = load_file(str(run.dir / "checkpoints" / "best" / "model.safetensors"))
+    final = load_file(str(run.dir / "model.safetensors"))
+    assert all(torch.equal(best[name], final[name]) for name in best)
+    history = run.history
+    assert summary["best"]["value"] == min(row["val.loss"] for row in history)
