@@ -78,6 +78,7 @@ def prepare(config: Any) -> Session:
                                 f"choose one of: {', '.join(f'{split}.{m}' for m in available)}"))  # fmt: skip
     if problems:
         raise ConfigError(problems)
+    config.train.metrics, config.train.monitor = metric_names, monitor  # saved resolved in config.yaml
     torch.manual_seed(config.seed)  # the same seed gives the same initial weights
     model = build_model(config.model, spec)
     sample_flops = _dry_run(model, data, config)
@@ -133,6 +134,8 @@ def train(
     config = load_config(config, overrides)
     if name:
         config.name = name
+    if getattr(config.data, "path", None):  # absolute, so the run can be resumed or evaluated from anywhere
+        config.data.path = str(Path(config.data.path).expanduser().resolve())
     session = prepare(config)
     folder = RunFolder.create(runs_dir, config.name or f"{config.model.name}-{config.data.name}")
     document = config.model_dump(mode="json")

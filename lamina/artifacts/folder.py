@@ -55,7 +55,11 @@ class RunFolder:
     def create(cls, runs_dir: str | Path, name: str) -> RunFolder:
         """A new, empty folder `runs_dir/<YYYYmmdd-HHMMSS>-<name>` (suffixed -2, -3… if taken)."""
         runs_dir = Path(runs_dir)
-        runs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunError(f"cannot create the runs folder {runs_dir}: {error.strerror}",
+                           "pass --runs-dir with a folder you can write to") from None  # fmt: skip
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
         stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}"
         for attempt in range(1, 1000):
@@ -65,6 +69,9 @@ class RunFolder:
                 return cls(path)
             except FileExistsError:
                 continue
+            except OSError as error:
+                raise RunError(f"cannot create a run folder in {runs_dir}: {error.strerror}",
+                               "pass --runs-dir with a folder you can write to") from None  # fmt: skip
         raise RunError(f"cannot create a run folder in {runs_dir}", "remove old runs")
 
     @classmethod

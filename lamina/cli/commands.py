@@ -95,10 +95,14 @@ def models(arguments: Namespace) -> int | None:
         return _model_summary(arguments)
     from lamina.models import models as registry
 
+    _list_entries(registry, "Show a config's model with its parameter count: lamina models CONFIG")
+
+
+def _list_entries(registry, closing: str) -> None:
     for entry in registry.entries():
         print(f"\n{entry.name} — {entry.help}")
         options_table(entry.config)
-    print("\nShow a config's model with its parameter count: lamina models CONFIG")
+    print(f"\n{closing}")
 
 
 def _model_summary(arguments: Namespace) -> None:
@@ -120,10 +124,7 @@ def datasets(arguments: Namespace) -> int | None:
         return _data_summary(arguments)
     from lamina.data import datasets as registry
 
-    for entry in registry.entries():
-        print(f"\n{entry.name} — {entry.help}")
-        options_table(entry.config)
-    print("\nInspect a config's data: lamina datasets summary CONFIG")
+    _list_entries(registry, "Inspect a config's data: lamina datasets summary CONFIG")
 
 
 def _data_summary(arguments: Namespace) -> None:

@@ -144,9 +144,21 @@ union_paths = {
 }
 
 
-@functools.cache
 def config_class() -> type[ConfigBase]:
-    """The Config class, assembled from everything registered (imports the model and data families)."""
+    """The Config class, assembled from everything registered (imports the model and data families).
+    Rebuilt when something new is registered, so user-registered families validate like built-in ones."""
+    from lamina.data import datasets
+    from lamina.models import models
+    from lamina.train.losses import losses
+    from lamina.train.optimizers import optimizers
+    from lamina.train.schedules import schedules
+
+    registries = (datasets, models, losses, optimizers, schedules)
+    return _assemble(tuple(tuple(registry.names()) for registry in registries))
+
+
+@functools.cache
+def _assemble(names: tuple) -> type[ConfigBase]:
     from lamina.data import datasets
     from lamina.models import models
     from lamina.train.losses import losses

@@ -1,0 +1,58 @@
+"""The registry: suggestions for unknown names, and families registered by users validating like built-ins."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pydantic import Field
+from torch import nn
+
+from conftest import tiny_config
+from lamina.config import Options, load_config
+from lamina.errors import ConfigError, did_you_mean
+from lamina.models.registry import models
+from lamina.pipeline import train
+
+
+def test_did_you_mean():
+    assert did_you_mean("adamm", ["adam", "adamw", "sgd"]) == "adam"
+    assert did_you_mean("acc", ["accuracy", "roc_auc"]) == "accuracy"
+    assert did_you_mean("zzz", ["adam", "sgd"]) is None
+
+
+def test_unknown_lookup_lists_what_exists():
+    with pytest.raises(ConfigError, match=r"unknown model 'resnett'.*registered: cnn, mlp"):
+        models.get("resnett")
+
+
+class TinyConfig(Options):
+    """One hidden layer."""
+
+    width: int = Field(8, ge=1)
+    """Hidden width."""
+
+
+@pytest.fixture
+def tiny_family():
+    @models.register("tiny_test", config=TinyConfig)
+    def build_tiny(config: TinyConfig, spec) -> nn.Module:
+        """A one-hidden-layer network."""
+        return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(spec.input_shape), config.width), nn.ReLU(),
+                             nn.Linear(config.width, spec.output_size))  # fmt: skip
+
+    yield
+    models._entries.pop("tiny_test")
+
+
+def test_a_user_registered_family_is_validated_and_trained(tiny_family, runs_dir):
+    with pytest.raises(ConfigError, match="model.widht: unknown option of model 'tiny_test'; did you mean 'width'"):
+        load_config({"data": "digits", "model": {"name": "tiny_test", "widht": 3}})
+    config = {**tiny_config(epochs=2), "model": {"name": "tiny_test", "width": 16}}
+    run = train(config, runs_dir=runs_dir, progress="quiet")
+    assert run.summary["status"] == "completed" and run.metrics["test"]["accuracy"] > 0.5
+
+
+def test_registering_a_name_twice_is_refused():
+    with pytest.raises(ValueError, match="registered twice"):
+        models.register("mlp", config=TinyConfig)(lambda config, spec: None)
