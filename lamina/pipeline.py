@@ -26,9 +26,10 @@ from lamina.data import DataBundle, build_data
 from lamina.errors import ConfigError, ModelError, Problem, RunError, RunInterrupted
 from lamina.models import build_model
 from lamina.train.callbacks import Callback, EarlyStopping
-from lamina.train.losses import Objective, build_objective, default_loss, losses
+from lamina.train.losses import Objective, build_objective, losses
 from lamina.train.loop import Interrupted, Loop
-from lamina.train.metrics import default_metrics, metrics
+from lamina.train.metrics import metrics
+from lamina.train.tasks import defaults_for
 from lamina.train.optimizers import build_optimizer
 from lamina.train.progress import Progress
 from lamina.train.runtime import auto_threads, select_device, set_threads
@@ -56,18 +57,19 @@ def prepare(config: Any) -> Session:
     device = select_device(config.runtime.device)
     data = build_data(config.data, config.seed)
     spec = data.spec
+    default_loss, default_metrics, default_monitor = defaults_for(spec)
     if config.train.loss is None:
-        config.train.loss = losses.get(default_loss(spec.task)).config()
+        config.train.loss = losses.get(default_loss).config()
     objective = build_objective(config.train.loss, spec, data.splits["train"].targets)
     data.spec = spec = replace(spec, output_size=objective.output_size)
-    metric_names = config.train.metrics or default_metrics(spec.task, spec.num_classes)
+    metric_names = config.train.metrics or default_metrics
     problems = [
         Problem("train.metrics", f"{name!r} is a {metrics.get(name).function.task} metric, the data is {spec.task}",
-                f"use {', '.join(default_metrics(spec.task, spec.num_classes))}")  # fmt: skip
+                f"use {', '.join(default_metrics)}")  # fmt: skip
         for name in metric_names
         if metrics.get(name).function.task != spec.task
     ]
-    monitor = config.train.monitor or ("val.accuracy" if spec.task == "classification" else "val.loss")
+    monitor = config.train.monitor or default_monitor
     split, metric = monitor.split(".", 1)
     if split == "val":
         available = ["loss", *metric_names]
@@ -97,7 +99,7 @@ def _dry_run(model: nn.Module, data: DataBundle, config: Any) -> int:
         with torch.no_grad():
             from lamina.models.output import split_output
 
-            prediction, _ = split_output(model(data.transform(inputs)))
+            prediction, _, _ = split_output(model(data.transform(inputs)))
     except (RuntimeError, ValueError, IndexError) as error:
         raise ModelError(
             f"model {config.model.name!r} cannot process {config.data.name!r} inputs of shape "
@@ -107,7 +109,7 @@ def _dry_run(model: nn.Module, data: DataBundle, config: Any) -> int:
     finally:
         model.train(was_training)
     expected = data.spec.output_size
-    if prediction.shape[-1] != expected:
+    if data.spec.task in ("classification", "regression") and prediction.shape[-1] != expected:
         raise ModelError(f"model {config.model.name!r} gives {prediction.shape[-1]} outputs per sample, the loss "
                          f"needs {expected}", "the model must size its head from spec.output_size")  # fmt: skip
     from lamina.models.summary import forward_flops
@@ -134,9 +136,9 @@ def train(
     config = load_config(config, overrides)
     if name:
         config.name = name
+    session = prepare(config)
     if getattr(config.data, "path", None):  # absolute, so the run can be resumed or evaluated from anywhere
         config.data.path = str(Path(config.data.path).expanduser().resolve())
-    session = prepare(config)
     folder = RunFolder.create(runs_dir, config.name or f"{config.model.name}-{config.data.name}")
     document = config.model_dump(mode="json")
     folder.config.write_text(yaml.safe_dump(document, sort_keys=False))

@@ -81,22 +81,23 @@ class Run:
         return model.eval()
 
     def objective(self):
-        from lamina.train.losses import build_objective, default_loss, losses
+        from lamina.train.losses import build_objective, losses
+        from lamina.train.tasks import defaults_for
 
-        loss = self.config.train.loss or losses.get(default_loss(self.spec.task)).config()
+        loss = self.config.train.loss or losses.get(defaults_for(self.spec)[0]).config()
         return build_objective(loss, self.spec, None)
 
     def evaluate(self, split: str = "test") -> dict[str, float]:
         """Loss and metrics of the run's weights on `split` (the data is read again with the run's seed)."""
         from lamina.data import build_data
         from lamina.train.evaluate import evaluate_split
-        from lamina.train.metrics import default_metrics
+        from lamina.train.tasks import defaults_for
 
         if split not in ("train", "val", "test"):
             raise RunError(f"unknown split {split!r}", "use train, val or test")
         config, spec = self.config, self.spec
         data = build_data(config.data, config.seed)
-        names = config.train.metrics or default_metrics(spec.task, spec.num_classes)
+        names = config.train.metrics or defaults_for(spec)[1]
         metrics, predictions = evaluate_split(self.model, data.splits[split], data.transform, self.objective(),
                                               spec.task, names, config.train.eval_batch_size)  # fmt: skip
         if spec.task == "classification":
@@ -119,7 +120,7 @@ class Run:
         else:
             stored, labels = read_inputs(list(inputs), preprocessing)
         split = Split(stored, torch.zeros(len(stored)))
-        outputs, _ = model_outputs(self.model, split, transform_for(preprocessing), 256)
+        outputs, _, _ = model_outputs(self.model, split, transform_for(preprocessing), 256)
         scores = self.objective().scores(outputs)
         spec, results = self.spec, []
         for label, row in zip(labels, scores, strict=True):

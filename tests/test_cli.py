@@ -250,3 +250,9 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, how):
     assert result.returncode == 0, result.stderr
     actual = load_file(str(run_dir / "model.safetensors"))
     assert all(torch.equal(expected[name], actual[name]) for name in expected)
+
+
+def test_generate_on_a_classifier_says_which_families_can(trained):
+    result = run_cli("generate", str(trained), "--samples", "4")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: model family 'cnn' cannot generate samples\n  hint: families that can:")

@@ -32,7 +32,8 @@ def test_three_kinds_of_mistake_are_reported_together():
     })  # fmt: skip
     assert problems == [
         "model.name: unknown model 'cnnn'; did you mean 'cnn'? registered: cnn, mlp",
-        "train.epocs: unknown option of train; did you mean 'epochs'? options: epochs, batch_size, eval_batch_size, "
+        "train.epocs: unknown option of train; did you mean 'epochs'? options: epochs, max_steps, batch_size, "
+        "eval_batch_size, "
         "gradient_clip, l1, l2, metrics, monitor, early_stopping, checkpoint_every_steps, log_every_steps, loss, "
         "optimizer, schedule",
         "train.optimizer.learning_rate: expected a number, received 'fast' (str); write a number such as 0.001, "

@@ -76,3 +76,29 @@ def test_early_stopping_restores_the_best_weights(runs_dir):
     assert all(torch.equal(best[name], final[name]) for name in best)
     history = run.history
     assert summary["best"]["value"] == min(row["val.loss"] for row in history)
+
+
+class NoiseAugmentation(Callback):
+    """Installs a random training-batch augmentation, as data.augment does, to prove it resumes exactly."""
+
+    def fit_start(self, loop):
+        def augment(inputs, targets, generator):
+            noise = torch.randn(inputs.shape, generator=generator, device=inputs.device)
+            return inputs + 0.3 * noise, targets
+
+        loop.data.augment = augment
+
+
+def test_max_steps_and_augmentation_resume_exactly(runs_dir):
+    config = tiny_config(max_steps=47)  # 20 steps per epoch: stops 7 steps into epoch 3
+    reference = train(config, runs_dir=runs_dir / "a", progress="quiet", callbacks=[NoiseAugmentation()])
+    assert reference.summary["steps"] == 47 and reference.summary["epochs"] == 3
+    plain_run = train(config, runs_dir=runs_dir / "b", progress="quiet")
+    weights = load_file(str(reference.dir / "model.safetensors"))
+    plain_weights = load_file(str(plain_run.dir / "model.safetensors"))
+    assert not all(torch.equal(weights[k], plain_weights[k]) for k in weights)  # the augmentation did act
+    with pytest.raises(RunInterrupted) as caught:
+        train(config, runs_dir=runs_dir / "c", progress="quiet", callbacks=[NoiseAugmentation(), InterruptAt(29)])
+    resumed = resume(caught.value.run_dir, progress="quiet", callbacks=[NoiseAugmentation()])
+    resumed_weights = load_file(str(resumed.dir / "model.safetensors"))
+    assert all(torch.equal(weights[k], resumed_weights[k]) for k in weights)

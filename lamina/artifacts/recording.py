@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+
+import torch
 from typing import Any
 
 from lamina.artifacts.checkpoint import rng_state, save_checkpoint, set_rng_state
@@ -63,7 +65,8 @@ class MetricsLog(Callback):
 def loop_state(loop, metrics_bytes: int) -> dict[str, Any]:
     """Everything beyond the weights that resuming needs, as one record."""
     state = loop.state.to_dict()
-    state["sums"] = {name: float(value) for name, value in state["sums"].items()}
+    # running sums as tensors: vectors (tokens per expert) and scalars alike, exactly
+    state["sums"] = {name: torch.as_tensor(value, dtype=torch.float64).cpu() for name, value in state["sums"].items()}
     return {
         "train_state": state,
         "optimizer": loop.optimizer.state_dict(),

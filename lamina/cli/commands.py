@@ -68,6 +68,19 @@ def predict(arguments: Namespace) -> int | None:
         print_table(["input", "prediction"], [[r["input"], _number(r["prediction"])] for r in results])
 
 
+def generate(arguments: Namespace) -> int | None:
+    from lamina.generate import generate as generate_samples
+    from lamina.run import load_run
+
+    options = {name: getattr(arguments, name) for name in ("samples", "prompt", "max_tokens", "temperature",
+                                                           "top_k", "seed", "output")}  # fmt: skip
+    result = generate_samples(load_run(arguments.run_dir), **options)
+    if "text" in result:
+        print(result["text"])
+    if "path" in result:
+        print(result["path"])
+
+
 def _number(value: Any) -> str:
     return ", ".join(f"{v:.6g}" for v in value) if isinstance(value, list) else f"{value:.6g}"
 
@@ -159,7 +172,7 @@ def _data_summary(arguments: Namespace) -> None:
     from lamina.models.output import split_output
 
     with torch.no_grad():
-        prediction, _ = split_output(session.model.eval()(batch))
+        prediction, _, _ = split_output(session.model.eval()(batch))
     print(f"through model {config.model.name}: outputs {tuple(prediction.shape)}; targets {tuple(targets.shape)}")
 
 

@@ -47,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, or CSV files of rows")
     predict.add_argument("--json", action="store_true", help="print JSON lines")
 
+    generate = commands.add_parser("generate", help="new samples from a generative run (VAE images, LM text)")
+    generate.add_argument("run_dir", help="run folder")
+    generate.add_argument("--samples", type=int, help="how many samples (images: a PNG grid)")
+    generate.add_argument("--prompt", help="text to continue (language models)")
+    generate.add_argument("--max-tokens", type=int, help="tokens to generate (language models)")
+    generate.add_argument("--temperature", type=float, help="sampling temperature; lower is more conservative")
+    generate.add_argument("--top-k", type=int, help="sample only among the k most likely tokens")
+    generate.add_argument("--seed", type=int, help="random seed, for repeatable samples")
+    generate.add_argument("--output", help="where to write the result (default: inside the run folder)")
+
     validate = commands.add_parser("validate", help="check a config completely (data and model too), no training")
     validate.add_argument("config", help="YAML config file")
     overrides(validate)

@@ -68,6 +68,8 @@ class TrainOptions(Options):
 
     epochs: int = Field(10, ge=1)
     """Passes over the training split."""
+    max_steps: int | None = Field(None, ge=1)
+    """Train for exactly this many optimizer steps instead of `epochs` (the last epoch may end part-way)."""
     batch_size: int = Field(64, ge=1)
     """Samples per optimizer step."""
     eval_batch_size: int = Field(1024, ge=1)

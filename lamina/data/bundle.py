@@ -8,7 +8,7 @@ from the batch where it stopped, with no sampler state to save.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -44,10 +44,12 @@ class DataBundle:
     preprocessing: dict  # JSON: how raw files/rows become stored inputs and then model inputs (for predict)
     transform: Callable[[Tensor], Tensor]  # stored batch → model input batch, on the batch's device
     notes: list[str] = field(default_factory=list)  # facts worth telling the user (rows dropped, ...)
+    # training batches only, after `transform`: (inputs, targets, generator) → (inputs, targets)
+    augment: Callable[[Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor]] | None = None
 
     def to(self, device: torch.device | str) -> DataBundle:
         splits = {name: split.to(device) for name, split in self.splits.items()}
-        return DataBundle(self.spec, splits, self.preprocessing, self.transform, self.notes)
+        return replace(self, splits=splits)
 
 
 def batch_bounds(count: int, batch_size: int) -> list[tuple[int, int]]:

@@ -18,7 +18,7 @@ from lamina.data.bundle import DataBundle, batch_bounds, epoch_order, iterate_ba
 from lamina.errors import LaminaError
 from lamina.models.output import split_output
 from lamina.train.callbacks import Callback, emit, improved
-from lamina.train.evaluate import evaluate_split
+from lamina.train.evaluate import evaluate_split, plain
 from lamina.train.losses import Objective
 from lamina.train.metrics import metric_goal
 from lamina.train.optimizers import decayed_parameters
@@ -52,12 +52,13 @@ class TrainState:
 
 
 def supervised_step(model: nn.Module, inputs: Tensor, targets: Tensor, objective: Objective):
-    """Forward and loss for one batch → (loss, prediction, auxiliary losses). Replace it to change a step."""
-    prediction, auxiliary = split_output(model(inputs))
+    """Forward and loss for one batch → (loss, prediction, values to log). Replace it to change a step.
+    Auxiliary losses are added to the loss; they and the model's statistics are logged under their names."""
+    prediction, auxiliary, statistics = split_output(model(inputs))
     loss = objective.loss(prediction, targets)
     for value in auxiliary.values():
         loss = loss + value
-    return loss, prediction, auxiliary
+    return loss, prediction, {**auxiliary, **statistics}
 
 
 class Loop:
@@ -88,7 +89,9 @@ class Loop:
         self.interrupt_requested = False
         self.learning_rate = 0.0
         self.steps_per_epoch = len(batch_bounds(len(data.splits["train"]), settings.batch_size))
-        self.total_steps = self.steps_per_epoch * settings.epochs
+        # max_steps, when set, replaces epochs: the last epoch may end part-way
+        self.total_steps = settings.max_steps or self.steps_per_epoch * settings.epochs
+        self.epochs = -(-self.total_steps // self.steps_per_epoch)
         self.classification = data.spec.task == "classification"
         self._penalized = decayed_parameters(model) if settings.l1 or settings.l2 else []
 
@@ -99,7 +102,7 @@ class Loop:
         state = self.state
         emit(self.callbacks, "fit_start", self)
         started = time.perf_counter()
-        while state.epoch < self.settings.epochs and not self.should_stop:
+        while state.epoch < self.epochs and not self.should_stop:
             if state.batch == 0:
                 state.sums = {}
                 emit(self.callbacks, "epoch_start", self)
@@ -118,10 +121,18 @@ class Loop:
         sums = _tensor_sums(state.sums, train.inputs.device)
         order = epoch_order(len(train), self.seed, state.epoch)
         for inputs, targets in iterate_batches(train, settings.batch_size, order, start_batch=state.batch):
+            if state.step >= self.total_steps:
+                break
+            inputs = transform(inputs)
+            if self.data.augment is not None:
+                # a generator per batch, seeded by its position: different every epoch, identical on resume
+                position = (self.seed * 1_000_003 + state.epoch) * 1_000_003 + state.batch
+                generator = torch.Generator(inputs.device).manual_seed(position % (2**63))
+                inputs, targets = self.data.augment(inputs, targets, generator)
             self.learning_rate = self.base_rate() * apply_schedule(
                 self.optimizer, settings.schedule, state.step, self.total_steps, self.steps_per_epoch
             )
-            loss, prediction, auxiliary = self.step_function(model, transform(inputs), targets, self.objective)
+            loss, prediction, logged_values = self.step_function(model, inputs, targets, self.objective)
             objective_loss = loss
             if self._penalized:
                 loss = loss + self._penalty()
@@ -136,9 +147,8 @@ class Loop:
             sums["samples"] += count
             if self.classification and prediction.ndim == 2:
                 sums["correct"] += _correct(prediction.detach(), targets)
-            for name, value in auxiliary.items():
-                sums.setdefault(name, torch.zeros((), dtype=torch.float64, device=sums["loss"].device))
-                sums[name] += value.detach().double() * count
+            for name, value in logged_values.items():
+                sums[name] = sums.get(name, 0.0) + value.detach().double() * count
             state.step += 1
             state.batch += 1
             logged = None
@@ -157,13 +167,13 @@ class Loop:
 
     def _end_epoch(self) -> dict[str, Any]:
         state = self.state
-        sums = {name: float(value) for name, value in state.sums.items()}
-        samples = max(1.0, sums.get("samples", 0.0))
-        row: dict[str, Any] = {"epoch": state.epoch + 1, "step": state.step, "train.loss": sums["loss"] / samples}
-        if "correct" in sums:
-            row["train.accuracy"] = sums["correct"] / samples
-        for name in sums.keys() - {"loss", "samples", "correct"}:
-            row[f"train.{name}"] = sums[name] / samples
+        sums = {name: torch.as_tensor(value, dtype=torch.float64) for name, value in state.sums.items()}
+        samples = max(1.0, float(sums["samples"]))
+        row: dict[str, Any] = {"epoch": state.epoch + 1, "step": state.step, "train.loss": float(sums["loss"]) / samples}
+        if "correct" in sums and self.classification:
+            row["train.accuracy"] = float(sums["correct"]) / samples
+        for name in sorted(sums.keys() - {"loss", "samples", "correct"}):
+            row[f"train.{name}"] = plain(sums[name] / samples)
         metrics = self.evaluate("val")
         row.update({f"val.{name}": value for name, value in metrics.items()})
         # the rate of the epoch's last step, from the schedule itself (so it is right after a resume, too)
@@ -224,6 +234,8 @@ def _tensor_sums(sums: dict[str, Any], device: torch.device) -> dict[str, Tensor
 
 
 def _correct(prediction: Tensor, targets: Tensor) -> Tensor:
+    if targets.ndim == 2:  # soft targets (mixup, cutmix): the class with the most weight
+        targets = targets.argmax(dim=1)
     if prediction.shape[1] == 1:  # one logit (binary cross-entropy)
         return ((prediction[:, 0] > 0).long() == targets).sum()
     return (prediction.argmax(dim=1) == targets).sum()

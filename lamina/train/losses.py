@@ -17,7 +17,7 @@ from lamina.data.spec import DataSpec
 from lamina.errors import ConfigError, Problem
 from lamina.registry import Registry
 
-__all__ = ["losses", "Objective", "build_objective", "default_loss"]
+__all__ = ["losses", "Objective", "build_objective"]
 
 losses = Registry("loss")
 
@@ -29,10 +29,6 @@ class Objective:
     loss: Callable[[Tensor, Tensor], Tensor]  # (outputs, targets) → scalar
     scores: Callable[[Tensor], Tensor]  # outputs → (N, C) probabilities or (N, T) predictions
     output_size: int
-
-
-def default_loss(task: str) -> str:
-    return "cross_entropy" if task == "classification" else "mse"
 
 
 def build_objective(config: Options, spec: DataSpec, train_targets: Tensor) -> Objective:

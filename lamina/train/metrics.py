@@ -19,7 +19,6 @@ __all__ = [
     "Predictions",
     "metrics",
     "metric_goal",
-    "default_metrics",
     "compute_metrics",
     "confusion_matrix",
     "roc_auc",
@@ -64,13 +63,6 @@ def metric(name: str, task: str, goal: str) -> Callable:
 def metric_goal(name: str) -> str:
     """'min' or 'max' for a metric name such as 'accuracy' or 'loss' (losses and auxiliary terms are minimized)."""
     return metrics.get(name).function.goal if name in metrics else "min"
-
-
-def default_metrics(task: str, num_classes: int | None) -> list[str]:
-    if task == "classification":
-        names = ["accuracy", "macro_f1", "precision", "recall"]
-        return names + ["roc_auc"] if num_classes == 2 else names
-    return ["mse", "rmse", "mae", "r2"]
 
 
 def compute_metrics(predictions: Predictions, names: list[str]) -> dict[str, float]:

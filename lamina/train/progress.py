@@ -66,14 +66,14 @@ class Progress(Callback):
         if self.bar is None:
             return
         self.samples += loop.settings.batch_size
-        fields = {"epoch": f"{loop.state.epoch + 1}/{loop.settings.epochs}"}
+        fields = {"epoch": f"{loop.state.epoch + 1}/{loop.epochs}"}
         if loss is not None:
             elapsed = time.perf_counter() - self.epoch_started
             fields.update(loss=f"{loss:.4f}", speed=f"{self.samples / max(elapsed, 1e-9):.0f}")
         self.bar.update(self.task, advance=1, **fields)
 
     def epoch_end(self, loop, row: dict[str, Any]) -> None:
-        line = format_row(row, loop.settings.epochs, self.main_metric)
+        line = format_row(row, loop.epochs, self.main_metric)
         if self.bar is not None:
             value = row.get(self.main_metric)
             if value is not None:
