@@ -78,7 +78,7 @@ class Progress(Callback):
             value = row.get(self.main_metric)
             if value is not None:
                 self.bar.update(self.task, metric=f"{self.main_metric} {value:.4f}")
-            self.bar.console.print(line)
+            self.bar.console.print(line, highlight=False)
         elif self.mode == "plain":
             print(line, file=self.stream, flush=True)
 
