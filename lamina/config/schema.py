@@ -139,6 +139,7 @@ class ConfigBase(Options):
 # Sections whose options depend on the `name` inside them, and the registry that names them.
 union_paths = {
     "data": "dataset",
+    "data.augment": "augmentation",
     "model": "model",
     "train.loss": "loss",
     "train.optimizer": "optimizer",

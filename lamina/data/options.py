@@ -6,7 +6,7 @@ from pydantic import Field, model_validator
 
 from lamina.config.base import Options
 
-__all__ = ["SplitOptions"]
+__all__ = ["SplitOptions", "ImageOptions"]
 
 
 class SplitOptions(Options):
@@ -25,3 +25,19 @@ class SplitOptions(Options):
                 "almost nothing to train on; keep their sum below 0.95"
             )
         return self
+
+
+def _augmentation_list():
+    from lamina.data.augment import augmentations
+
+    return list[augmentations.union()]
+
+
+class ImageOptions(SplitOptions):
+    """Options every image data set shares: augmentation of training batches and learning from few labels."""
+
+    augment: _augmentation_list() = []  # type: ignore[valid-type]
+    """Augmentations of training batches, in order, each by name with its options (see 'lamina datasets')."""
+    labelled_fraction: float = Field(1.0, gt=0, le=1)
+    """Keep labels for only this fraction of the training split (stratified, seeded); the rest becomes the
+    'unlabelled' split, used by pseudo-labelling."""
