@@ -160,13 +160,23 @@ def finish_run(folder: RunFolder, session, loop) -> Run:
         load_weights(model, best / "model.safetensors")
         restored = True
     final: dict[str, Any] = {}
+    predictions_of = {}
     for split in ("val", "test"):
         metrics, predictions = evaluate_split(model, session.data.splits[split], session.data.transform,
                                               session.objective, session.data.spec.task, session.metric_names,
                                               config.train.eval_batch_size)  # fmt: skip
         if session.data.spec.task == "classification":
             metrics["confusion_matrix"] = predictions.confusion().tolist()
-        final[split] = metrics
+        final[split], predictions_of[split] = metrics, predictions
+    threshold = None
+    spec = session.data.spec
+    if spec.task == "classification" and spec.num_classes == 2 and len(session.data.splits["val"]):
+        from lamina.train.thresholds import threshold_report
+
+        threshold, val_rates, test_rates = threshold_report(predictions_of["val"], predictions_of["test"],
+                                                            spec.extra.get("positive_class", 1), spec.class_names)  # fmt: skip
+        for split, rates in (("val", val_rates), ("test", test_rates)):
+            final[split].update({f"{name}_at_threshold": value for name, value in rates.items()})
     temporary = folder.weights.with_name(".model.safetensors.partial")
     save_model(getattr(model, "_orig_mod", model), str(temporary))
     temporary.replace(folder.weights)
@@ -181,6 +191,7 @@ def finish_run(folder: RunFolder, session, loop) -> Run:
         wall_seconds=round(loop.state.wall_seconds, 3),
         best=loop.state.best,
         restored_best=restored,
+        **({"threshold": threshold} if threshold else {}),
         stopped_early=loop.stop_reason or None,
         samples_per_second=round(sum(speeds) / len(speeds), 1) if speeds else None,
         device=str(session.device),

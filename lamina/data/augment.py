@@ -163,9 +163,9 @@ def affine(config: AffineOptions, bundle) -> Augmentation:
         shift = torch.stack([_uniform(count, -config.translate, config.translate, generator, device) * width,
                              _uniform(count, -config.translate, config.translate, generator, device) * height], 1)  # fmt: skip
         zoom = _uniform(count, *config.scale, generator, device)[:, None].expand(count, 2).contiguous()
-        shear = _uniform(count, -config.shear, config.shear, generator, device).mul(math.pi / 180).tan()
+        shear = _uniform(count, -config.shear, config.shear, generator, device).mul(math.pi / 180)  # radians
         center = torch.tensor([[(width - 1) / 2, (height - 1) / 2]], device=device).expand(count, 2)
-        matrix = transform.get_affine_matrix2d(shift, center, zoom, angle, shear[:, None], torch.zeros_like(shear)[:, None])
+        matrix = transform.get_affine_matrix2d(shift, center, zoom, angle, shear, torch.zeros_like(shear))
         warped = transform.warp_affine(inputs, matrix[:, :2], (height, width), align_corners=False)
         chosen = _chosen(count, config.p, generator, device)[:, None, None, None]
         return torch.where(chosen, warped, inputs), targets
