@@ -155,9 +155,13 @@ def _data_summary(arguments: Namespace) -> None:
     for name, split in data.splits.items():
         inputs = split.inputs
         row = [name, f"{len(split)}", f"{tuple(inputs.shape[1:])} {str(inputs.dtype).replace('torch.', '')}"]
-        if spec.task == "classification":
+        if name == "unlabelled":
+            row.append("no labels")
+        elif spec.task == "classification":
             counts = torch.bincount(split.targets.cpu(), minlength=spec.num_classes).tolist()
             row.append(" ".join(f"{spec.class_names[i] if spec.class_names else i}:{c}" for i, c in enumerate(counts)))
+        elif spec.task == "reconstruction":
+            row.append("the images themselves")
         else:
             targets = split.targets.double()
             row.append(f"mean {targets.mean():.4g}, std {targets.std():.4g}")
