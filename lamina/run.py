@@ -170,7 +170,8 @@ def finish_run(folder: RunFolder, session, loop) -> Run:
         final[split], predictions_of[split] = metrics, predictions
     threshold = None
     spec = session.data.spec
-    if spec.task == "classification" and spec.num_classes == 2 and len(session.data.splits["val"]):
+    if (spec.task == "classification" and spec.num_classes == 2 and {"val", "test"} <= predictions_of.keys()
+            and len(predictions_of["val"].targets)):
         from lamina.train.thresholds import threshold_report
 
         threshold, val_rates, test_rates = threshold_report(predictions_of["val"], predictions_of["test"],

@@ -64,6 +64,8 @@ def test_init_from_across_channels_and_unusable_sources(pretrained, tmp_path):
     assert report["adapted"] == ["backbone.0.0.weight"] and report["fresh"] == []
     source = load_file(str(pretrained.dir / "model.safetensors"))["backbone.0.0.weight"]
     assert torch.allclose(rgb.state_dict()["backbone.0.0.weight"], source.repeat(1, 3, 1, 1) / 3)
+    torch.save(load_file(str(pretrained.dir / "model.safetensors")), tmp_path / "weights.pt")  # a state-dict file
+    assert load_pretrained(rgb, str(tmp_path / "weights.pt"))["adapted"] == ["backbone.0.0.weight"]
     save_file({"something.else": torch.zeros(3)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(ModelError, match="none of its 1 tensors fits this model"):
         load_pretrained(rgb, str(tmp_path / "other.safetensors"))
