@@ -108,7 +108,7 @@ class Run:
         """Predictions for image files, CSV files of rows, or a tensor of inputs in stored form.
 
         Returns one dict per sample: {"input", "label", "probability", "probabilities"} for classification,
-        {"input", "prediction"} for regression.
+        {"input", "prediction"} for regression, {"input", "anomaly_score", "code"} for autoencoders.
         """
         from lamina.data.inputs import read_inputs, transform_for
         from lamina.train.evaluate import model_outputs
@@ -119,6 +119,12 @@ class Run:
             stored, labels = inputs, [str(i) for i in range(len(inputs))]
         else:
             stored, labels = read_inputs(list(inputs), preprocessing)
+        if self.spec.task == "reconstruction":  # autoencoders: an anomaly score and the latent code per image
+            model, inputs = self.model, transform_for(preprocessing)(stored)
+            with torch.no_grad():
+                codes = model.encode(inputs)[0]
+            return [{"input": label, "anomaly_score": float(score), "code": [round(float(v), 6) for v in code]}
+                    for label, score, code in zip(labels, model.anomaly_score(inputs, stored), codes, strict=True)]  # fmt: skip
         split = Split(stored, torch.zeros(len(stored)))
         outputs, _, _ = model_outputs(self.model, split, transform_for(preprocessing), 256)
         scores = self.objective().scores(outputs)

@@ -118,5 +118,14 @@ def test_vae_on_digits_learns_generates_and_scores_anomalies(tmp_path):
 
     assert path.is_file() and Image.open(path).size == (3 * (3 * 10 + 2), 3 * (3 * 10 + 2))
     assert json.loads((run.dir / "summary.json").read_text())["status"] == "completed"
+    scored = run.predict(run_data_images(run)[:3])
+    assert [sorted(row) for row in scored] == [["anomaly_score", "code", "input"]] * 3
+    assert len(scored[0]["code"]) == 8 and 0 < scored[0]["anomaly_score"] < 0.1
     plain = run_cli("generate", str(run.dir), "--samples", "0")
     assert plain.returncode == 2 and "--samples" in plain.stderr
+
+
+def run_data_images(run) -> torch.Tensor:
+    from lamina.data import build_data
+
+    return build_data(run.config.data, run.config.seed).splits["test"].inputs

@@ -61,7 +61,11 @@ def predict(arguments: Namespace) -> int | None:
         for result in results:
             print(json.dumps(result))
         return
-    if results and "label" in results[0]:
+    if results and "anomaly_score" in results[0]:
+        print_table(["input", "anomaly score", "latent code"],
+                    [[r["input"], f"{r['anomaly_score']:.5f}", " ".join(f"{v:.3f}" for v in r["code"][:8])
+                      + (" …" if len(r["code"]) > 8 else "")] for r in results])  # fmt: skip
+    elif results and "label" in results[0]:
         print_table(["input", "label", "probability"],
                     [[r["input"], r["label"], f"{r['probability']:.4f}"] for r in results])  # fmt: skip
     else:
