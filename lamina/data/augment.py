@@ -108,12 +108,12 @@ def random_crop(config: RandomCropOptions, bundle) -> Augmentation:
         count, _, height, width = inputs.shape
         padded = F.pad(inputs, (pad, pad, pad, pad), mode="constant" if config.mode == "zeros" else "reflect")
         shifts = torch.randint(0, 2 * pad + 1, (2, count), generator=generator, device=inputs.device)
-        rows = shifts[0, :, None] + torch.arange(height, device=inputs.device)  # (B, H)
-        columns = shifts[1, :, None] + torch.arange(width, device=inputs.device)  # (B, W)
-        batch = torch.arange(count, device=inputs.device)[:, None, None]
-        # advanced indexing gathers each sample's window: (B, H, W, C) → (B, C, H, W)
-        cropped = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], columns[:, None, :]]
-        return cropped.permute(0, 3, 1, 2).contiguous(), targets
+        channels = inputs.shape[1]
+        # two gathers pick each sample's window: rows (B, C, H, W + 2p), then columns (B, C, H, W)
+        rows = (shifts[0, :, None] + torch.arange(height, device=inputs.device)).view(count, 1, height, 1)
+        cropped = padded.gather(2, rows.expand(count, channels, height, width + 2 * pad))
+        columns = (shifts[1, :, None] + torch.arange(width, device=inputs.device)).view(count, 1, 1, width)
+        return cropped.gather(3, columns.expand(count, channels, height, width)), targets
 
     return apply
 
