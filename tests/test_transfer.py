@@ -118,6 +118,11 @@ def test_discriminative_rates_scale_each_groups_base_rate():
     assert rate[id(model.features[0].weight)] == pytest.approx(0.05)  # the longest prefix wins
     assert rate[id(model.features[4].weight)] == pytest.approx(0.01)
     assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
+    for name in ("adamw", "muon"):  # every optimizer kind, including the two-part Muon + AdamW set
+        split = with_learning_rate_factors(build_optimizer(optimizers.get(name).config(), model), model,
+                                           {"head": 0.5})  # fmt: skip
+        rates = {id(p): group["base_lr"] for group in split.param_groups for p in group["params"]}
+        assert rates[id(model.head[0].weight)] == pytest.approx(0.5e-3) and len(rates) == len(list(model.parameters()))
 
 
 def test_pseudo_labels_from_a_teacher_join_the_training_split(runs_dir):

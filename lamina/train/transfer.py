@@ -164,4 +164,7 @@ def with_learning_rate_factors(optimizer, model: nn.Module, factors: dict[str, f
             settings = {key: value for key, value in group.items() if key != "params"}
             groups.append({**settings, "params": parameters, "lr": group["lr"] * factor,
                            "base_lr": group["base_lr"] * factor})  # fmt: skip
-    return type(optimizer)(groups, **optimizer.defaults)
+    optimizer.param_groups.clear()  # no steps yet, so no state refers to the old groups
+    for group in groups:
+        optimizer.add_param_group(group)
+    return optimizer
