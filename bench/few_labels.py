@@ -6,11 +6,11 @@ pseudo-labels, each on the same labelled subset for every seed.
 1. pretrain a denoising autoencoder on all training images, labels unused (configs/mnist_autoencoder_pretrain.yaml)
    — or reuse one with --encoder RUN_DIR
 2. per seed: scratch = configs/mnist_few_labels.yaml as written;
-   pretrained = the same with model.init_from = the autoencoder run (encoder loaded, head new) and the encoder
-   at 0.2 × the learning rate (train.learning_rate_factors), so fine-tuning keeps what pretraining learned;
-   pseudo-labels = the scratch run labels the unlabelled 95 %; images it gives ≥ 0.8 probability (its label
-   smoothing of 0.1 caps confidence near 0.91) join the training split, and a student continues from the
-   scratch run's weights for 5 epochs.
+   pretrained = the same with model.init_from = the autoencoder run (encoder loaded, head new), the encoder at
+   --encoder-factor × the learning rate;
+   pseudo-labels = the scratch run labels the unlabelled 95 %; images it gives ≥ --threshold probability (its
+   label smoothing of 0.1 caps confidence near 0.91) join the training split, and a student trains on both for
+   --student-epochs epochs, from the scratch run's weights (or afresh with --student-from-scratch).
 Prints test accuracy per seed and method, the means, and each method's margin over scratch.
 """
 
@@ -37,6 +37,12 @@ def main() -> None:
     parser.add_argument("--runs-dir", default="runs/few-labels")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "mnist"))
     parser.add_argument("--encoder", help="a finished mnist_autoencoder_pretrain run to reuse")
+    parser.add_argument("--encoder-factor", type=float, default=1.0,
+                        help="learning-rate factor of the pretrained encoder while fine-tuning")
+    parser.add_argument("--threshold", type=float, default=0.8, help="pseudo-label confidence threshold")
+    parser.add_argument("--student-epochs", type=int, default=5, help="epochs of the pseudo-label student")
+    parser.add_argument("--student-from-scratch", action="store_true",
+                        help="train the student from a fresh initialization instead of the teacher's weights")
     arguments = parser.parse_args()
     common = {"data.path": arguments.data, "runtime.threads": 1}
     configs = ROOT / "configs"
@@ -57,11 +63,13 @@ def main() -> None:
     for seed in arguments.seeds:
         print(f"seed {seed}")
         scratch = train("mnist_few_labels.yaml", seed=seed)
-        pretrained = train("mnist_few_labels.yaml", seed=seed, **{"model.init_from": str(encoder.dir),
-                                                                   "train.learning_rate_factors": {"encoder": 0.2}})
+        pretrained = train("mnist_few_labels.yaml", seed=seed, **{
+            "model.init_from": str(encoder.dir),
+            "train.learning_rate_factors": {"encoder": arguments.encoder_factor}})  # fmt: skip
         student = train("mnist_few_labels.yaml", seed=seed, **{
-            "data.pseudo_labels": {"teacher": str(scratch.dir), "threshold": 0.8},
-            "model.init_from": str(scratch.dir), "train.epochs": 5})  # fmt: skip
+            "data.pseudo_labels": {"teacher": str(scratch.dir), "threshold": arguments.threshold},
+            "model.init_from": None if arguments.student_from_scratch else str(scratch.dir),
+            "train.epochs": arguments.student_epochs})  # fmt: skip
         for name, run in (("scratch", scratch), ("autoencoder-pretrained", pretrained), ("pseudo-labels", student)):
             results[name].append(run.metrics["test"]["accuracy"])
     print("\nmethod                   " + "  ".join(f"seed {s}" for s in arguments.seeds) + "    mean   margin")
