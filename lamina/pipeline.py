@@ -33,6 +33,7 @@ from lamina.train.tasks import defaults_for
 from lamina.train.optimizers import build_optimizer
 from lamina.train.progress import Progress
 from lamina.train.runtime import auto_threads, select_device, set_threads
+from lamina.train.transfer import Freezing, with_learning_rate_factors
 
 __all__ = ["train", "resume", "prepare", "Session"]
 
@@ -49,6 +50,7 @@ class Session:
     metric_names: list[str]
     monitor: str
     sample_flops: int  # forward FLOPs per sample
+    transfer: dict | None = None  # what model.init_from loaded (lamina/train/transfer.py)
 
 
 def prepare(config: Any) -> Session:
@@ -83,10 +85,25 @@ def prepare(config: Any) -> Session:
     config.train.metrics, config.train.monitor = metric_names, monitor  # saved resolved in config.yaml
     torch.manual_seed(config.seed)  # the same seed gives the same initial weights
     model = build_model(config.model, spec)
+    transfer = _transfer(config, model)
     sample_flops = _dry_run(model, data, config)
     set_threads(config.runtime.threads or auto_threads(sample_flops * config.train.batch_size))
     return Session(config, device, data.to(device), model.to(device), objective, metric_names, monitor,
-                   sample_flops)  # fmt: skip
+                   sample_flops, transfer)  # fmt: skip
+
+
+def _transfer(config: Any, model: nn.Module) -> dict | None:
+    """Check train.freeze/unfreeze/learning_rate_factors against the model; load model.init_from."""
+    from lamina.train.transfer import check_prefixes, load_pretrained
+
+    settings = config.train
+    problems = check_prefixes(model, settings.freeze, "train.freeze")
+    problems += check_prefixes(model, list(settings.unfreeze), "train.unfreeze")
+    problems += check_prefixes(model, list(settings.learning_rate_factors), "train.learning_rate_factors")
+    if problems:
+        raise ConfigError(problems)
+    source = getattr(config.model, "init_from", None)
+    return load_pretrained(model, source) if source else None
 
 
 def _dry_run(model: nn.Module, data: DataBundle, config: Any) -> int:
@@ -145,7 +162,8 @@ def train(
     write_json(folder.data, {"spec": session.data.spec.to_dict(), "preprocessing": session.data.preprocessing,
                              "notes": session.data.notes})  # fmt: skip
     folder.update_summary(status="running", model=config.model.name, data=config.data.name,
-                          parameters=sum(p.numel() for p in session.model.parameters()))  # fmt: skip
+                          parameters=sum(p.numel() for p in session.model.parameters()),
+                          **({"init_from": session.transfer} if session.transfer else {}))  # fmt: skip
     return _execute(session, folder, None, progress, callbacks or [])
 
 
@@ -187,10 +205,14 @@ def _execute(session: Session, folder: RunFolder, checkpoint: dict | None, progr
     if settings.early_stopping is not None:
         stopping = settings.early_stopping
         callbacks.append(EarlyStopping(session.monitor, stopping.patience, stopping.min_delta))
+    if settings.freeze:
+        callbacks.append(Freezing(settings.freeze, settings.unfreeze))
     callbacks += [*extra, Progress(progress, session.monitor)]
     forward_model = torch.compile(session.model) if config.runtime.compile else None
-    loop = Loop(session.model, session.data, session.objective, build_optimizer(settings.optimizer, session.model),
-                settings, metric_names=session.metric_names, monitor=session.monitor, seed=config.seed,
+    optimizer = with_learning_rate_factors(build_optimizer(settings.optimizer, session.model), session.model,
+                                           settings.learning_rate_factors)  # fmt: skip
+    loop = Loop(session.model, session.data, session.objective, optimizer, settings,
+                metric_names=session.metric_names, monitor=session.monitor, seed=config.seed,
                 callbacks=callbacks, forward_model=forward_model)  # fmt: skip
     if checkpoint is not None:
         load_weights(session.model, checkpoint["path"] / "model.safetensors")

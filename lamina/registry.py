@@ -33,8 +33,9 @@ class Entry:
 class Registry:
     """Name → (function, options class). Lookups of unknown names suggest the closest match."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, shared: dict[str, tuple] | None = None):
         self.kind = kind
+        self.shared = shared or {}  # options every entry accepts: name → (type, pydantic Field)
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, config: type, help: str | None = None) -> Callable:
@@ -49,6 +50,7 @@ class Registry:
                 __doc__=config.__doc__,
                 __module__=config.__module__,
                 name=(Literal[name], name),
+                **self.shared,
             )
             doc = (help or function.__doc__ or config.__doc__ or "").strip()
             self._entries[name] = Entry(name, function, tagged, doc.splitlines()[0] if doc else "")

@@ -108,7 +108,7 @@ class Run:
         """Predictions for image files, CSV files of rows, or a tensor of inputs in stored form.
 
         Returns one dict per sample: {"input", "label", "probability", "probabilities"} for classification,
-        {"input", "prediction"} for regression.
+        {"input", "prediction"} for regression, {"input", "anomaly_score", "code"} for autoencoders.
         """
         from lamina.data.inputs import read_inputs, transform_for
         from lamina.train.evaluate import model_outputs
@@ -119,6 +119,12 @@ class Run:
             stored, labels = inputs, [str(i) for i in range(len(inputs))]
         else:
             stored, labels = read_inputs(list(inputs), preprocessing)
+        if self.spec.task == "reconstruction":  # autoencoders: an anomaly score and the latent code per image
+            model, inputs = self.model, transform_for(preprocessing)(stored)
+            with torch.no_grad():
+                codes = model.encode(inputs)[0]
+            return [{"input": label, "anomaly_score": float(score), "code": [round(float(v), 6) for v in code]}
+                    for label, score, code in zip(labels, model.anomaly_score(inputs, stored), codes, strict=True)]  # fmt: skip
         split = Split(stored, torch.zeros(len(stored)))
         outputs, _, _ = model_outputs(self.model, split, transform_for(preprocessing), 256)
         scores = self.objective().scores(outputs)
@@ -160,13 +166,24 @@ def finish_run(folder: RunFolder, session, loop) -> Run:
         load_weights(model, best / "model.safetensors")
         restored = True
     final: dict[str, Any] = {}
+    predictions_of = {}
     for split in ("val", "test"):
         metrics, predictions = evaluate_split(model, session.data.splits[split], session.data.transform,
                                               session.objective, session.data.spec.task, session.metric_names,
                                               config.train.eval_batch_size)  # fmt: skip
         if session.data.spec.task == "classification":
             metrics["confusion_matrix"] = predictions.confusion().tolist()
-        final[split] = metrics
+        final[split], predictions_of[split] = metrics, predictions
+    threshold = None
+    spec = session.data.spec
+    if (spec.task == "classification" and spec.num_classes == 2 and {"val", "test"} <= predictions_of.keys()
+            and len(predictions_of["val"].targets)):
+        from lamina.train.thresholds import threshold_report
+
+        threshold, val_rates, test_rates = threshold_report(predictions_of["val"], predictions_of["test"],
+                                                            spec.extra.get("positive_class", 1), spec.class_names)  # fmt: skip
+        for split, rates in (("val", val_rates), ("test", test_rates)):
+            final[split].update({f"{name}_at_threshold": value for name, value in rates.items()})
     temporary = folder.weights.with_name(".model.safetensors.partial")
     save_model(getattr(model, "_orig_mod", model), str(temporary))
     temporary.replace(folder.weights)
@@ -181,6 +198,7 @@ def finish_run(folder: RunFolder, session, loop) -> Run:
         wall_seconds=round(loop.state.wall_seconds, 3),
         best=loop.state.best,
         restored_best=restored,
+        **({"threshold": threshold} if threshold else {}),
         stopped_early=loop.stop_reason or None,
         samples_per_second=round(sum(speeds) / len(speeds), 1) if speeds else None,
         device=str(session.device),

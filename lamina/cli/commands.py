@@ -61,7 +61,11 @@ def predict(arguments: Namespace) -> int | None:
         for result in results:
             print(json.dumps(result))
         return
-    if results and "label" in results[0]:
+    if results and "anomaly_score" in results[0]:
+        print_table(["input", "anomaly score", "latent code"],
+                    [[r["input"], f"{r['anomaly_score']:.5f}", " ".join(f"{v:.3f}" for v in r["code"][:8])
+                      + (" …" if len(r["code"]) > 8 else "")] for r in results])  # fmt: skip
+    elif results and "label" in results[0]:
         print_table(["input", "label", "probability"],
                     [[r["input"], r["label"], f"{r['probability']:.4f}"] for r in results])  # fmt: skip
     else:
@@ -155,9 +159,13 @@ def _data_summary(arguments: Namespace) -> None:
     for name, split in data.splits.items():
         inputs = split.inputs
         row = [name, f"{len(split)}", f"{tuple(inputs.shape[1:])} {str(inputs.dtype).replace('torch.', '')}"]
-        if spec.task == "classification":
+        if name == "unlabelled":
+            row.append("no labels")
+        elif spec.task == "classification":
             counts = torch.bincount(split.targets.cpu(), minlength=spec.num_classes).tolist()
             row.append(" ".join(f"{spec.class_names[i] if spec.class_names else i}:{c}" for i, c in enumerate(counts)))
+        elif spec.task == "reconstruction":
+            row.append("the images themselves")
         else:
             targets = split.targets.double()
             row.append(f"mean {targets.mean():.4g}, std {targets.std():.4g}")

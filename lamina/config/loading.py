@@ -220,5 +220,8 @@ def _registry_for(path: str):
     from lamina.train.optimizers import optimizers
     from lamina.train.schedules import schedules
 
-    by_kind = {"dataset": datasets, "model": models, "loss": losses, "optimizer": optimizers, "schedule": schedules}
-    return by_kind[union_paths[path]]
+    from lamina.data.augment import augmentations
+
+    by_kind = {"dataset": datasets, "model": models, "loss": losses, "optimizer": optimizers, "schedule": schedules,
+               "augmentation": augmentations}  # fmt: skip
+    return by_kind[union_paths[re.sub(r"\[\d+\]", "", path)]]

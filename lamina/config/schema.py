@@ -91,6 +91,12 @@ class TrainOptions(Options):
     """Also save a resumable checkpoint every N steps (one is always saved at each epoch end)."""
     log_every_steps: int = Field(10, ge=1)
     """Write a per-step row (loss, learning rate) to metrics.jsonl every N steps."""
+    freeze: list[str] = []
+    """Modules whose parameters do not train, e.g. [backbone] (everything but the head); see docs/vision.md."""
+    unfreeze: dict[str, int] = {}
+    """Gradual unfreezing: module → number of epochs after which it trains again, e.g. {backbone: 3}."""
+    learning_rate_factors: dict[str, float] = {}
+    """Discriminative learning rates: module → factor on the learning rate, e.g. {backbone: 0.1}."""
 
     _monitor = field_validator("monitor")(_check_monitor)
 
@@ -139,6 +145,7 @@ class ConfigBase(Options):
 # Sections whose options depend on the `name` inside them, and the registry that names them.
 union_paths = {
     "data": "dataset",
+    "data.augment": "augmentation",
     "model": "model",
     "train.loss": "loss",
     "train.optimizer": "optimizer",
@@ -151,6 +158,7 @@ def config_class() -> type[ConfigBase]:
     Rebuilt when something new is registered, so user-registered families validate like built-in ones."""
     from lamina.data import datasets
     from lamina.models import models
+    from lamina.train import reconstruction  # noqa: F401  (registers the reconstruction task, losses, metrics)
     from lamina.train.losses import losses
     from lamina.train.optimizers import optimizers
     from lamina.train.schedules import schedules

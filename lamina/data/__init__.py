@@ -1,6 +1,6 @@
 """Data: registered data sets → in-memory splits, a DataSpec, and per-batch transforms."""
 
-from lamina.data import images, tabular  # noqa: F401  (register the built-in data sets)
+from lamina.data import folders, images, tabular  # noqa: F401  (register the built-in data sets)
 from lamina.data.bundle import DataBundle, Split, iterate_batches
 from lamina.data.registry import build_data, datasets
 from lamina.data.spec import DataSpec

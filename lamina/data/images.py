@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from lamina.data.bundle import DataBundle, Split, split_indices
-from lamina.data.options import SplitOptions
+from lamina.data.options import ImageOptions
 from lamina.data.registry import datasets
 from lamina.data.spec import DataSpec
 from lamina.errors import DataError
@@ -68,7 +68,7 @@ def image_bundle(
     return DataBundle(spec, splits, preprocessing, ImageNormalizer(mean, std), notes or [])
 
 
-class DigitsOptions(SplitOptions):
+class DigitsOptions(ImageOptions):
     """scikit-learn's bundled handwritten digits: 1,797 grayscale 8×8 images, 10 classes (built in, no files)."""
 
 
@@ -129,7 +129,7 @@ def _find(folder: Path, stem: str) -> Path:
     )
 
 
-class MNISTOptions(SplitOptions):
+class MNISTOptions(ImageOptions):
     """MNIST handwritten digits from the four standard IDX files (.gz or not): 60,000 train + 10,000 test."""
 
     path: str

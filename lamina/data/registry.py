@@ -11,4 +11,9 @@ datasets = Registry("dataset")
 
 def build_data(config, seed: int = 0):
     """Read and split the data set named by `config.name` (a `data:` section); returns a DataBundle."""
-    return datasets.get(config.name, "data.name").function(config, seed)
+    bundle = datasets.get(config.name, "data.name").function(config, seed)
+    if hasattr(config, "augment"):  # image data sets: classes, task, labelled fraction, augmentation
+        from lamina.data.variants import adapt
+
+        bundle = adapt(bundle, config, seed)
+    return bundle

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from lamina.registry import Registry
 
 __all__ = ["models", "build_model"]
 
-models = Registry("model")
+models = Registry("model", shared={"init_from": (str | None, Field(None, description=(
+    "Start from pretrained weights: a run folder, .safetensors or .pt state dict (matching tensors are loaded; "
+    "see docs/vision.md)")))})  # fmt: skip
 
 
 def build_model(config: Any, spec: Any, **options: Any):

@@ -1,0 +1,219 @@
+"""Autoencoders: dense or convolutional, denoising, variational. `encoder` → latent code → `decoder` → pixels.
+
+On a reconstruction task (`data.task: reconstruction`) the model returns per-pixel logits (sigmoid gives the
+reconstructed pixel); a VAE adds its KL term as an auxiliary loss, logged as `kl` beside the reconstruction
+loss. On a classification task the same family builds `encoder` + `head`, so an encoder pretrained without
+labels is fine-tuned with `model.init_from: RUN_DIR` (the `encoder.*` weights match by name).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from lamina.config.base import Options
+from lamina.data.spec import DataSpec
+from lamina.errors import ModelError
+from lamina.models.layers import Activation, activation
+from lamina.models.output import ModelOutput
+from lamina.models.registry import models
+
+__all__ = ["Autoencoder", "AutoencoderConfig", "AutoencoderClassifier"]
+
+
+class AutoencoderConfig(Options):
+    """Dense or convolutional autoencoder; denoising with input noise; variational with a KL term."""
+
+    kind: Literal["conv", "dense"] = "conv"
+    """conv: stride-2 convolutions (decoder: transposed convolutions); dense: fully connected layers."""
+    channels: list[int] = Field([32, 64], min_length=1)
+    """conv: output channels of each stride-2 encoder convolution (the decoder mirrors them)."""
+    hidden_sizes: list[int] = Field([512, 256], min_length=1)
+    """dense: widths of the encoder's hidden layers (the decoder mirrors them)."""
+    latent_size: int = Field(16, ge=1)
+    """Size of the latent code."""
+    variational: bool = False
+    """A variational autoencoder: the encoder gives a mean and log-variance, the code is sampled from them."""
+    kl_weight: float = Field(1.0, ge=0)
+    """Weight of the KL term of a VAE (1 is the evidence lower bound; β-VAE uses more)."""
+    noise: Literal["none", "gaussian", "masking"] = "none"
+    """Denoising: corrupt training inputs with Gaussian noise or by masking pixels; the target stays clean."""
+    noise_level: float = Field(0.3, ge=0, lt=1)
+    """Noise standard deviation (in normalized input units) or the fraction of pixels masked."""
+    batch_norm: bool = True
+    """Batch normalization after each hidden layer."""
+    activation: Activation = "relu"
+    """Non-linearity after each hidden layer."""
+    dropout: float = Field(0.0, ge=0, lt=1)
+    """Dropout before the classification head (classification tasks only)."""
+
+
+def _layer(layer: nn.Module, width: int, config: AutoencoderConfig, conv: bool) -> list[nn.Module]:
+    norm = (nn.BatchNorm2d if conv else nn.BatchNorm1d)(width) if config.batch_norm else None
+    return [layer, *([norm] if norm is not None else []), activation(config.activation)]
+
+
+def build_encoder(shape: tuple[int, int, int], config: AutoencoderConfig) -> tuple[nn.Sequential, list[tuple]]:
+    """The encoder body (B, C, H, W) → (B, features), and the shape after each stage (for the decoder)."""
+    channels, height, width = shape
+    layers: list[nn.Module] = []
+    shapes = [shape]
+    if config.kind == "conv":
+        for out in config.channels:
+            layers += _layer(nn.Conv2d(channels, out, 3, 2, 1, bias=not config.batch_norm), out, config, True)
+            channels, height, width = out, -(-height // 2), -(-width // 2)
+            shapes.append((channels, height, width))
+        layers.append(nn.Flatten())  # (B, C, h, w) → (B, C·h·w)
+    else:
+        size = math.prod(shape)
+        layers.append(nn.Flatten())
+        for out in config.hidden_sizes:
+            layers += _layer(nn.Linear(size, out, bias=not config.batch_norm), out, config, False)
+            size = out
+            shapes.append((out,))
+    return nn.Sequential(*layers), shapes
+
+
+def _features(shapes: list[tuple]) -> int:
+    return math.prod(shapes[-1])
+
+
+class Autoencoder(nn.Module):
+    """encoder → (mean, log-variance) → code → decoder → per-pixel logits (B, C, H, W)."""
+
+    def __init__(self, shape: tuple[int, int, int], config: AutoencoderConfig):
+        super().__init__()
+        self.config, self.shape = config, shape
+        self.encoder, shapes = build_encoder(shape, config)
+        features = _features(shapes)
+        self.latent = nn.Linear(features, config.latent_size)
+        self.log_variance = nn.Linear(features, config.latent_size) if config.variational else None
+        conv = config.kind == "conv"
+        decoder: list[nn.Module] = [*_layer(nn.Linear(config.latent_size, features), features, config, False)]
+        if conv:
+            decoder.append(nn.Unflatten(1, shapes[-1]))  # (B, C·h·w) → (B, C, h, w)
+            stages = shapes[::-1]  # deepest first, back to the input
+            for index in range(len(stages) - 1):
+                upsample = nn.ConvTranspose2d(stages[index][0], stages[index + 1][0], 4, 2, 1)  # doubles h, w
+                last = index == len(stages) - 2  # the output layer: logits, no norm or activation
+                decoder += [upsample] if last else _layer(upsample, stages[index + 1][0], config, True)
+        else:
+            widths = [stage[0] for stage in shapes[:0:-1]]  # hidden sizes, deepest first
+            for size, out in zip(widths, widths[1:], strict=False):
+                decoder += _layer(nn.Linear(size, out), out, config, False)
+            decoder += [nn.Linear(widths[-1], math.prod(shape)), nn.Unflatten(1, shape)]
+        self.decoder = nn.Sequential(*decoder)
+
+    def encode(self, inputs: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(mean code (B, latent), log-variance or None)."""
+        features = self.encoder(inputs)
+        return self.latent(features), self.log_variance(features) if self.log_variance is not None else None
+
+    def decode(self, codes: Tensor) -> Tensor:
+        """Codes (B, latent) → per-pixel logits (B, C, H, W)."""
+        logits = self.decoder(codes)
+        return logits[:, :, : self.shape[1], : self.shape[2]]  # transposed convolutions may overshoot odd sizes
+
+    def corrupt(self, inputs: Tensor) -> Tensor:
+        if self.config.noise == "gaussian":
+            return inputs + self.config.noise_level * torch.randn_like(inputs)
+        if self.config.noise == "masking":
+            return inputs.masked_fill(torch.rand_like(inputs) < self.config.noise_level, 0.0)
+        return inputs
+
+    def forward(self, inputs: Tensor) -> ModelOutput:
+        mean, log_variance = self.encode(self.corrupt(inputs) if self.training else inputs)
+        if log_variance is None:
+            return ModelOutput(self.decode(mean))
+        code = mean + torch.randn_like(mean) * (0.5 * log_variance).exp() if self.training else mean
+        # KL(q(z|x) ‖ N(0, I)) per sample, summed over the code — the scale of the summed reconstruction loss
+        kl = -0.5 * (1 + log_variance - mean.pow(2) - log_variance.exp()).sum(dim=1).mean()
+        return ModelOutput(self.decode(code), auxiliary_losses={"kl": self.config.kl_weight * kl})
+
+    @torch.no_grad()
+    def sample(self, count: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
+        """`count` new images as uint8 (N, C, H, W): codes drawn from N(0, temperature² I), decoded."""
+        device = self.latent.weight.device
+        codes = torch.randn(count, self.config.latent_size, generator=generator, device=device) * temperature
+        return (self.decode(codes).sigmoid() * 255).round().to(torch.uint8)
+
+    @torch.no_grad()
+    def anomaly_score(self, inputs: Tensor, images: Tensor) -> Tensor:
+        """(N,) reconstruction error per sample (mean squared pixel error in [0, 1] units): high = unusual.
+        `inputs` are normalized model inputs, `images` the same images as stored (uint8)."""
+        from lamina.train.reconstruction import reconstruction_errors
+
+        was_training = self.training
+        self.eval()
+        logits = self.decode(self.encode(inputs)[0])
+        self.train(was_training)
+        return reconstruction_errors(logits, images)
+
+
+class AutoencoderClassifier(nn.Module):
+    """The autoencoder's `encoder` with a linear `head`: for fine-tuning a pretrained encoder on labels."""
+
+    def __init__(self, shape: tuple[int, int, int], outputs: int, config: AutoencoderConfig):
+        super().__init__()
+        self.encoder, shapes = build_encoder(shape, config)
+        self.head = nn.Sequential(*([nn.Dropout(config.dropout)] if config.dropout else []),
+                                  nn.Linear(_features(shapes), outputs))  # fmt: skip
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        return self.head(self.encoder(inputs))
+
+
+@models.register("autoencoder", config=AutoencoderConfig)
+def build_autoencoder(config: AutoencoderConfig, spec: DataSpec) -> nn.Module:
+    """Autoencoder (dense/conv, denoising, variational); on labelled data, its encoder with a classifier head."""
+    if spec.kind != "image" or len(spec.input_shape) != 3:
+        raise ModelError(f"model 'autoencoder' needs images (channels, height, width), but the data gives "
+                         f"{spec.kind} inputs", "use an image data set")  # fmt: skip
+    if spec.task == "reconstruction":
+        return Autoencoder(spec.input_shape, config)
+    return AutoencoderClassifier(spec.input_shape, spec.output_size, config)
+
+
+# ---- lamina generate RUN_DIR --samples 64 ----------------------------------------------------------------
+
+
+class ImageGenerationOptions(Options):
+    """Sample images from a variational autoencoder's prior."""
+
+    samples: int = Field(64, ge=1, le=4096)
+    """Images to draw; they are written as one PNG grid."""
+    seed: int = 0
+    """Random seed: the same seed draws the same images."""
+    temperature: float = Field(1.0, gt=0)
+    """Scale of the codes drawn from N(0, I): below 1 gives more typical, less varied images."""
+    output: str | None = None
+    """PNG file to write; default samples-<seed>.png in the run's plots/ folder."""
+
+
+def _register_generator() -> None:
+    from lamina.generate import generators
+
+    @generators.register("autoencoder", config=ImageGenerationOptions)
+    def generate_images(run, options: ImageGenerationOptions) -> dict:
+        """A PNG grid of images decoded from codes drawn from the prior (variational autoencoders)."""
+        from pathlib import Path
+
+        from lamina.artifacts.plots import image_grid
+        from lamina.errors import RunError
+
+        model = run.model
+        if not isinstance(model, Autoencoder) or not model.config.variational:
+            raise RunError(f"run {run.dir} is not a variational autoencoder, so it has no prior to sample from",
+                           "train one with model.variational: true and data.task: reconstruction")  # fmt: skip
+        generator = torch.Generator(model.latent.weight.device).manual_seed(options.seed)
+        images = model.sample(options.samples, generator, options.temperature).cpu()
+        path = Path(options.output) if options.output else run.dir / "plots" / f"samples-{options.seed}.png"
+        image_grid(path, images, columns=max(1, round(math.sqrt(options.samples))))
+        return {"path": str(path)}
+
+
+_register_generator()

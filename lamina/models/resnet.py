@@ -1,0 +1,244 @@
+"""Residual networks (He et al. 2015/2016): a stem, stages of residual blocks, global pooling, a linear head.
+
+The model is `backbone` (stem + stages + pooling) and `head`, so `train.freeze: [backbone]` and
+`model.init_from` treat every ResNet alike. Presets give the classic shapes; any option given beside a preset
+overrides it:
+
+    model: {name: resnet, preset: resnet18}                   # 4 stages × 2 basic blocks, 64→512 channels
+    model: {name: resnet, preset: resnet9, width: 0.5}        # Page's DAWNBench ResNet-9 at half width
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from pydantic import Field, model_validator
+from torch import Tensor, nn
+
+from lamina.config.base import Options
+from lamina.data.spec import DataSpec
+from lamina.errors import ModelError
+from lamina.models.registry import models
+
+__all__ = ["ResNet", "ResNetConfig", "Stage", "PRESETS"]
+
+
+class Stage(Options):
+    """A stage: a change of width (and resolution), then `blocks` residual blocks."""
+
+    channels: int = Field(ge=1)
+    """Output channels of the stage (a bottleneck block's output is 4× this)."""
+    blocks: int = Field(1, ge=0)
+    """Residual blocks in the stage (0: only the transition, as in ResNet-9's middle stage)."""
+    stride: int = Field(1, ge=1)
+    """Downsampling factor of the stage (1 keeps the resolution)."""
+    transition: Literal["block", "conv_pool"] = "block"
+    """How the stage changes width and resolution: 'block' (the first residual block strides, with a 1×1
+    projection shortcut: He et al.) or 'conv_pool' (conv-BN-ReLU, then max pooling by `stride`: ResNet-9)."""
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "resnet18": {"block": "basic", "stem": "auto", "stem_channels": 64,
+                 "stages": [{"channels": c, "blocks": 2, "stride": s} for c, s in ((64, 1), (128, 2), (256, 2), (512, 2))]},
+    "resnet34": {"block": "basic", "stem": "auto", "stem_channels": 64,
+                 "stages": [{"channels": c, "blocks": n, "stride": s}
+                            for c, n, s in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))]},
+    "resnet50": {"block": "bottleneck", "stem": "auto", "stem_channels": 64,
+                 "stages": [{"channels": c, "blocks": n, "stride": s}
+                            for c, n, s in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))]},
+    # Page's DAWNBench ResNet-9: prep conv, conv+pool+residual, conv+pool, conv+pool+residual, max pool, ×0.125
+    "resnet9": {"block": "basic", "stem": "small", "stem_channels": 64, "global_pool": "max", "output_scale": 0.125,
+                "stages": [{"channels": c, "blocks": n, "stride": 2, "transition": "conv_pool"}
+                           for c, n in ((128, 1), (256, 0), (512, 1))]},
+    # small and fast: MNIST-sized images in seconds per epoch
+    "small": {"block": "basic", "stem": "small", "stem_channels": 16,
+              "stages": [{"channels": c, "blocks": 1, "stride": s} for c, s in ((16, 1), (32, 2), (64, 2))]},
+}  # fmt: skip
+
+
+class ResNetConfig(Options):
+    """Residual network for images: basic or bottleneck blocks, stages of any depth and width, small or large stem."""
+
+    preset: Literal["resnet18", "resnet34", "resnet50", "resnet9", "small", "none"] = "small"
+    """Starting shape; options you set override it. none: only what you set."""
+    block: Literal["basic", "bottleneck"] = "basic"
+    """basic: two 3×3 convolutions; bottleneck: 1×1 → 3×3 → 1×1 with 4× expansion."""
+    stages: list[Stage] = Field(default_factory=list)
+    """Stages in order, e.g. [{channels: 64, blocks: 2}, {channels: 128, blocks: 2, stride: 2}]."""
+    width: float = Field(1.0, gt=0)
+    """Multiplies every channel count (0.5: half width)."""
+    stem: Literal["auto", "small", "large"] = "auto"
+    """small: one 3×3 convolution (images up to 64 px); large: 7×7 stride 2 + max pool; auto picks by size."""
+    stem_channels: int = Field(64, ge=1)
+    """Channels of the stem convolution."""
+    preactivation: bool = False
+    """Pre-activation blocks (BN → ReLU → conv; He et al. 2016) instead of the original post-activation ones."""
+    global_pool: Literal["avg", "max"] = "avg"
+    """Pooling of the last feature map into a vector."""
+    dropout: float = Field(0.0, ge=0, lt=1)
+    """Dropout before the head."""
+    output_scale: float = Field(1.0, gt=0)
+    """Multiplies the logits (ResNet-9 uses 0.125)."""
+    zero_init_residual: bool = True
+    """Start each residual branch at zero (its last BN scale is 0), so a deep network starts as a shallow one."""
+    test_time_flip: bool = False
+    """In evaluation, average the logits of each image and its mirror image (cheap test-time augmentation)."""
+    channels_last: bool = True
+    """Run convolutions in channels-last memory layout (about 1.2× faster on CPU)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        preset = value.get("preset", "small")
+        return {**PRESETS.get(preset, {}), **value}
+
+
+def _conv(inputs: int, outputs: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(inputs, outputs, kernel, stride, padding=kernel // 2, bias=False)
+
+
+def _conv_bn(inputs: int, outputs: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(_conv(inputs, outputs, kernel, stride), nn.BatchNorm2d(outputs), nn.ReLU(inplace=True))
+
+
+class BasicBlock(nn.Module):
+    """Two 3×3 convolutions with a shortcut; `preactivation` moves BN-ReLU before each convolution."""
+
+    expansion = 1
+
+    def __init__(self, inputs: int, channels: int, stride: int, preactivation: bool):
+        super().__init__()
+        self.preactivation = preactivation
+        self.conv1, self.conv2 = _conv(inputs, channels, 3, stride), _conv(channels, channels)
+        self.bn1 = nn.BatchNorm2d(inputs if preactivation else channels)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.shortcut = _shortcut(inputs, channels, stride, preactivation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.preactivation:
+            activated = torch.relu(self.bn1(x))
+            shortcut = self.shortcut(activated) if self.shortcut is not None else x
+            return shortcut + self.conv2(torch.relu(self.bn2(self.conv1(activated))))
+        shortcut = self.shortcut(x) if self.shortcut is not None else x
+        return torch.relu(shortcut + self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+
+    def last_norm(self) -> nn.BatchNorm2d | None:
+        return None if self.preactivation else self.bn2
+
+
+class BottleneckBlock(nn.Module):
+    """1×1 reduce → 3×3 (strided) → 1×1 expand (×4), with a shortcut."""
+
+    expansion = 4
+
+    def __init__(self, inputs: int, channels: int, stride: int, preactivation: bool):
+        super().__init__()
+        outputs = channels * self.expansion
+        self.preactivation = preactivation
+        self.conv1, self.conv2 = _conv(inputs, channels, 1), _conv(channels, channels, 3, stride)
+        self.conv3 = _conv(channels, outputs, 1)
+        self.bn1 = nn.BatchNorm2d(inputs if preactivation else channels)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.bn3 = nn.BatchNorm2d(channels if preactivation else outputs)
+        self.shortcut = _shortcut(inputs, outputs, stride, preactivation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.preactivation:
+            activated = torch.relu(self.bn1(x))
+            shortcut = self.shortcut(activated) if self.shortcut is not None else x
+            out = self.conv2(torch.relu(self.bn2(self.conv1(activated))))
+            return shortcut + self.conv3(torch.relu(self.bn3(out)))
+        shortcut = self.shortcut(x) if self.shortcut is not None else x
+        out = torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+        return torch.relu(shortcut + self.bn3(self.conv3(out)))
+
+    def last_norm(self) -> nn.BatchNorm2d | None:
+        return None if self.preactivation else self.bn3
+
+
+def _shortcut(inputs: int, outputs: int, stride: int, preactivation: bool) -> nn.Module | None:
+    """Identity when shapes agree; else a strided 1×1 projection (+ BN for post-activation blocks)."""
+    if stride == 1 and inputs == outputs:
+        return None
+    projection = _conv(inputs, outputs, 1, stride)
+    return projection if preactivation else nn.Sequential(projection, nn.BatchNorm2d(outputs))
+
+
+class ResNet(nn.Module):
+    """`backbone` (stem → stages → global pool → (B, features)) and a linear `head`."""
+
+    def __init__(self, input_shape: tuple[int, int, int], outputs: int, config: ResNetConfig):
+        super().__init__()
+        channels, height, width = input_shape
+        self.config = config
+        scaled = lambda count: max(1, round(count * config.width))  # noqa: E731
+        stem_kind = config.stem if config.stem != "auto" else ("small" if max(height, width) <= 64 else "large")
+        stem_width = scaled(config.stem_channels)
+        if stem_kind == "small":
+            stem: list[nn.Module] = [_conv_bn(channels, stem_width)]
+        else:
+            stem = [_conv_bn(channels, stem_width, 7, 2), nn.MaxPool2d(3, 2, padding=1)]
+            height, width = -(-height // 4), -(-width // 4)
+        block_class = BasicBlock if config.block == "basic" else BottleneckBlock
+        stages, current = [], stem_width
+        for number, stage in enumerate(config.stages):
+            layers: list[nn.Module] = []
+            stage_width = scaled(stage.channels)
+            if stage.transition == "conv_pool":
+                layers.append(_conv_bn(current, stage_width))
+                layers += [nn.MaxPool2d(stage.stride)] if stage.stride > 1 else []
+                height, width, current = height // stage.stride, width // stage.stride, stage_width
+                for _ in range(stage.blocks):
+                    layers.append(block_class(current, stage_width // block_class.expansion or 1, 1,
+                                              config.preactivation))  # fmt: skip
+            else:
+                for index in range(stage.blocks):
+                    stride = stage.stride if index == 0 else 1
+                    layers.append(block_class(current, stage_width, stride, config.preactivation))
+                    current = stage_width * block_class.expansion
+                height, width = -(-height // stage.stride), -(-width // stage.stride)
+            if height < 1 or width < 1:
+                raise ModelError(f"model.stages[{number}] shrinks the {input_shape[1]}×{input_shape[2]} input to "
+                                 "nothing", "use fewer strided stages or stem: small for small images")  # fmt: skip
+            stages.append(nn.Sequential(*layers))
+        ending: list[nn.Module] = [nn.BatchNorm2d(current), nn.ReLU(inplace=True)] if config.preactivation else []
+        pool = nn.AdaptiveAvgPool2d(1) if config.global_pool == "avg" else nn.AdaptiveMaxPool2d(1)
+        self.backbone = nn.Sequential(*stem, *stages, *ending, pool, nn.Flatten())  # (B, C, h, w) → (B, C)
+        self.features = current
+        self.head = nn.Sequential(*([nn.Dropout(config.dropout)] if config.dropout else []),
+                                  nn.Linear(current, outputs))  # fmt: skip
+        self._initialize(config.zero_init_residual)
+
+    def _initialize(self, zero_residual: bool) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        if zero_residual:
+            for module in self.modules():
+                last = module.last_norm() if isinstance(module, BasicBlock | BottleneckBlock) else None
+                if last is not None:
+                    nn.init.zeros_(last.weight)
+
+    def forward(self, images: Tensor) -> Tensor:
+        if self.config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        logits = self.head(self.backbone(images)) * self.config.output_scale
+        if self.config.test_time_flip and not self.training:
+            flipped = self.head(self.backbone(images.flip(3))) * self.config.output_scale
+            logits = (logits + flipped) / 2
+        return logits
+
+
+@models.register("resnet", config=ResNetConfig)
+def build_resnet(config: ResNetConfig, spec: DataSpec) -> nn.Module:
+    """Residual network (basic/bottleneck blocks, pre-activation, ResNet-18/34/50/9 presets)."""
+    if spec.kind != "image" or len(spec.input_shape) != 3:
+        shape = "×".join(map(str, spec.input_shape))
+        raise ModelError(f"model 'resnet' needs images (channels, height, width), but the data gives {spec.kind} "
+                         f"inputs of shape ({shape})", "use model.name: mlp for tabular data")  # fmt: skip
+    if not config.stages:
+        raise ModelError("model.stages is empty", "give at least one stage, or a preset such as resnet18")
+    return ResNet(spec.input_shape, spec.output_size, config)

@@ -1,0 +1,166 @@
+"""Transfer learning and few labels: init_from, the channel rule, freezing, unfreezing, rates, pseudo-labels,
+the validation threshold."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from conftest import tiny_config
+from lamina.errors import ConfigError, ModelError, RunInterrupted
+from lamina.pipeline import resume, train
+from lamina.train.transfer import adapt_channels, with_learning_rate_factors
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A small ResNet trained on three digit classes."""
+    config = tiny_config(epochs=2)
+    config["model"] = {"name": "resnet", "preset": "small", "width": 0.5}
+    config["data"]["classes"] = ["0", "1", "2"]
+    return train(config, runs_dir=tmp_path_factory.mktemp("pretrained"), progress="quiet")
+
+
+def resnet_config(pretrained, **train_options) -> dict:
+    config = tiny_config(**{"epochs": 2, **train_options})
+    config["model"] = {"name": "resnet", "preset": "small", "width": 0.5, "init_from": str(pretrained.dir)}
+    return config
+
+
+def test_init_from_loads_the_backbone_and_rebuilds_a_head_for_other_classes(pretrained, runs_dir):
+    from lamina.pipeline import prepare
+    from lamina.config import load_config
+
+    session = prepare(load_config(resnet_config(pretrained)))
+    assert session.transfer["fresh"] == ["head.0"] and session.transfer["loaded"] > 30
+    source = load_file(str(pretrained.dir / "model.safetensors"))
+    state = session.model.state_dict()
+    assert all(torch.equal(state[name], source[name]) for name in source if name.startswith("backbone."))
+    assert state["head.0.weight"].shape == (10, 32) and source["head.0.weight"].shape == (3, 32)
+    run = train(resnet_config(pretrained), runs_dir=runs_dir, progress="quiet")
+    assert run.summary["init_from"]["fresh"] == ["head.0"]
+
+
+def test_channel_rule_gives_gray_images_the_same_response():
+    torch.manual_seed(0)
+    rgb_kernel, gray = torch.randn(5, 3, 3, 3), torch.randn(2, 1, 8, 8)
+    as_rgb = gray.repeat(1, 3, 1, 1)  # a gray image seen by an RGB network
+    assert torch.allclose(F.conv2d(gray, adapt_channels(rgb_kernel, 1)), F.conv2d(as_rgb, rgb_kernel), atol=1e-5)
+    gray_kernel = torch.randn(5, 1, 3, 3)
+    assert torch.allclose(F.conv2d(as_rgb, adapt_channels(gray_kernel, 3)), F.conv2d(gray, gray_kernel), atol=1e-5)
+
+
+def test_init_from_across_channels_and_unusable_sources(pretrained, tmp_path):
+    from lamina.config import load_config
+    from lamina.models import build_model
+    from lamina.data.spec import DataSpec
+    from lamina.train.transfer import load_pretrained
+
+    rgb = build_model({"name": "resnet", "preset": "small", "width": 0.5},
+                      DataSpec("image", "classification", (3, 8, 8), num_classes=3))  # fmt: skip
+    report = load_pretrained(rgb, str(pretrained.dir))
+    assert report["adapted"] == ["backbone.0.0.weight"] and report["fresh"] == []
+    source = load_file(str(pretrained.dir / "model.safetensors"))["backbone.0.0.weight"]
+    assert torch.allclose(rgb.state_dict()["backbone.0.0.weight"], source.repeat(1, 3, 1, 1) / 3)
+    torch.save(load_file(str(pretrained.dir / "model.safetensors")), tmp_path / "weights.pt")  # a state-dict file
+    assert load_pretrained(rgb, str(tmp_path / "weights.pt"))["adapted"] == ["backbone.0.0.weight"]
+    save_file({"something.else": torch.zeros(3)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ModelError, match="none of its 1 tensors fits this model"):
+        load_pretrained(rgb, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ConfigError, match="model.init_from: '/nowhere' does not exist"):
+        from lamina.pipeline import prepare
+
+        prepare(load_config({**tiny_config(), "model": {"name": "cnn", "init_from": "/nowhere"}}))
+
+
+def test_frozen_backbone_stays_put_and_unfreezes_on_schedule(pretrained, runs_dir):
+    frozen = train(resnet_config(pretrained, freeze=["backbone"]), runs_dir=runs_dir / "a", progress="quiet")
+    start = load_file(str(pretrained.dir / "model.safetensors"))
+    end = load_file(str(frozen.dir / "model.safetensors"))
+    weights = [n for n in start if n.startswith("backbone.") and n.endswith("weight")]
+    assert all(torch.equal(start[n], end[n]) for n in weights)  # BN running statistics may move; weights do not
+    gradual = resnet_config(pretrained, freeze=["backbone"], unfreeze={"backbone.3": 1}, epochs=2)
+    later = train(gradual, runs_dir=runs_dir / "b", progress="quiet")
+    after = load_file(str(later.dir / "model.safetensors"))
+    assert not torch.equal(start["backbone.3.0.conv1.weight"], after["backbone.3.0.conv1.weight"])
+    assert torch.equal(start["backbone.1.0.conv1.weight"], after["backbone.1.0.conv1.weight"])
+    with pytest.raises(RunInterrupted) as caught:  # resuming mid-way through the frozen epoch is exact
+        from test_resume import InterruptAt
+
+        train(gradual, runs_dir=runs_dir / "c", progress="quiet", callbacks=[InterruptAt(9)])
+    resumed = load_file(str(resume(caught.value.run_dir, progress="quiet").dir / "model.safetensors"))
+    assert all(torch.equal(after[name], resumed[name]) for name in after)
+
+
+def test_unknown_module_names_are_config_errors(pretrained):
+    from lamina.config import load_config
+    from lamina.pipeline import prepare
+
+    with pytest.raises(ConfigError) as caught:
+        prepare(load_config(resnet_config(pretrained, freeze=["backbon"], learning_rate_factors={"hed": 0.1})))
+    text = str(caught.value)
+    assert "train.freeze: 'backbon' names no parameters of this model; did you mean 'backbone'?" in text
+    assert "train.learning_rate_factors: 'hed' names no parameters of this model; did you mean 'head'?" in text
+
+
+def test_discriminative_rates_scale_each_groups_base_rate():
+    from lamina.models import build_model
+    from lamina.data.spec import DataSpec
+    from lamina.train.optimizers import build_optimizer, optimizers
+
+    model = build_model("cnn", DataSpec("image", "classification", (1, 8, 8), num_classes=3))
+    optimizer = with_learning_rate_factors(build_optimizer(optimizers.get("sgd").config(learning_rate=0.1), model),
+                                           model, {"backbone": 0.1, "features.0": 0.5})  # fmt: skip
+    rate = {id(p): group["base_lr"] for group in optimizer.param_groups for p in group["params"]}
+    assert rate[id(model.head[0].weight)] == pytest.approx(0.1)
+    assert rate[id(model.features[0].weight)] == pytest.approx(0.05)  # the longest prefix wins
+    assert rate[id(model.features[4].weight)] == pytest.approx(0.01)
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
+    for name in ("adamw", "muon"):  # every optimizer kind, including the two-part Muon + AdamW set
+        split = with_learning_rate_factors(build_optimizer(optimizers.get(name).config(), model), model,
+                                           {"head": 0.5})  # fmt: skip
+        rates = {id(p): group["base_lr"] for group in split.param_groups for p in group["params"]}
+        assert rates[id(model.head[0].weight)] == pytest.approx(0.5e-3) and len(rates) == len(list(model.parameters()))
+
+
+def test_pseudo_labels_from_a_teacher_join_the_training_split(runs_dir):
+    from lamina.config import load_config
+    from lamina.data import build_data
+
+    config = tiny_config(epochs=15, batch_size=32)
+    config["data"]["labelled_fraction"] = 0.2
+    teacher = train(config, runs_dir=runs_dir, progress="quiet")
+    student = {**config, "data": {**config["data"], "pseudo_labels": {"teacher": str(teacher.dir), "threshold": 0.8}}}
+    data = build_data(load_config(student).data, student["seed"])
+    plain = build_data(load_config(config).data, config["seed"])
+    added = len(data.splits["train"]) - len(plain.splits["train"])
+    assert added >= 10 and added + len(data.splits["unlabelled"]) == len(plain.splits["unlabelled"])
+    assert any(note.startswith(f"pseudo-labels: {added} of ") for note in data.notes)
+    with pytest.raises(Exception, match="needs unlabelled images"):
+        build_data(load_config({**student, "data": {**student["data"], "labelled_fraction": 1.0}}).data)
+
+
+def test_youden_threshold_matches_sklearns_roc_curve():
+    from sklearn.metrics import roc_curve
+
+    from lamina.train.thresholds import rates_at, youden_threshold
+
+    generator = torch.Generator().manual_seed(0)
+    positives = torch.rand(200, generator=generator) < 0.3
+    scores = (positives.float() * 0.8 + torch.rand(200, generator=generator)).clamp(0, 1)
+    false_rate, true_rate, _ = roc_curve(positives.numpy(), scores.numpy())
+    best = float((true_rate - false_rate).max())
+    chosen = rates_at(scores, positives, youden_threshold(scores, positives))
+    assert chosen["sensitivity"] + chosen["specificity"] - 1 == pytest.approx(best, abs=1e-9)
+
+
+def test_two_class_runs_report_a_validation_threshold(runs_dir):
+    config = {"seed": 1, "data": {"name": "breast_cancer"}, "model": {"name": "mlp", "hidden_sizes": [16]},
+              "train": {"epochs": 10}, "runtime": {"threads": 1}}  # fmt: skip
+    run = train(config, runs_dir=runs_dir, progress="quiet")
+    threshold = run.summary["threshold"]
+    assert threshold["positive_class"] == run.spec.class_names[1] and 0 < threshold["value"] < 1
+    test = run.metrics["test"]
+    assert test["sensitivity_at_threshold"] > 0.8 and test["specificity_at_threshold"] > 0.8

@@ -1,0 +1,131 @@
+"""ResNets and autoencoders against references: parameter counts, block arithmetic, the VAE's KL, generation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import run_cli
+from lamina.data.spec import DataSpec
+from lamina.errors import ModelError
+from lamina.models import build_model
+
+CIFAR = DataSpec("image", "classification", (3, 32, 32), num_classes=10)
+IMAGENET = DataSpec("image", "classification", (3, 224, 224), num_classes=1000)
+
+
+@pytest.mark.parametrize(("preset", "parameters"), [("resnet18", 11_689_512), ("resnet34", 21_797_672),
+                                                    ("resnet50", 25_557_032)])  # fmt: skip
+def test_presets_have_torchvisions_parameter_counts(preset, parameters):
+    model = build_model({"name": "resnet", "preset": preset}, IMAGENET)  # large stem: 7×7 stride 2 + max pool
+    assert sum(p.numel() for p in model.parameters()) == parameters  # torchvision.models.resnet18/34/50
+
+
+def test_basic_block_computes_relu_of_shortcut_plus_branch():
+    from lamina.models.resnet import BasicBlock
+
+    torch.manual_seed(0)
+    block = BasicBlock(4, 8, stride=2, preactivation=False).eval()
+    for norm in (block.bn1, block.bn2, block.shortcut[1]):
+        norm.running_mean.uniform_(-1, 1), norm.running_var.uniform_(0.5, 2), norm.weight.data.uniform_(0.5, 2)
+    x = torch.randn(2, 4, 9, 9)
+
+    def bn(norm, value):
+        return F.batch_norm(value, norm.running_mean, norm.running_var, norm.weight, norm.bias, eps=norm.eps)
+
+    branch = bn(block.bn2, F.conv2d(F.relu(bn(block.bn1, F.conv2d(x, block.conv1.weight, stride=2, padding=1))),
+                                    block.conv2.weight, padding=1))  # fmt: skip
+    shortcut = bn(block.shortcut[1], F.conv2d(x, block.shortcut[0].weight, stride=2))
+    assert torch.allclose(block(x), F.relu(shortcut + branch), atol=1e-5)
+
+
+def test_resnet9_shape_preactivation_and_flip_averaging():
+    model = build_model({"name": "resnet", "preset": "resnet9", "width": 0.5}, CIFAR)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 64, 64, 64, 128, 256, 256, 256]
+    flip = build_model({"name": "resnet", "preset": "small", "test_time_flip": True}, CIFAR).eval()
+    x = torch.randn(3, 3, 32, 32)
+    plain = flip.head(flip.backbone(x))
+    assert torch.allclose(flip(x), (plain + flip.head(flip.backbone(x.flip(3)))) / 2, atol=1e-5)
+    pre = build_model({"name": "resnet", "preset": "resnet18", "preactivation": True}, CIFAR)
+    assert pre(x).shape == (3, 10)
+
+
+def test_too_many_strided_stages_for_small_images_is_a_model_error():
+    stages = [{"channels": 8, "stride": 2, "transition": "conv_pool"}] * 5
+    with pytest.raises(ModelError, match=r"model.stages\[3\] shrinks the 8×8 input to nothing"):
+        build_model({"name": "resnet", "preset": "none", "stages": stages, "stem": "small"},
+                    DataSpec("image", "classification", (1, 8, 8), num_classes=10))  # fmt: skip
+
+
+def test_vae_kl_matches_torch_distributions():
+    spec = DataSpec("image", "reconstruction", (1, 28, 28), output_size=784)
+    torch.manual_seed(0)
+    model = build_model({"name": "autoencoder", "variational": True, "latent_size": 5}, spec).eval()
+    x = torch.randn(6, 1, 28, 28)
+    output = model(x)
+    mean, log_variance = model.encode(x)
+    posterior = torch.distributions.Normal(mean, (0.5 * log_variance).exp())
+    prior = torch.distributions.Normal(torch.zeros_like(mean), torch.ones_like(mean))
+    expected = torch.distributions.kl_divergence(posterior, prior).sum(dim=1).mean()
+    assert torch.allclose(output.auxiliary_losses["kl"], expected, atol=1e-5)
+    assert torch.equal(output.prediction, model.decode(mean))  # evaluation decodes the mean code
+
+
+def test_pixel_losses_match_torch_formulas():
+    from lamina.train.reconstruction import pixel_bce, pixel_mse
+
+    spec = DataSpec("image", "reconstruction", (1, 4, 4), output_size=16)
+    logits, images = torch.randn(3, 1, 4, 4), torch.randint(0, 256, (3, 1, 4, 4), dtype=torch.uint8)
+    target = images.float() / 255
+    bce = F.binary_cross_entropy(logits.sigmoid(), target, reduction="sum") / 3
+    assert torch.allclose(pixel_bce(None, spec, None).loss(logits, images), bce, atol=1e-4)
+    mse = F.mse_loss(logits.sigmoid(), target, reduction="sum") / 3
+    assert torch.allclose(pixel_mse(None, spec, None).loss(logits, images), mse, atol=1e-5)
+
+
+def test_denoising_noise_acts_only_in_training():
+    spec = DataSpec("image", "reconstruction", (1, 8, 8), output_size=64)
+    model = build_model({"name": "autoencoder", "kind": "dense", "hidden_sizes": [16], "noise": "masking",
+                         "noise_level": 0.5}, spec)  # fmt: skip
+    x = torch.randn(4, 1, 8, 8)
+    assert (model.corrupt(x) == 0).float().mean() > 0.3
+    model.eval()
+    assert torch.equal(model(x).prediction, model(x).prediction)
+
+
+def test_vae_on_digits_learns_generates_and_scores_anomalies(tmp_path):
+    import json
+    from pathlib import Path
+
+    from lamina.pipeline import train
+
+    config = {"seed": 1, "data": {"name": "digits", "task": "reconstruction"},
+              "model": {"name": "autoencoder", "variational": True, "kind": "dense", "hidden_sizes": [128],
+                        "latent_size": 8},
+              "train": {"epochs": 8, "batch_size": 64, "optimizer": {"name": "adamw", "learning_rate": 0.003}},
+              "runtime": {"threads": 1}}  # fmt: skip
+    run = train(config, runs_dir=tmp_path, progress="quiet")
+    history = run.history
+    assert history[-1]["val.loss"] < 0.8 * history[0]["val.loss"] and "train.kl" in history[0]
+    test = run.metrics["test"]
+    assert test["pixel_mse"] < 0.06 and test["kl"] > 0  # the mean image scores ≈ 0.09 on these digits
+    result = run_cli("generate", str(run.dir), "--samples", "9", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip())
+    from PIL import Image
+
+    assert path.is_file() and Image.open(path).size == (3 * (3 * 10 + 2), 3 * (3 * 10 + 2))
+    assert json.loads((run.dir / "summary.json").read_text())["status"] == "completed"
+    scored = run.predict(run_data_images(run)[:3])
+    assert [sorted(row) for row in scored] == [["anomaly_score", "code", "input"]] * 3
+    assert len(scored[0]["code"]) == 8 and 0 < scored[0]["anomaly_score"] < 0.1
+    plain = run_cli("generate", str(run.dir), "--samples", "0")
+    assert plain.returncode == 2 and "--samples" in plain.stderr
+
+
+def run_data_images(run) -> torch.Tensor:
+    from lamina.data import build_data
+
+    return build_data(run.config.data, run.config.seed).splits["test"].inputs
