@@ -81,12 +81,24 @@ def prepare(config: Any) -> Session:
     if problems:
         raise ConfigError(problems)
     config.train.metrics, config.train.monitor = metric_names, monitor  # saved resolved in config.yaml
+    _apply_family_defaults(config)
     torch.manual_seed(config.seed)  # the same seed gives the same initial weights
     model = build_model(config.model, spec)
     sample_flops = _dry_run(model, data, config)
     set_threads(config.runtime.threads or auto_threads(sample_flops * config.train.batch_size))
     return Session(config, device, data.to(device), model.to(device), objective, metric_names, monitor,
                    sample_flops)  # fmt: skip
+
+
+def _apply_family_defaults(config: Any) -> None:
+    """Training defaults a model family declares (recurrent families clip gradients to norm 1), for options
+    the config leaves unset; `gradient_clip: null` written out keeps clipping off."""
+    from lamina.models import models
+
+    family = models.get(config.model.name).function
+    for option, value in getattr(family, "train_defaults", {}).items():
+        if option not in config.train.model_fields_set:
+            setattr(config.train, option, value)
 
 
 def _dry_run(model: nn.Module, data: DataBundle, config: Any) -> int:
@@ -184,6 +196,10 @@ def _execute(session: Session, folder: RunFolder, checkpoint: dict | None, progr
     config, settings = session.config, session.config.train
     log = MetricsLog(folder)
     callbacks: list[Callback] = [log, Checkpoints(folder, log, settings.checkpoint_every_steps)]
+    if settings.log_gradient_norms:
+        from lamina.train.gradients import GradientNorms
+
+        callbacks.append(GradientNorms(log, folder.plots / "gradient_norms.png"))
     if settings.early_stopping is not None:
         stopping = settings.early_stopping
         callbacks.append(EarlyStopping(session.monitor, stopping.patience, stopping.min_delta))

@@ -91,6 +91,8 @@ class TrainOptions(Options):
     """Also save a resumable checkpoint every N steps (one is always saved at each epoch end)."""
     log_every_steps: int = Field(10, ge=1)
     """Write a per-step row (loss, learning rate) to metrics.jsonl every N steps."""
+    log_gradient_norms: bool = True
+    """Also log each layer's gradient norm every log_every_steps steps (vanishing/exploding gradients)."""
 
     _monitor = field_validator("monitor")(_check_monitor)
 

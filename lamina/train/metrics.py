@@ -179,3 +179,6 @@ def r2(predictions: Predictions) -> float:
     residual = (targets - scores).pow(2).sum(dim=0)
     total = (targets - targets.mean(dim=0)).pow(2).sum(dim=0)
     return float((1 - residual / total.clamp(min=1e-300)).mean())
+
+
+from lamina.train import sequence_metrics  # noqa: E402, F401  (register the sequence metrics)
