@@ -121,6 +121,9 @@ def _dry_run(model: nn.Module, data: DataBundle, config: Any) -> int:
     finally:
         model.train(was_training)
     expected = data.spec.output_size
+    if data.spec.task in ("language_modeling", "transcription") and prediction.ndim != 3:
+        raise ModelError(f"model {config.model.name!r} gives {tuple(prediction.shape[1:])} outputs per sample; "
+                         f"{data.spec.task} needs (steps, {expected})", "use a sequence family (rnn, transformer)")  # fmt: skip
     if data.spec.task in ("classification", "regression") and prediction.shape[-1] != expected:
         raise ModelError(f"model {config.model.name!r} gives {prediction.shape[-1]} outputs per sample, the loss "
                          f"needs {expected}", "the model must size its head from spec.output_size")  # fmt: skip

@@ -170,6 +170,8 @@ def finish_run(folder: RunFolder, session, loop) -> Run:
                                               config.train.eval_batch_size)  # fmt: skip
         if session.data.spec.task == "classification":
             metrics["confusion_matrix"] = predictions.confusion().tolist()
+        for name, value in session.data.spec.extra.get("baselines", {}).get(split, {}).items():
+            metrics[f"naive_{name}"] = value  # a baseline's score beside the model's (forecasting)
         final[split] = metrics
     temporary = folder.weights.with_name(".model.safetensors.partial")
     save_model(getattr(model, "_orig_mod", model), str(temporary))

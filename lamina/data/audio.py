@@ -178,7 +178,7 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
     lookup = {name: i for i, name in enumerate(class_names)}
     targets = torch.tensor([lookup[label] for label in labels])
     index = _split(config, targets, groups, seed)
-    splits = {name: Split(waveforms[rows], targets[rows]) for name, rows in index.items()}
+    splits = {name: Split(waveforms[index[name]], targets[index[name]]) for name in ("train", "val", "test")}
     record = {"sample_rate": config.sample_rate, "samples": samples, "features": config.features,
               "n_fft": config.n_fft, "hop_length": config.hop_length, "n_mels": config.n_mels,
               "n_mfcc": config.n_mfcc}  # fmt: skip

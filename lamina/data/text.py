@@ -19,7 +19,7 @@ from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.options import SplitOptions
 from lamina.data.registry import datasets
 from lamina.data.spec import DataSpec
-from lamina.data.tokenizers import TokenizerKind, encode_texts, tokenizer_from_dict, train_tokenizer
+from lamina.data.tokenizers import CharacterTokenizer, TokenizerKind, encode_texts, tokenizer_from_dict, train_tokenizer
 from lamina.errors import DataError, did_you_mean
 
 __all__ = ["TrimPadding", "pad_sequences", "read_texts", "text_windows", "random_windows"]
@@ -113,7 +113,11 @@ def text(config: TextOptions, seed: int) -> DataBundle:
     parts = {"train": corpus[:train_end], "val": corpus[train_end:val_end], "test": corpus[val_end:]}
     if config.test_fraction == 0:
         del parts["test"]
-    tokenizer = train_tokenizer(config.tokenizer, [parts["train"]], config.vocab_size, padding=False)
+    if config.tokenizer == "character":  # an unknown token only when val/test hold characters train lacks
+        unseen = set("".join(parts.values())) - set(parts["train"])
+        tokenizer = CharacterTokenizer.train([parts["train"]], padding=False, unknown=bool(unseen))
+    else:
+        tokenizer = train_tokenizer(config.tokenizer, [parts["train"]], config.vocab_size, padding=False)
     streams = {name: torch.tensor(tokenizer.encode(part), dtype=torch.long) for name, part in parts.items()}
     for name, stream in streams.items():
         if len(stream) <= config.context + 1:
@@ -127,6 +131,7 @@ def text(config: TextOptions, seed: int) -> DataBundle:
     splits = {"train": epoch_split(seed, 0)}
     splits.update({name: text_windows(streams[name], context, config.eval_windows) for name in streams if name != "train"})
     spec = DataSpec(kind="text", task="language_modeling", input_shape=(context,), num_classes=tokenizer.size,
+                    output_size=tokenizer.size,
                     extra={"vocab_size": tokenizer.size, "pad_id": None, "context": context,
                            "token_bytes": tokenizer.byte_lengths()})  # fmt: skip
     preprocessing = {"type": "text", "tokenizer": tokenizer.to_dict(), "max_length": context,

@@ -88,3 +88,4 @@ def build_hybrid(config: HybridConfig, spec: DataSpec) -> nn.Module:
 
 
 build_hybrid.train_defaults = {"gradient_clip": 1.0}
+build_hybrid.sequence_outputs = True

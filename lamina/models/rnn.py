@@ -127,3 +127,5 @@ def build_rnn(config: RNNConfig, spec: DataSpec) -> nn.Module:
 
 
 build_rnn.train_defaults = {"gradient_clip": 1.0}
+build_rnn.sequence_outputs = True
+build_rnn.reads_tokens = True

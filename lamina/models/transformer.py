@@ -229,3 +229,7 @@ def build_transformer(config: TransformerConfig, spec: DataSpec) -> nn.Module:
 def build_moe(config: MixtureConfig, spec: DataSpec) -> nn.Module:
     """Transformer with mixture-of-experts feed-forward layers (router, top-k gating, balance loss)."""
     return Transformer(config, spec, "moe")
+
+
+for _family in (build_transformer, build_moe):
+    _family.sequence_outputs = _family.reads_tokens = True
