@@ -60,10 +60,12 @@ def main() -> None:
             if round_index:
                 rates[name].append(rate)
         if round_index:
-            print(f"round {round_index}: dense {rates['dense'][-1]:,.0f}  moe {rates['moe'][-1]:,.0f} tokens/s", flush=True)
+            dense, moe = rates["dense"][-1], rates["moe"][-1]
+            print(f"round {round_index}: dense {dense:,.0f}  moe {moe:,.0f} tokens/s", flush=True)
     ratios = [m / d for m, d in zip(rates["moe"], rates["dense"], strict=True)]
-    print(f"median tokens/s: dense {statistics.median(rates['dense']):,.0f}, moe {statistics.median(rates['moe']):,.0f};"
-          f" moe/dense {statistics.median(ratios):.3f} ({arguments.threads} thread(s), {arguments.steps} steps per round)")
+    dense, moe = statistics.median(rates["dense"]), statistics.median(rates["moe"])
+    print(f"median tokens/s: dense {dense:,.0f}, moe {moe:,.0f}; moe/dense {statistics.median(ratios):.3f} "
+          f"({arguments.threads} thread(s), {arguments.steps} steps per round)")
 
 
 if __name__ == "__main__":

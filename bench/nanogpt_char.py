@@ -155,7 +155,8 @@ def main() -> None:
     from lamina.train.optimizers import build_optimizer
 
     overrides = {"data.path": arguments.data, "runtime.threads": arguments.threads,
-                 "data.windows_per_epoch": 12 * arguments.steps, "train.max_steps": None, "train.epochs": 1}  # fmt: skip
+                 "data.windows_per_epoch": 12 * arguments.steps, "train.max_steps": None,
+                 "train.epochs": 1}  # fmt: skip
     config = load_config(arguments.config, overrides)
     session = prepare(config)
     torch.set_num_threads(arguments.threads)

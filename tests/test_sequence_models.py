@@ -13,7 +13,8 @@ from lamina.models.attention import KeyValueCache, SelfAttention, rotary_tables,
 from lamina.models.generation import rnn_tokens, transformer_tokens
 from lamina.models.mixture import MixtureOfExperts, balance_loss
 
-LM = DataSpec("text", "language_modeling", (16,), num_classes=11, output_size=11, extra={"vocab_size": 11, "pad_id": None})
+LM = DataSpec("text", "language_modeling", (16,), num_classes=11, output_size=11,
+              extra={"vocab_size": 11, "pad_id": None})
 TEXT = DataSpec("text", "classification", (12,), num_classes=2, extra={"vocab_size": 30, "pad_id": 0})
 
 
@@ -53,7 +54,8 @@ def test_rotary_rotation_keeps_norms_and_depends_only_on_relative_position():
 @pytest.mark.parametrize("positions", ["learned", "sinusoidal", "rotary"])
 def test_kv_cache_gives_the_same_logits_as_the_full_forward(positions):
     torch.manual_seed(0)
-    model = build_model({"name": "transformer", "layers": 2, "heads": 2, "width": 16, "positions": positions}, LM).eval()
+    options = {"name": "transformer", "layers": 2, "heads": 2, "width": 16, "positions": positions}
+    model = build_model(options, LM).eval()
     tokens = torch.randint(0, 11, (2, 12))
     full = model(tokens)
     cache = KeyValueCache()

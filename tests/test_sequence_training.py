@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from safetensors.torch import load_file
-
 from conftest import ROOT, run_cli, shared_data
+from safetensors.torch import load_file
+from test_resume import InterruptAt
+
 from lamina.errors import RunInterrupted
 from lamina.pipeline import resume, train
-from test_resume import InterruptAt
 
 
 def shakespeare_lm(model: dict, **train_options) -> dict:
@@ -69,7 +69,8 @@ def test_recurrent_language_model_clips_by_default_and_resumes_exactly(runs_dir)
     with pytest.raises(RunInterrupted) as caught:  # mid-epoch of fresh random windows (40 steps per epoch)
         train(config, runs_dir=runs_dir / "b", progress="quiet", callbacks=[InterruptAt(47)])
     resumed = resume(caught.value.run_dir, progress="quiet")
-    expected, actual = load_file(str(reference.dir / "model.safetensors")), load_file(str(resumed.dir / "model.safetensors"))
+    expected = load_file(str(reference.dir / "model.safetensors"))
+    actual = load_file(str(resumed.dir / "model.safetensors"))
     assert all(torch.equal(expected[name], actual[name]) for name in expected)
     unclipped = train({**config, "train": {**config["train"], "gradient_clip": None}}, runs_dir=runs_dir / "c",
                       progress="quiet")  # fmt: skip

@@ -8,6 +8,8 @@ indices, padded with -1 when `min_digits` allows shorter strings.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from pydantic import Field, model_validator
 from torch import Tensor
@@ -40,6 +42,9 @@ class DigitStringsOptions(Options):
     """Test strings, composed from the official MNIST test digits only."""
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     """Fraction of the MNIST training digits kept for validation strings."""
+    target: Literal["string", "first_digit"] = "string"
+    """string: the whole digit string (transcription); first_digit: classify only the leftmost digit — a
+    long-range dependency for a recurrent model reading the columns left to right (vanishing gradients)."""
 
     @model_validator(mode="after")
     def _lengths(self):
@@ -78,7 +83,8 @@ def digit_strings(config: DigitStringsOptions, seed: int) -> DataBundle:
     source = mnist(MNISTOptions(path=config.path, val_fraction=0.0, test_fraction=0.0), seed)
     train_digits, test_digits = source.splits["train"], source.splits["test"]
     parts = split_indices(train_digits.targets, len(train_digits), {"val": config.val_fraction}, seed)
-    pools = {"train": train_digits.subset(parts["train"]), "val": train_digits.subset(parts["val"]), "test": test_digits}
+    pools = {"train": train_digits.subset(parts["train"]), "val": train_digits.subset(parts["val"]),
+             "test": test_digits}  # fmt: skip
     counts = {"train": config.train_strings, "val": config.val_strings, "test": config.test_strings}
     splits = {}
     for offset, (name, pool) in enumerate(pools.items()):
@@ -86,11 +92,17 @@ def digit_strings(config: DigitStringsOptions, seed: int) -> DataBundle:
         images, targets = compose_strings(pool.inputs, pool.targets, counts[name], config.digits,
                                           config.min_digits or config.digits, config.jitter, generator)  # fmt: skip
         splits[name] = Split(images, targets)
+    if config.target == "first_digit":
+        splits = {name: Split(split.inputs, split.targets[:, 0].clone()) for name, split in splits.items()}
     pixels = splits["train"].inputs[:2000].float().div_(255)
     mean, std = [float(pixels.mean())], [float(pixels.std())]
     shape = tuple(splits["train"].inputs.shape[1:])
-    spec = DataSpec(kind="image", task="transcription", input_shape=shape, num_classes=10, output_size=11,
-                    class_names=[str(d) for d in range(10)], extra={"max_length": config.digits})  # fmt: skip
+    if config.target == "first_digit":
+        spec = DataSpec(kind="image", task="classification", input_shape=shape, num_classes=10,
+                        class_names=[str(d) for d in range(10)])  # fmt: skip
+    else:
+        spec = DataSpec(kind="image", task="transcription", input_shape=shape, num_classes=10, output_size=11,
+                        class_names=[str(d) for d in range(10)], extra={"max_length": config.digits})  # fmt: skip
     preprocessing = {"type": "image", "channels": 1, "height": shape[1], "width": shape[2], "mean": mean, "std": std,
                      "source": {"dataset": "digit_strings", "invert": False}}  # fmt: skip
     notes = [f"{config.digits}-digit strings from MNIST: train and val from disjoint training digits, test from "

@@ -122,14 +122,15 @@ def text(config: TextOptions, seed: int) -> DataBundle:
     for name, stream in streams.items():
         if len(stream) <= config.context + 1:
             raise DataError(f"the {name} part of {path} has {len(stream)} tokens, fewer than a window of "
-                            f"{config.context + 1}", "use a longer text, a larger fraction, or a smaller data.context")  # fmt: skip
+                            f"{config.context + 1}", "use a longer text or a smaller data.context")  # fmt: skip
     context, count, train_stream = config.context, config.windows_per_epoch, streams["train"]
 
     def epoch_split(run_seed: int, epoch: int) -> Split:
         return random_windows(train_stream, context, count, run_seed, epoch)
 
     splits = {"train": epoch_split(seed, 0)}
-    splits.update({name: text_windows(streams[name], context, config.eval_windows) for name in streams if name != "train"})
+    for name in [name for name in streams if name != "train"]:
+        splits[name] = text_windows(streams[name], context, config.eval_windows)
     spec = DataSpec(kind="text", task="language_modeling", input_shape=(context,), num_classes=tokenizer.size,
                     output_size=tokenizer.size,
                     extra={"vocab_size": tokenizer.size, "pad_id": None, "context": context,
@@ -248,7 +249,7 @@ def read_texts(paths: list[Path], preprocessing: dict) -> tuple[Tensor, list[str
             column = rows[0].index(column) if isinstance(column, str) and column in rows[0] else None
             if column is None:
                 raise DataError(f"{path} has no column {preprocessing.get('text_column')!r}",
-                                f"columns: {', '.join(rows[0])}; or pass a .txt file with one text per line")  # fmt: skip
+                                f"columns: {', '.join(rows[0])}; or pass a .txt file, one text per line")  # fmt: skip
             texts += [row[column] for row in rows[1:] if row]
         else:
             texts += [line for line in _read_file(path).splitlines() if line.strip()]

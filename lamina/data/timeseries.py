@@ -53,7 +53,9 @@ class TimeSeriesOptions(Options):
         return self
 
 
-def sliding_windows(inputs: Tensor, target: Tensor, lookback: int, horizon: int, stride: int) -> tuple[Tensor, Tensor, Tensor]:
+def sliding_windows(
+    inputs: Tensor, target: Tensor, lookback: int, horizon: int, stride: int
+) -> tuple[Tensor, Tensor, Tensor]:
     """(T, F) inputs and (T,) target → windows (N, lookback, F), futures (N, horizon), last seen values (N,)."""
     starts = torch.arange(0, len(target) - lookback - horizon + 1, stride)
     past = starts[:, None] + torch.arange(lookback)  # (N, lookback)
@@ -94,8 +96,9 @@ def timeseries(config: TimeSeriesOptions, seed: int) -> DataBundle:
     for name, end in ends.items():
         if end - start < config.lookback + config.horizon:
             raise DataError(f"the {name} stretch of {path} has {end - start} steps, fewer than lookback + horizon "
-                            f"({config.lookback + config.horizon})", "use a longer series or smaller windows")  # fmt: skip
-        windows, futures, last = sliding_windows(scaled[start:end], table[config.target][start:end], config.lookback,
+                            f"({config.lookback + config.horizon})", "use a longer series, smaller windows")  # fmt: skip
+        stretch = slice(start, end)
+        windows, futures, last = sliding_windows(scaled[stretch], table[config.target][stretch], config.lookback,
                                                  config.horizon, config.stride)  # fmt: skip
         splits[name] = Split(windows, futures.float())
         baselines[name] = naive_errors(futures, last)

@@ -10,7 +10,6 @@ frames) along time (CRNN for speech).
 from __future__ import annotations
 
 from pydantic import Field
-
 from torch import Tensor, nn
 
 from lamina.data.spec import DataSpec

@@ -98,9 +98,9 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(width, bias=config.bias)
         if mixture:
             assert isinstance(config, MixtureConfig)
-            self.feedforward: nn.Module = MixtureOfExperts(width, config.expert_hidden or max(1, hidden // config.top_k),
-                                                           config.experts, config.top_k, config.capacity_factor,
-                                                           config.bias)  # fmt: skip
+            expert_hidden = config.expert_hidden or max(1, hidden // config.top_k)
+            self.feedforward: nn.Module = MixtureOfExperts(width, expert_hidden, config.experts, config.top_k,
+                                                           config.capacity_factor, config.bias)  # fmt: skip
         else:
             self.feedforward = FeedForward(width, hidden, config.bias)
         self.dropout = nn.Dropout(config.dropout)
