@@ -96,7 +96,7 @@ def timeseries(config: TimeSeriesOptions, seed: int) -> DataBundle:
     for name, end in ends.items():
         if end - start < config.lookback + config.horizon:
             raise DataError(f"the {name} stretch of {path} has {end - start} steps, fewer than lookback + horizon "
-                            f"({config.lookback + config.horizon})", "use a longer series, smaller windows")  # fmt: skip
+                            f"({config.lookback + config.horizon})", "use a longer series")  # fmt: skip
         stretch = slice(start, end)
         windows, futures, last = sliding_windows(scaled[stretch], table[config.target][stretch], config.lookback,
                                                  config.horizon, config.stride)  # fmt: skip
