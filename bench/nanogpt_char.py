@@ -135,6 +135,34 @@ def full_val_loss(model, data, block_size=64, batch=256) -> float:
     return total / count
 
 
+@torch.no_grad()
+def nanogpt_estimates(run_dir: str, repeats: int = 10) -> None:
+    """The val loss of a trained lamina run as nanoGPT's estimate_loss measures it (the mean over `eval_iters`
+    random batches of 12 windows), repeated with different random batches, beside lamina's full-split value."""
+    import statistics
+
+    from lamina import load_run
+    from lamina.data import build_data
+
+    run = load_run(run_dir)
+    data = build_data(run.config.data, run.config.seed)
+    val = data.splits["val"]
+    stream = torch.cat([val.inputs.reshape(-1), val.targets[-1, -1:]])  # the val text, rebuilt from its windows
+    model, context = run.model.eval(), data.spec.input_shape[0]
+    print(f"lamina (every val token once): {run.metrics['val']['loss']:.4f}")
+    for eval_iters in (20, 200):
+        estimates = []
+        for repeat in range(repeats):
+            generator = torch.Generator().manual_seed(repeat)
+            starts = torch.randint(len(stream) - context, (eval_iters * 12,), generator=generator)
+            index = starts[:, None] + torch.arange(context)
+            logits = model(stream[index])
+            targets = stream[index + 1].reshape(-1)
+            estimates.append(float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets)))
+        print(f"nanoGPT estimate_loss, eval_iters={eval_iters}, {repeats} draws: "
+              f"mean {statistics.mean(estimates):.4f}, min {min(estimates):.4f}, max {max(estimates):.4f}")
+
+
 # ---- side by side ------------------------------------------------------------------------------------------
 
 
@@ -146,8 +174,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50, help="training steps per timed round")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--train", action="store_true", help="train the plain implementation 2000 steps too")
+    parser.add_argument("--estimate", metavar="RUN_DIR", help="only: nanoGPT's estimate_loss on a trained run")
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
+    if arguments.estimate:
+        return nanogpt_estimates(arguments.estimate)
 
     from lamina.config import load_config
     from lamina.pipeline import prepare

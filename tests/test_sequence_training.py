@@ -171,3 +171,29 @@ def test_text_config_mistakes_are_clear(tmp_path):
     result = run_cli("validate", str(bad))
     assert result.returncode == 2
     assert result.stderr.startswith("error: model 'mlp' gives one output per sample, but language_modeling needs")
+
+
+def test_audio_class_folders_with_augmentation_resume_exactly(tmp_path, runs_dir):
+    import shutil
+
+    recordings = shared_data("fsdd") / "recordings"
+    for digit, name in ((0, "zero"), (1, "one"), (2, "two")):
+        (tmp_path / "clips" / name).mkdir(parents=True)
+        for index in range(16):
+            shutil.copy(recordings / f"{digit}_jackson_{index}.wav", tmp_path / "clips" / name / f"{index}.wav")
+    config = {
+        "seed": 2,
+        "data": {"name": "audio", "path": str(tmp_path / "clips"), "layout": "folders", "test_fraction": 0.25,
+                 "shift_seconds": 0.1, "noise_snr": 15, "time_masks": 2, "frequency_masks": 1},
+        "model": {"name": "hybrid", "channels": [4, 8], "hidden_size": 8},
+        "train": {"epochs": 3, "batch_size": 8},
+        "runtime": {"threads": 1},
+    }  # fmt: skip
+    reference = train(config, runs_dir=runs_dir / "a", progress="quiet")
+    assert reference.spec.class_names == ["one", "two", "zero"]
+    with pytest.raises(RunInterrupted) as caught:  # 30 training clips: 4 steps per epoch; stop inside epoch 2
+        train(config, runs_dir=runs_dir / "b", progress="quiet", callbacks=[InterruptAt(6)])
+    resumed = resume(caught.value.run_dir, progress="quiet")
+    expected = load_file(str(reference.dir / "model.safetensors"))
+    actual = load_file(str(resumed.dir / "model.safetensors"))
+    assert all(torch.equal(expected[name], actual[name]) for name in expected)
