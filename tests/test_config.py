@@ -31,11 +31,11 @@ def test_three_kinds_of_mistake_are_reported_together():
         "train": {"epocs": 3, "optimizer": {"name": "adam", "learning_rate": "fast"}},
     })  # fmt: skip
     assert problems == [
-        "model.name: unknown model 'cnnn'; did you mean 'cnn'? registered: cnn, mlp",
+        "model.name: unknown model 'cnnn'; did you mean 'cnn'? registered: cnn, mlp, rnn, hybrid, transformer, moe",
         "train.epocs: unknown option of train; did you mean 'epochs'? options: epochs, max_steps, batch_size, "
         "eval_batch_size, "
-        "gradient_clip, l1, l2, metrics, monitor, early_stopping, checkpoint_every_steps, log_every_steps, loss, "
-        "optimizer, schedule",
+        "gradient_clip, l1, l2, metrics, monitor, early_stopping, checkpoint_every_steps, log_every_steps, "
+        "log_gradient_norms, loss, optimizer, schedule",
         "train.optimizer.learning_rate: expected a number, received 'fast' (str); write a number such as 0.001, "
         "without quotes",
     ]

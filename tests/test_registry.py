@@ -22,7 +22,7 @@ def test_did_you_mean():
 
 
 def test_unknown_lookup_lists_what_exists():
-    with pytest.raises(ConfigError, match=r"unknown model 'resnett'.*registered: cnn, mlp"):
+    with pytest.raises(ConfigError, match=r"unknown model 'resnett'.*registered: cnn, mlp, rnn, hybrid, transformer, moe"):
         models.get("resnett")
 
 
