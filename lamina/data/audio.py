@@ -25,7 +25,7 @@ from lamina.data.spec import DataSpec
 from lamina.data.spectral import dct_matrix, log_mel, mel_filterbank, mfcc
 from lamina.errors import DataError
 
-__all__ = ["AudioFeatures", "read_waveform", "read_audio_files", "spec_augment", "shift_and_noise"]
+__all__ = ["AudioFeatures", "read_waveform", "read_audio_files", "spec_augment", "shift_and_noise", "change_speed"]
 
 FSDD_NAME = re.compile(r"^(?P<label>[^_]+)_(?P<group>[^_]+)_(?P<index>\d+)$")
 
@@ -59,6 +59,12 @@ class AudioOptions(SplitOptions):
     """Training augmentation: shift each waveform by up to ± this many seconds (silence fills the gap)."""
     noise_snr: float | None = None
     """Training augmentation: add white noise at a random signal-to-noise ratio between this (dB) and 40 dB."""
+    speed: float = Field(0.0, ge=0, lt=0.5)
+    """Training augmentation: play each recording at a random speed in [1 - speed, 1 + speed]; pitch and
+    formants move with it, an imitation of other voices (helps on speakers never heard in training)."""
+    normalize: Literal["dataset", "utterance"] = "dataset"
+    """dataset: standardize each bin with train statistics; utterance: first remove each recording's own mean
+    per bin over its frames (cepstral mean normalization: a speaker's and microphone's fixed colouring)."""
     time_masks: int = Field(0, ge=0)
     """SpecAugment: masks of up to `time_mask_frames` consecutive frames per training sample."""
     time_mask_frames: int = Field(10, ge=1)
@@ -126,22 +132,47 @@ class AudioFeatures:
             features = mfcc(features, self.basis)
         return features.unsqueeze(1)  # (B, 1, bins, frames)
 
+    def normalized_by_utterance(self, features: Tensor) -> Tensor:
+        """Each recording's mean per bin removed; frames more than 80 dB below its loudest are floored first,
+        so the zero padding of short clips does not dominate the mean (librosa's top_db)."""
+        floor = features.amax(dim=(-2, -1), keepdim=True) - 80.0
+        features = torch.maximum(features, floor)
+        return features - features.mean(dim=-1, keepdim=True)
+
     def __call__(self, waveforms: Tensor) -> Tensor:
         features = self.raw(waveforms)
+        if self.record.get("normalize") == "utterance":
+            features = self.normalized_by_utterance(features)
         mean, std = self.mean.to(features.device), self.std.to(features.device)
         return (features - mean.view(1, 1, -1, 1)) / std.view(1, 1, -1, 1)
 
 
-def shift_and_noise(waveforms: Tensor, max_shift: int, noise_snr: float | None, generator: torch.Generator) -> Tensor:
-    """Each waveform shifted by a random whole number of samples in [-max_shift, max_shift] (zeros fill in),
-    plus white noise at a random SNR between `noise_snr` and 40 dB."""
+def change_speed(waveforms: Tensor, factors: Tensor) -> Tensor:
+    """Each (S,) waveform played `factor` times as fast (linear interpolation; silence after its end)."""
+    count, samples = waveforms.shape
+    position = torch.arange(samples, dtype=torch.float32)[None, :] * factors[:, None]  # (N, S) source positions
+    left = position.floor().long()
+    weight = position - left
+    inside = left < samples
+    left = left.clamp(max=samples - 1)
+    padded = torch.cat([waveforms, waveforms.new_zeros(count, 1)], dim=1)  # (N, S + 1): silence after the end
+    mixed = padded.gather(1, left) * (1 - weight) + padded.gather(1, left + 1) * weight
+    return torch.where(inside, mixed, torch.zeros(()))
+
+
+def shift_and_noise(waveforms: Tensor, max_shift: int, noise_snr: float | None, generator: torch.Generator,
+                    speed: float = 0.0) -> Tensor:  # fmt: skip
+    """Each waveform played at a random speed in [1 - speed, 1 + speed], shifted by a random whole number of
+    samples in [-max_shift, max_shift] (zeros fill in), plus white noise at a random SNR from `noise_snr` to 40 dB."""
     count, samples = waveforms.shape
     result = waveforms
+    if speed:
+        result = change_speed(result, 1 + speed * (2 * torch.rand(count, generator=generator) - 1))
     if max_shift:
         shifts = torch.randint(-max_shift, max_shift + 1, (count,), generator=generator)
         source = torch.arange(samples)[None, :] - shifts[:, None]  # (N, S): sample read for each position
         valid = (source >= 0) & (source < samples)
-        result = torch.where(valid, waveforms.gather(1, source.clamp(0, samples - 1)), torch.zeros(()))
+        result = torch.where(valid, result.gather(1, source.clamp(0, samples - 1)), torch.zeros(()))
     if noise_snr is not None:
         snr = noise_snr + (40.0 - noise_snr) * torch.rand(count, 1, generator=generator)
         power = result.pow(2).mean(dim=1, keepdim=True).clamp(min=1e-10)
@@ -181,8 +212,11 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
     splits = {name: Split(waveforms[index[name]], targets[index[name]]) for name in ("train", "val", "test")}
     record = {"sample_rate": config.sample_rate, "samples": samples, "features": config.features,
               "n_fft": config.n_fft, "hop_length": config.hop_length, "n_mels": config.n_mels,
-              "n_mfcc": config.n_mfcc}  # fmt: skip
-    raw = AudioFeatures(record).raw(splits["train"].inputs)  # (N, 1, bins, frames)
+              "n_mfcc": config.n_mfcc, "normalize": config.normalize}  # fmt: skip
+    features = AudioFeatures(record)
+    raw = features.raw(splits["train"].inputs)  # (N, 1, bins, frames)
+    if config.normalize == "utterance":
+        raw = features.normalized_by_utterance(raw)
     record["mean"] = raw.mean(dim=(0, 1, 3)).tolist()
     record["std"] = raw.std(dim=(0, 1, 3)).clamp(min=1e-6).tolist()
     transform = AudioFeatures(record)
@@ -195,11 +229,11 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
              f"{tuple(raw.shape[1:])}; test speakers/groups: {', '.join(held_out) or '-'}"]  # fmt: skip
     train_waveforms, max_shift = splits["train"].inputs, int(config.shift_seconds * config.sample_rate)
     epoch_split = None
-    if max_shift or config.noise_snr is not None:
+    if max_shift or config.noise_snr is not None or config.speed:
 
         def epoch_split(run_seed: int, epoch: int) -> Split:
             generator = torch.Generator().manual_seed((run_seed * 1_000_003 + epoch) * 7919 + 29)
-            shifted = shift_and_noise(train_waveforms, max_shift, config.noise_snr, generator)
+            shifted = shift_and_noise(train_waveforms, max_shift, config.noise_snr, generator, config.speed)
             return Split(shifted, splits["train"].targets)
 
     augment = None

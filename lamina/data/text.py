@@ -244,13 +244,15 @@ def read_texts(paths: list[Path], preprocessing: dict) -> tuple[Tensor, list[str
     texts: list[str] = []
     for path in paths:
         if path.suffix.lower() == ".csv":
-            rows = list(csv.reader(_read_file(path).splitlines()))
+            rows = [row for row in csv.reader(_read_file(path).splitlines()) if row]
             column = preprocessing.get("text_column", "text")
-            column = rows[0].index(column) if isinstance(column, str) and column in rows[0] else None
-            if column is None:
-                raise DataError(f"{path} has no column {preprocessing.get('text_column')!r}",
+            if isinstance(column, int):  # trained on a file without a header: the same column, no header here
+                texts += [row[column] for row in rows if len(row) > column]
+                continue
+            if column not in rows[0]:
+                raise DataError(f"{path} has no column {column!r}",
                                 f"columns: {', '.join(rows[0])}; or pass a .txt file, one text per line")  # fmt: skip
-            texts += [row[column] for row in rows[1:] if row]
+            texts += [row[rows[0].index(column)] for row in rows[1:]]
         else:
             texts += [line for line in _read_file(path).splitlines() if line.strip()]
     if preprocessing.get("lowercase"):

@@ -42,6 +42,9 @@ class Recurrent(Options):
     """Dropout between recurrent layers and before the head."""
     pooling: Pooling = "last"
     """Sequence → vector for classification/regression: the final state, or the mean or max over steps."""
+    forget_bias: float = 1.0
+    """LSTM only: initial bias of the forget gates. 1 keeps memory from fading at the start of training
+    (Jozefowicz et al., 2015; Keras's unit_forget_bias); 0 is PyTorch's default."""
 
 
 class RNNConfig(Recurrent):
@@ -52,9 +55,16 @@ class RNNConfig(Recurrent):
 
 
 def make_recurrent(config: Recurrent, inputs: int) -> nn.Module:
-    return RECURRENT_CELLS[config.cell](inputs, config.hidden_size, num_layers=config.layers, batch_first=True,
-                                        bidirectional=config.bidirectional,
-                                        dropout=config.dropout if config.layers > 1 else 0.0)  # fmt: skip
+    recurrent = RECURRENT_CELLS[config.cell](inputs, config.hidden_size, num_layers=config.layers, batch_first=True,
+                                             bidirectional=config.bidirectional,
+                                             dropout=config.dropout if config.layers > 1 else 0.0)  # fmt: skip
+    if config.cell == "lstm":
+        hidden = config.hidden_size
+        with torch.no_grad():
+            for name, parameter in recurrent.named_parameters():
+                if name.startswith("bias_"):  # gates in order input, forget, cell, output; ih + hh biases add up
+                    parameter[hidden : 2 * hidden] = config.forget_bias / 2
+    return recurrent
 
 
 def pool_steps(outputs: Tensor, final: Tensor, lengths: Tensor | None, pooling: str) -> Tensor:
