@@ -11,7 +11,7 @@ from conftest import shared_data
 
 from lamina.config import load_config
 from lamina.data import build_data
-from lamina.data.audio import read_waveform, shift_and_noise, spec_augment
+from lamina.data.audio import change_speed, read_waveform, shift_and_noise, spec_augment
 from lamina.data.spectral import dct_matrix, hz_to_mel, mel_filterbank, mel_to_hz, mfcc
 from lamina.data.text import TrimPadding, pad_sequences, random_windows, text_windows
 from lamina.data.timeseries import naive_errors, sliding_windows
@@ -172,6 +172,10 @@ def test_waveform_augmentation_is_seeded_and_spec_augment_masks_bands():
     noisy = shift_and_noise(waves, 0, 20.0, torch.Generator().manual_seed(0))
     snr = 10 * torch.log10(waves.pow(2).mean(1) / (noisy - waves).pow(2).mean(1))
     assert ((snr > 19) & (snr < 41)).all()
+    tone = torch.sin(torch.arange(1000) * 0.1).repeat(2, 1)
+    faster = change_speed(tone, torch.tensor([1.0, 2.0]))
+    assert torch.equal(faster[0], tone[0]) and torch.allclose(faster[1, :499], tone[1, ::2][:499], atol=1e-5)
+    assert (faster[1, 500:] == 0).all()  # the recording ended: silence
     features = torch.ones(8, 1, 20, 30)
     masked = spec_augment(features, torch.Generator().manual_seed(0), 2, 5, 1, 4)
     zero_frames = (masked[:, 0] == 0).all(dim=1).sum(dim=1)  # whole frames masked per sample

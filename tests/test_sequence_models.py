@@ -183,3 +183,12 @@ def test_hybrid_reads_columns_and_rejects_tables():
         build_model("hybrid", DataSpec("tabular", "classification", (30,), num_classes=2))
     with pytest.raises(ModelError, match="model 'mlp' gives one output per sample, but transcription needs one"):
         build_model("mlp", spec)
+
+
+def test_lstm_forget_gate_bias_option():
+    model = build_model({"name": "rnn", "cell": "lstm", "hidden_size": 8, "forget_bias": 1.0}, TEXT)
+    recurrent = model.recurrent
+    forget = recurrent.bias_ih_l0[8:16] + recurrent.bias_hh_l0[8:16]  # gates: input, forget, cell, output
+    assert torch.allclose(forget, torch.ones(8))
+    default = build_model({"name": "rnn", "cell": "lstm", "hidden_size": 8}, TEXT).recurrent
+    assert not torch.allclose(default.bias_ih_l0[8:16] + default.bias_hh_l0[8:16], torch.ones(8))  # PyTorch's init

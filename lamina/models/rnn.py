@@ -42,9 +42,9 @@ class Recurrent(Options):
     """Dropout between recurrent layers and before the head."""
     pooling: Pooling = "last"
     """Sequence → vector for classification/regression: the final state, or the mean or max over steps."""
-    forget_bias: float = 1.0
-    """LSTM only: initial bias of the forget gates. 1 keeps memory from fading at the start of training
-    (Jozefowicz et al., 2015; Keras's unit_forget_bias); 0 is PyTorch's default."""
+    forget_bias: float = 0.0
+    """LSTM only: initial bias of the forget gates; 0 is PyTorch's default. 1 keeps memory from fading early in
+    training (Jozefowicz et al., 2015; Keras's unit_forget_bias), which helps long-range dependencies."""
 
 
 class RNNConfig(Recurrent):
@@ -58,7 +58,7 @@ def make_recurrent(config: Recurrent, inputs: int) -> nn.Module:
     recurrent = RECURRENT_CELLS[config.cell](inputs, config.hidden_size, num_layers=config.layers, batch_first=True,
                                              bidirectional=config.bidirectional,
                                              dropout=config.dropout if config.layers > 1 else 0.0)  # fmt: skip
-    if config.cell == "lstm":
+    if config.cell == "lstm" and config.forget_bias:
         hidden = config.hidden_size
         with torch.no_grad():
             for name, parameter in recurrent.named_parameters():
