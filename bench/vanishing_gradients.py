@@ -1,12 +1,12 @@
 """Vanishing gradients: a vanilla RNN against an LSTM on a long-range task made from real MNIST digits.
 
-Each sample is a row of MNIST digits (3 by default: 28 × 84 pixels) read column by column, left to right (one
-step per column of 28 pixels); the label is the FIRST digit, so its evidence lies 56–84 steps before the final
+Each sample is a row of MNIST digits (2 by default: 28 × 56 pixels) read column by column, left to right (one
+step per column of 28 pixels); the label is the FIRST digit, so its evidence lies 28–56 steps before the final
 state the classifier reads.
 The script trains both cells with the same budget (gradient clipping on, lamina's rnn default), then
 measures how strongly the loss reaches back: the norm of ∂loss/∂input at each column, averaged over a batch.
 
-    .venv/bin/python bench/vanishing_gradients.py [--digits 3] [--epochs 8] [--strings 10000]
+    .venv/bin/python bench/vanishing_gradients.py [--digits 2] [--epochs 10] [--strings 20000]
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def column_gradients(run, batch: int = 256) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--digits", type=int, default=3, help="digits per row (the first is the label)")
-    parser.add_argument("--strings", type=int, default=10000)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--digits", type=int, default=2, help="digits per row (the first is the label)")
+    parser.add_argument("--strings", type=int, default=20000)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "mnist"))
     arguments = parser.parse_args()
     import lamina
