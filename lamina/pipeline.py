@@ -83,6 +83,7 @@ def prepare(config: Any) -> Session:
     if problems:
         raise ConfigError(problems)
     config.train.metrics, config.train.monitor = metric_names, monitor  # saved resolved in config.yaml
+    _apply_family_defaults(config)
     torch.manual_seed(config.seed)  # the same seed gives the same initial weights
     model = build_model(config.model, spec)
     transfer = _transfer(config, model)
@@ -106,6 +107,17 @@ def _transfer(config: Any, model: nn.Module) -> dict | None:
     return load_pretrained(model, source) if source else None
 
 
+def _apply_family_defaults(config: Any) -> None:
+    """Training defaults a model family declares (recurrent families clip gradients to norm 1), for options
+    the config leaves unset; `gradient_clip: null` written out keeps clipping off."""
+    from lamina.models import models
+
+    family = models.get(config.model.name).function
+    for option, value in getattr(family, "train_defaults", {}).items():
+        if option not in config.train.model_fields_set:
+            setattr(config.train, option, value)
+
+
 def _dry_run(model: nn.Module, data: DataBundle, config: Any) -> int:
     """One small batch through the model, so a mismatch is a clear error and not a mid-training traceback.
     Returns the forward FLOPs per sample."""
@@ -126,6 +138,9 @@ def _dry_run(model: nn.Module, data: DataBundle, config: Any) -> int:
     finally:
         model.train(was_training)
     expected = data.spec.output_size
+    if data.spec.task in ("language_modeling", "transcription") and prediction.ndim != 3:
+        raise ModelError(f"model {config.model.name!r} gives {tuple(prediction.shape[1:])} outputs per sample; "
+                         f"{data.spec.task} needs (steps, {expected})", "use a sequence family (rnn, transformer)")  # fmt: skip
     if data.spec.task in ("classification", "regression") and prediction.shape[-1] != expected:
         raise ModelError(f"model {config.model.name!r} gives {prediction.shape[-1]} outputs per sample, the loss "
                          f"needs {expected}", "the model must size its head from spec.output_size")  # fmt: skip
@@ -202,6 +217,10 @@ def _execute(session: Session, folder: RunFolder, checkpoint: dict | None, progr
     config, settings = session.config, session.config.train
     log = MetricsLog(folder)
     callbacks: list[Callback] = [log, Checkpoints(folder, log, settings.checkpoint_every_steps)]
+    if settings.log_gradient_norms:
+        from lamina.train.gradients import GradientNorms
+
+        callbacks.append(GradientNorms(log, folder.plots / "gradient_norms.png"))
     if settings.early_stopping is not None:
         stopping = settings.early_stopping
         callbacks.append(EarlyStopping(session.monitor, stopping.patience, stopping.min_delta))

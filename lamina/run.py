@@ -97,6 +97,8 @@ class Run:
             raise RunError(f"unknown split {split!r}", "use train, val or test")
         config, spec = self.config, self.spec
         data = build_data(config.data, config.seed)
+        if split not in data.splits:
+            raise RunError(f"this run's data has no {split} split", f"use --split {' or '.join(data.splits)}")
         names = config.train.metrics or defaults_for(spec)[1]
         metrics, predictions = evaluate_split(self.model, data.splits[split], data.transform, self.objective(),
                                               spec.task, names, config.train.eval_batch_size)  # fmt: skip
@@ -168,11 +170,15 @@ def finish_run(folder: RunFolder, session, loop) -> Run:
     final: dict[str, Any] = {}
     predictions_of = {}
     for split in ("val", "test"):
+        if split not in session.data.splits:  # e.g. a language model with nanoGPT's train/val split only
+            continue
         metrics, predictions = evaluate_split(model, session.data.splits[split], session.data.transform,
                                               session.objective, session.data.spec.task, session.metric_names,
                                               config.train.eval_batch_size)  # fmt: skip
         if session.data.spec.task == "classification":
             metrics["confusion_matrix"] = predictions.confusion().tolist()
+        for name, value in session.data.spec.extra.get("baselines", {}).get(split, {}).items():
+            metrics[f"naive_{name}"] = value  # a baseline's score beside the model's (forecasting)
         final[split], predictions_of[split] = metrics, predictions
     threshold = None
     spec = session.data.spec
@@ -223,6 +229,6 @@ def _plots(folder: RunFolder, history: list[dict], final: dict, session) -> None
             panels[main]["train"] = (epochs, [r[f"train.{main}"] for r in history])
     line_chart(folder.plots / "learning_curves.png", panels)
     spec = session.data.spec
-    if spec.task == "classification" and "confusion_matrix" in final["test"]:
+    if spec.task == "classification" and "confusion_matrix" in final.get("test", {}):
         confusion_chart(folder.plots / "confusion_matrix.png", final["test"]["confusion_matrix"],
                         spec.class_names or [], "test confusion matrix")  # fmt: skip

@@ -9,7 +9,7 @@ from torch import nn
 
 from lamina.data.spec import DataSpec
 from lamina.errors import ConfigError, ModelError
-from lamina.models import build_model, models
+from lamina.models import build_model, models, split_output
 
 # Specs a family may be asked to fit; each family must accept at least one.
 SPECS = [
@@ -17,7 +17,26 @@ SPECS = [
     DataSpec("image", "classification", (3, 32, 32), num_classes=4),
     DataSpec("tabular", "classification", (30,), num_classes=2),
     DataSpec("tabular", "regression", (8,), num_targets=3),
+    # sequences: padded text, a language model, a time series, spectrograms, image → digit string (CTC)
+    DataSpec("text", "classification", (12,), num_classes=3, extra={"vocab_size": 20, "pad_id": 0}),
+    DataSpec("text", "language_modeling", (16,), num_classes=20, output_size=20, extra={"vocab_size": 20, "pad_id": None}),
+    DataSpec("sequence", "regression", (24, 2), num_targets=6),
+    DataSpec("audio", "classification", (1, 16, 20), num_classes=10),
+    DataSpec("image", "transcription", (1, 28, 56), num_classes=10, output_size=11),
 ]
+
+
+def sample_inputs(spec: DataSpec) -> torch.Tensor:
+    if spec.kind == "text":  # token ids; the classification batch is padded on the right
+        tokens = torch.randint(1, spec.extra["vocab_size"], (4, *spec.input_shape))
+        if spec.extra["pad_id"] is not None:
+            tokens[1, 5:] = tokens[3, 9:] = spec.extra["pad_id"]
+        return tokens
+    return torch.randn(4, *spec.input_shape)
+
+
+def prediction_of(output) -> torch.Tensor:
+    return split_output(output)[0]
 
 
 @pytest.mark.parametrize("name", models.names())
@@ -31,18 +50,20 @@ def test_every_registered_model_trains_saves_and_reloads(name, tmp_path):
             continue
         fitted += 1
         assert isinstance(model, nn.Module)
-        inputs = torch.randn(4, *spec.input_shape)
-        output = model(inputs)
-        assert output.shape == (4, spec.output_size)
-        output.sum().backward()
+        inputs = sample_inputs(spec)
+        prediction, auxiliary, _ = split_output(model(inputs))
+        per_step = spec.task in ("language_modeling", "transcription")
+        assert prediction.shape[0] == 4 and prediction.shape[-1] == spec.output_size
+        assert prediction.ndim == (3 if per_step else 2)
+        (prediction.sum() + sum(auxiliary.values(), torch.zeros(()))).backward()
         assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
         model.eval()
-        expected = model(inputs)
+        expected = prediction_of(model(inputs))
         save_model(model, str(tmp_path / "weights.safetensors"))
         torch.manual_seed(1)
         fresh = build_model(name, spec).eval()
         load_model(fresh, str(tmp_path / "weights.safetensors"))
-        assert torch.equal(fresh(inputs), expected)
+        assert torch.equal(prediction_of(fresh(inputs)), expected)
     assert fitted, f"model {name} fits none of the test specs"
 
 

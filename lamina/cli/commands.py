@@ -29,10 +29,11 @@ def train(arguments: Namespace) -> int | None:
         run = train_run(arguments.config, arguments.overrides, runs_dir=arguments.runs_dir, name=arguments.name,
                         progress=progress)  # fmt: skip
     summary = run.summary
-    test = summary.get("metrics", {}).get("test", {})
-    shown = {key: value for key, value in test.items() if isinstance(value, float)}
+    metrics = summary.get("metrics", {})
+    split = "test" if "test" in metrics else "val"  # language models may have no test split (nanoGPT's 90/10)
+    shown = {key: value for key, value in metrics.get(split, {}).items() if isinstance(value, float)}
     scores = "  ".join(f"{key} {value:.4f}" for key, value in shown.items())
-    print(f"done in {summary.get('wall_seconds', 0):.1f}s, {summary.get('epochs')} epochs — test: {scores}")
+    print(f"done in {summary.get('wall_seconds', 0):.1f}s, {summary.get('epochs')} epochs — {split}: {scores}")
     if summary.get("stopped_early"):
         print(summary["stopped_early"])
     print(run.dir)

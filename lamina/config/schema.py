@@ -97,6 +97,8 @@ class TrainOptions(Options):
     """Gradual unfreezing: module → number of epochs after which it trains again, e.g. {backbone: 3}."""
     learning_rate_factors: dict[str, float] = {}
     """Discriminative learning rates: module → factor on the learning rate, e.g. {backbone: 0.1}."""
+    log_gradient_norms: bool = True
+    """Also log each layer's gradient norm every log_every_steps steps (vanishing/exploding gradients)."""
 
     _monitor = field_validator("monitor")(_check_monitor)
 

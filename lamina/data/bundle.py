@@ -46,6 +46,17 @@ class DataBundle:
     notes: list[str] = field(default_factory=list)  # facts worth telling the user (rows dropped, ...)
     # training batches only, after `transform`: (inputs, targets, generator) → (inputs, targets)
     augment: Callable[[Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor]] | None = None
+    # (seed, epoch) → that epoch's training split, as long as splits["train"]: fresh random windows of a text
+    # each epoch (language models), or waveforms shifted and noised (audio). A function of (seed, epoch) only,
+    # so a resumed run sees the same data. None: splits["train"] every epoch.
+    epoch_split: Callable[[int, int], Split] | None = None
+
+    def training_split(self, seed: int, epoch: int) -> Split:
+        """The training split of `epoch`, on the device of splits["train"]."""
+        train = self.splits["train"]
+        if self.epoch_split is None:
+            return train
+        return self.epoch_split(seed, epoch).to(train.inputs.device)
 
     def to(self, device: torch.device | str) -> DataBundle:
         splits = {name: split.to(device) for name, split in self.splits.items()}

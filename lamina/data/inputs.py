@@ -22,6 +22,14 @@ def transform_for(preprocessing: dict) -> Callable[[Tensor], Tensor]:
         from lamina.data.images import ImageNormalizer
 
         return ImageNormalizer(preprocessing["mean"], preprocessing["std"])
+    if preprocessing["type"] == "audio":
+        from lamina.data.audio import AudioFeatures
+
+        return AudioFeatures(preprocessing)
+    if preprocessing["type"] == "text" and preprocessing["tokenizer"].get("padding", True):
+        from lamina.data.text import TrimPadding
+
+        return TrimPadding(0)
     return lambda inputs: inputs
 
 
@@ -40,6 +48,14 @@ def read_inputs(paths: list[str | Path], preprocessing: dict) -> tuple[Tensor, l
         return images, [str(path) for path in paths]
     if preprocessing["type"] == "table":
         return _read_rows(paths, preprocessing)
+    if preprocessing["type"] == "text":
+        from lamina.data.text import read_texts
+
+        return read_texts(paths, preprocessing)
+    if preprocessing["type"] == "audio":
+        from lamina.data.audio import read_audio_files
+
+        return read_audio_files(paths, preprocessing)
     raise DataError(f"this run's data kind {preprocessing['type']!r} has no file reader for predict", None)
 
 

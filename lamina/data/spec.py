@@ -38,7 +38,9 @@ class DataSpec:
 
     def describe(self) -> str:
         shape = "×".join(str(size) for size in self.input_shape)
-        target = f"{self.num_classes} classes" if self.task == "classification" else f"{self.num_targets} targets"
+        target = f"{self.num_targets} targets" if self.num_targets is not None else f"{self.num_classes} classes"
+        if self.task == "language_modeling":
+            target = f"a vocabulary of {self.num_classes} tokens"
         return f"{self.kind} inputs of shape ({shape}), {self.task} with {target}"
 
     def to_dict(self) -> dict:

@@ -50,4 +50,20 @@ def build_model(config: Any, spec: Any, **options: Any):
             config = entry.config.model_validate(config)
         except ValidationError as error:
             raise ConfigError(problems_from(error, entry.config, "model")) from None
-    return models.get(config.name, "model.name").function(config, spec)
+    family = models.get(config.name, "model.name").function
+    _check_fits(config.name, family, spec)
+    return family(config, spec)
+
+
+def _check_fits(name: str, family: Any, spec: Any) -> None:
+    """Sequence data a family cannot handle: families declare `reads_tokens` (token ids in) and
+    `sequence_outputs` (one output per step, for language modeling and transcription)."""
+    from lamina.errors import ModelError
+
+    able = [entry.name for entry in models.entries() if getattr(entry.function, "sequence_outputs", False)]
+    if spec.task in ("language_modeling", "transcription") and not getattr(family, "sequence_outputs", False):
+        raise ModelError(f"model {name!r} gives one output per sample, but {spec.task} needs one per step",
+                         f"use one of: {', '.join(able)}")  # fmt: skip
+    readers = [entry.name for entry in models.entries() if getattr(entry.function, "reads_tokens", False)]
+    if spec.kind == "text" and not getattr(family, "reads_tokens", False):
+        raise ModelError(f"model {name!r} cannot read text (token ids)", f"use one of: {', '.join(readers)}")

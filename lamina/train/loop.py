@@ -88,6 +88,7 @@ class Loop:
         self.stop_reason = ""
         self.interrupt_requested = False
         self.learning_rate = 0.0
+        self.gradient_norm: Tensor | None = None  # global norm of the last step's gradients before clipping
         self.steps_per_epoch = len(batch_bounds(len(data.splits["train"]), settings.batch_size))
         # max_steps, when set, replaces epochs: the last epoch may end part-way
         self.total_steps = settings.max_steps or self.steps_per_epoch * settings.epochs
@@ -115,7 +116,8 @@ class Loop:
         return state
 
     def _train_epoch(self, started: float) -> None:
-        state, settings, train = self.state, self.settings, self.data.splits["train"]
+        state, settings = self.state, self.settings
+        train = self.data.training_split(self.seed, state.epoch)
         model, transform = self.forward_model, self.data.transform
         model.train()
         sums = _tensor_sums(state.sums, train.inputs.device)
@@ -138,8 +140,8 @@ class Loop:
                 loss = loss + self._penalty()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if settings.gradient_clip:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), settings.gradient_clip)
+            if settings.gradient_clip:  # the norm before clipping, for the gradient-norm log
+                self.gradient_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), settings.gradient_clip)
             self.optimizer.step()
             # running sums stay on the device: no synchronization per step
             count = len(targets)

@@ -29,6 +29,9 @@ class Objective:
     loss: Callable[[Tensor, Tensor], Tensor]  # (outputs, targets) → scalar
     scores: Callable[[Tensor], Tensor]  # outputs → (N, C) probabilities or (N, T) predictions
     output_size: int
+    # for outputs too large to keep for a whole split (language models): one batch's (outputs, targets) →
+    # (per-token losses, per-token values for metrics), evaluated batch by batch (lamina.train.evaluate)
+    summarize: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
 
 
 def build_objective(config: Options, spec: DataSpec, train_targets: Tensor) -> Objective:
@@ -183,3 +186,6 @@ def mae(config: Options, spec: DataSpec, train_targets: Tensor) -> Objective:
 def huber(config: HuberOptions, spec: DataSpec, train_targets: Tensor) -> Objective:
     """Huber loss (regression): MSE near the target, MAE far from it."""
     return _regression(spec, lambda outputs, goal: F.huber_loss(outputs, goal, delta=config.delta))
+
+
+from lamina.train import sequence_losses  # noqa: E402, F401  (register the sequence losses)

@@ -140,6 +140,13 @@ def recall(predictions: Predictions) -> float:
     return float(_precision_recall(predictions.confusion())[1].mean())
 
 
+@metric("f1", task="classification", goal="max")
+def f1_positive(predictions: Predictions) -> float:
+    """F1 of class 1 alone, the positive class of binary data (e.g. spam); macro_f1 averages over classes."""
+    precision_, recall_ = (values[1] for values in _precision_recall(predictions.confusion()))
+    return float(2 * precision_ * recall_ / (precision_ + recall_)) if precision_ + recall_ > 0 else 0.0
+
+
 @metric("roc_auc", task="classification", goal="max")
 def roc_auc_metric(predictions: Predictions) -> float:
     """ROC-AUC; binary: of the positive class (index 1); more classes: one-vs-rest, macro-averaged."""
@@ -179,3 +186,6 @@ def r2(predictions: Predictions) -> float:
     residual = (targets - scores).pow(2).sum(dim=0)
     total = (targets - targets.mean(dim=0)).pow(2).sum(dim=0)
     return float((1 - residual / total.clamp(min=1e-300)).mean())
+
+
+from lamina.train import sequence_metrics  # noqa: E402, F401  (register the sequence metrics)

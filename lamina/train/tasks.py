@@ -41,3 +41,5 @@ def defaults_for(spec) -> tuple[str, list[str], str]:
 register_task(Task("classification", "cross_entropy", ("accuracy", "macro_f1", "precision", "recall"),
                    "val.accuracy", binary_metrics=("roc_auc",)))  # fmt: skip
 register_task(Task("regression", "mse", ("mse", "rmse", "mae", "r2"), "val.loss"))
+register_task(Task("language_modeling", "token_cross_entropy", ("perplexity", "bits_per_character"), "val.loss"))
+register_task(Task("transcription", "ctc", ("sequence_accuracy", "token_error_rate"), "val.sequence_accuracy"))

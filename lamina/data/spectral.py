@@ -1,0 +1,76 @@
+"""Spectral features as pure functions on tensors (so they run on the batch's device): the Slaney mel scale
+and filterbank (librosa's defaults: `htk=False`, `norm="slaney"`), log-mel spectrograms in dB, and MFCCs.
+
+    >>> round(hz_to_mel(1000.0), 6), round(mel_to_hz(15.0), 6)
+    (15.0, 1000.0)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = ["hz_to_mel", "mel_to_hz", "mel_filterbank", "power_spectrogram", "log_mel", "dct_matrix", "mfcc"]
+
+_LINEAR_STEP = 200.0 / 3  # Hz per mel below 1 kHz
+_LOG_STEP = math.log(6.4) / 27.0  # log-Hz per mel above 1 kHz
+_BREAK_HZ, _BREAK_MEL = 1000.0, 15.0
+
+
+def hz_to_mel(hz: float | Tensor) -> float | Tensor:
+    """Slaney's mel scale: linear below 1 kHz, logarithmic above."""
+    if isinstance(hz, Tensor):
+        linear = hz / _LINEAR_STEP
+        return torch.where(hz >= _BREAK_HZ, _BREAK_MEL + torch.log(hz.clamp(min=1e-10) / _BREAK_HZ) / _LOG_STEP, linear)
+    return hz / _LINEAR_STEP if hz < _BREAK_HZ else _BREAK_MEL + math.log(hz / _BREAK_HZ) / _LOG_STEP
+
+
+def mel_to_hz(mel: float | Tensor) -> float | Tensor:
+    """Inverse of `hz_to_mel`."""
+    if isinstance(mel, Tensor):
+        return torch.where(mel >= _BREAK_MEL, _BREAK_HZ * torch.exp(_LOG_STEP * (mel - _BREAK_MEL)), mel * _LINEAR_STEP)
+    return mel * _LINEAR_STEP if mel < _BREAK_MEL else _BREAK_HZ * math.exp(_LOG_STEP * (mel - _BREAK_MEL))
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None) -> Tensor:
+    """(n_mels, n_fft // 2 + 1) triangular filters, equally spaced on the mel scale, each scaled to unit area
+    (2 / bandwidth in Hz), as librosa.filters.mel with its defaults."""
+    f_max = sample_rate / 2 if f_max is None else f_max
+    frequencies = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
+    edges = mel_to_hz(torch.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2, dtype=torch.float64))
+    widths = edges.diff()  # (n_mels + 1,)
+    ramps = edges[:, None] - frequencies[None, :]  # (n_mels + 2, F)
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    filters = torch.clamp(torch.minimum(rising, falling), min=0)
+    return (filters * (2.0 / (edges[2:] - edges[:-2]))[:, None]).float()
+
+
+def power_spectrogram(waveforms: Tensor, n_fft: int, hop_length: int) -> Tensor:
+    """(B, S) → (B, n_fft // 2 + 1, frames) |STFT|² with a periodic Hann window, centred frames, zero padding."""
+    window = torch.hann_window(n_fft, device=waveforms.device, dtype=waveforms.dtype)
+    spectrum = torch.stft(waveforms, n_fft, hop_length, window=window, center=True, pad_mode="constant",
+                          return_complex=True)  # fmt: skip
+    return spectrum.abs().pow(2)
+
+
+def log_mel(waveforms: Tensor, filterbank: Tensor, n_fft: int, hop_length: int) -> Tensor:
+    """(B, S) → (B, n_mels, frames) mel power in dB: 10·log10(max(mel, 1e-10))."""
+    mel = torch.matmul(filterbank.to(waveforms.device), power_spectrogram(waveforms, n_fft, hop_length))
+    return 10.0 * torch.log10(mel.clamp(min=1e-10))
+
+
+def dct_matrix(n_mfcc: int, n_mels: int) -> Tensor:
+    """(n_mfcc, n_mels) orthonormal DCT-II (scipy.fft.dct(norm='ortho') rows)."""
+    n = torch.arange(n_mels, dtype=torch.float64)
+    k = torch.arange(n_mfcc, dtype=torch.float64)[:, None]
+    basis = torch.cos(math.pi / n_mels * (n + 0.5) * k) * math.sqrt(2.0 / n_mels)
+    basis[0] /= math.sqrt(2.0)
+    return basis.float()
+
+
+def mfcc(log_mel_db: Tensor, basis: Tensor) -> Tensor:
+    """(B, n_mels, frames) dB → (B, n_mfcc, frames) cepstral coefficients (librosa.feature.mfcc's DCT)."""
+    return torch.matmul(basis.to(log_mel_db.device), log_mel_db)

@@ -1,0 +1,263 @@
+"""Text: a plain-text corpus for language modeling, and labelled text (TSV/CSV) for classification.
+
+Tokenizers are trained on the train split only and saved with the run (data.json). Language-model splits are
+contiguous stretches of the text (train first, then val, then test, as nanoGPT's 90/10 split); an epoch is
+`windows_per_epoch` windows at random offsets drawn from (seed, epoch), so resuming replays them exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+from pydantic import Field, model_validator
+from torch import Tensor
+
+from lamina.config.base import Options
+from lamina.data.bundle import DataBundle, Split, split_indices
+from lamina.data.options import SplitOptions
+from lamina.data.registry import datasets
+from lamina.data.spec import DataSpec
+from lamina.data.tokenizers import CharacterTokenizer, TokenizerKind, encode_texts, tokenizer_from_dict, train_tokenizer
+from lamina.errors import DataError, did_you_mean
+
+__all__ = ["TrimPadding", "pad_sequences", "read_texts", "text_windows", "random_windows"]
+
+
+class TrimPadding:
+    """(B, L) token ids padded on the right → (B, L') with the columns that are padding in every row removed,
+    so a batch of short messages costs what short messages cost."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, tokens: Tensor) -> Tensor:
+        used = (tokens != self.pad_id).any(dim=0)  # (L,)
+        length = int(used.nonzero().max()) + 1 if bool(used.any()) else 1
+        return tokens[:, :length]
+
+
+def pad_sequences(sequences: list[list[int]], max_length: int, pad_id: int) -> Tensor:
+    """Token lists → (N, L) int64, truncated to `max_length` and right-padded with `pad_id` to the longest."""
+    length = max(1, min(max_length, max((len(s) for s in sequences), default=1)))
+    padded = torch.full((len(sequences), length), pad_id, dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        sequence = sequence[:length]
+        padded[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+    return padded
+
+
+def _read_file(path: Path) -> str:
+    if not path.is_file():
+        raise DataError(f"text file {str(path)!r} does not exist", "check data.path (relative to where you run lamina)")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path} is not UTF-8 text (byte {error.start})", "convert the file to UTF-8") from None
+
+
+# ---- language modeling -----------------------------------------------------------------------------------
+
+
+def text_windows(tokens: Tensor, context: int, limit: int | None = None) -> Split:
+    """Non-overlapping windows of `context` tokens → Split(inputs (N, T), targets (N, T) = inputs shifted by one),
+    so every token of an evaluation split is predicted exactly once."""
+    starts = torch.arange(0, len(tokens) - context, context)[:limit]
+    index = starts[:, None] + torch.arange(context)  # (N, T)
+    return Split(tokens[index], tokens[index + 1])
+
+
+def random_windows(tokens: Tensor, context: int, count: int, seed: int, epoch: int) -> Split:
+    """`count` windows at uniformly random offsets, drawn from (seed, epoch) alone (nanoGPT's get_batch)."""
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 7919 + 17)
+    starts = torch.randint(len(tokens) - context, (count,), generator=generator)
+    index = starts[:, None] + torch.arange(context)  # (N, T)
+    return Split(tokens[index], tokens[index + 1])
+
+
+class TextOptions(Options):
+    """A plain-text corpus for next-token language modeling, split into contiguous train/val/test stretches."""
+
+    path: str
+    """The text file (UTF-8)."""
+    tokenizer: TokenizerKind = "character"
+    """character (one token per character) or bpe (byte-level BPE trained on the train split)."""
+    vocab_size: int = Field(1024, ge=260)
+    """Vocabulary size of the bpe tokenizer (ignored by character)."""
+    context: int = Field(64, ge=2)
+    """Tokens per training window: the model's context length (nanoGPT's block_size)."""
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    """Fraction of the text (after train) for validation."""
+    test_fraction: float = Field(0.0, ge=0, lt=1)
+    """Fraction of the text (at the end) for the final test; 0 = no test split, as nanoGPT."""
+    windows_per_epoch: int = Field(3000, ge=1)
+    """Random training windows per epoch; validation runs after each epoch (3000 windows = 250 steps of 12)."""
+    eval_windows: int | None = Field(None, ge=1)
+    """Evaluate on at most this many windows per split (faster); default: every window of the split."""
+
+    @model_validator(mode="after")
+    def _leaves_training_text(self):
+        if self.val_fraction <= 0 or self.val_fraction + self.test_fraction >= 0.95:
+            raise ValueError("val_fraction must be above 0 and val_fraction + test_fraction below 0.95")
+        return self
+
+
+@datasets.register("text", config=TextOptions)
+def text(config: TextOptions, seed: int) -> DataBundle:
+    """Plain text for language modeling (tiny shakespeare, your corpus): next-token prediction."""
+    path = Path(config.path).expanduser()
+    corpus = _read_file(path)
+    train_end = int(len(corpus) * (1 - config.val_fraction - config.test_fraction))
+    val_end = int(len(corpus) * (1 - config.test_fraction))
+    parts = {"train": corpus[:train_end], "val": corpus[train_end:val_end], "test": corpus[val_end:]}
+    if config.test_fraction == 0:
+        del parts["test"]
+    if config.tokenizer == "character":  # an unknown token only when val/test hold characters train lacks
+        unseen = set("".join(parts.values())) - set(parts["train"])
+        tokenizer = CharacterTokenizer.train([parts["train"]], padding=False, unknown=bool(unseen))
+    else:
+        tokenizer = train_tokenizer(config.tokenizer, [parts["train"]], config.vocab_size, padding=False)
+    streams = {name: torch.tensor(tokenizer.encode(part), dtype=torch.long) for name, part in parts.items()}
+    for name, stream in streams.items():
+        if len(stream) <= config.context + 1:
+            raise DataError(f"the {name} part of {path} has {len(stream)} tokens, fewer than a window of "
+                            f"{config.context + 1}", "use a longer text or a smaller data.context")  # fmt: skip
+    context, count, train_stream = config.context, config.windows_per_epoch, streams["train"]
+
+    def epoch_split(run_seed: int, epoch: int) -> Split:
+        return random_windows(train_stream, context, count, run_seed, epoch)
+
+    splits = {"train": epoch_split(seed, 0)}
+    for name in [name for name in streams if name != "train"]:
+        splits[name] = text_windows(streams[name], context, config.eval_windows)
+    spec = DataSpec(kind="text", task="language_modeling", input_shape=(context,), num_classes=tokenizer.size,
+                    output_size=tokenizer.size,
+                    extra={"vocab_size": tokenizer.size, "pad_id": None, "context": context,
+                           "token_bytes": tokenizer.byte_lengths()})  # fmt: skip
+    preprocessing = {"type": "text", "tokenizer": tokenizer.to_dict(), "max_length": context,
+                     "source": {"dataset": "text", "path": str(path)}}  # fmt: skip
+    sizes = ", ".join(f"{name} {len(stream):,}" for name, stream in streams.items())
+    notes = [f"{config.tokenizer} tokenizer, {tokenizer.size} tokens; tokens per split: {sizes}"]
+    return DataBundle(spec, splits, preprocessing, _identity, notes, epoch_split=epoch_split)
+
+
+def _identity(inputs: Tensor) -> Tensor:
+    return inputs
+
+
+# ---- labelled text (classification) ------------------------------------------------------------------------
+
+
+class LabelledTextOptions(SplitOptions):
+    """Labelled text, one sample per line: a TSV/CSV file with a text column and a label column."""
+
+    path: str
+    """The TSV or CSV file."""
+    text_column: str | int = "text"
+    """Column holding the text: a header name, or a 0-based index for files without a header."""
+    label_column: str | int = "label"
+    """Column holding the class label: a header name or a 0-based index."""
+    header: bool = True
+    """Whether the first line names the columns."""
+    separator: str | None = None
+    """Field separator; default: tab for .tsv/.txt files and files without a suffix, comma for .csv."""
+    tokenizer: TokenizerKind = "character"
+    """character, or bpe (byte-level BPE trained on the train split)."""
+    vocab_size: int = Field(2000, ge=260)
+    """Vocabulary size of the bpe tokenizer (ignored by character)."""
+    max_length: int = Field(256, ge=1)
+    """Longer texts are truncated to this many tokens."""
+    lowercase: bool = False
+    """Lower-case every text before tokenizing."""
+
+
+def read_labelled(path: Path, config: LabelledTextOptions) -> tuple[list[str], list[str]]:
+    """(texts, labels) of a TSV/CSV file; tab-separated files are split on tabs only (quotes are text)."""
+    content = _read_file(path)
+    separator = config.separator or ("," if path.suffix.lower() == ".csv" else "\t")
+    if separator == "\t":
+        rows = [line.split("\t") for line in content.splitlines() if line.strip()]
+    else:
+        rows = [row for row in csv.reader(content.splitlines(), delimiter=separator) if row]
+    header = rows.pop(0) if config.header else []
+    columns = []
+    for option in ("text_column", "label_column"):
+        column = getattr(config, option)
+        if isinstance(column, str):
+            if column not in header:
+                guess = did_you_mean(column, header)
+                hint = (f"did you mean {guess!r}? " if guess else "") + (f"columns: {', '.join(header)}" if header
+                        else "the file has no header (header: false): give a 0-based column number")  # fmt: skip
+                raise DataError(f"data.{option}: {path} has no column {column!r}", hint)
+            column = header.index(column)
+        columns.append(column)
+    text_index, label_index = columns
+    width = len(header) if header else max(columns) + 1
+    texts, labels = [], []
+    for line, row in enumerate(rows, start=2 if config.header else 1):
+        if len(row) <= max(text_index, label_index):
+            raise DataError(f"{path}, line {line}: {len(row)} fields, expected at least {max(columns) + 1}",
+                            f"check data.separator ({separator!r})")  # fmt: skip
+        text = row[text_index]
+        if len(row) > width and text_index == width - 1:  # the separator also occurs inside the last column
+            text = separator.join(row[text_index:])
+        texts.append(text.lower() if config.lowercase else text)
+        labels.append(row[label_index].strip())
+    if len(texts) < 4:
+        raise DataError(f"{path} has {len(texts)} labelled texts", "a classifier needs at least a few per class")
+    return texts, labels
+
+
+@datasets.register("labelled_text", config=LabelledTextOptions)
+def labelled_text(config: LabelledTextOptions, seed: int) -> DataBundle:
+    """Text classification from a TSV/CSV file (SMS spam, reviews, ...)."""
+    path = Path(config.path).expanduser()
+    texts, labels = read_labelled(path, config)
+    class_names = sorted(set(labels))
+    if len(class_names) < 2:
+        raise DataError(f"{path} has a single label {class_names[0]!r}", "classification needs at least two classes")
+    lookup = {name: i for i, name in enumerate(class_names)}
+    targets = torch.tensor([lookup[label] for label in labels])
+    fractions = {"test": config.test_fraction, "val": config.val_fraction}
+    index = split_indices(targets, len(targets), fractions, seed, config.stratify)
+    tokenizer = train_tokenizer(config.tokenizer, [texts[i] for i in index["train"].tolist()], config.vocab_size,
+                                padding=True)  # fmt: skip
+    encoded = pad_sequences(encode_texts(tokenizer, texts), config.max_length, tokenizer.pad_id)
+    splits = {name: Split(encoded[rows], targets[rows]) for name, rows in index.items()}
+    truncated = sum(len(ids) > config.max_length for ids in encode_texts(tokenizer, texts))
+    spec = DataSpec(kind="text", task="classification", input_shape=(encoded.shape[1],),
+                    num_classes=len(class_names), class_names=class_names,
+                    extra={"vocab_size": tokenizer.size, "pad_id": tokenizer.pad_id})  # fmt: skip
+    preprocessing = {"type": "text", "tokenizer": tokenizer.to_dict(), "max_length": encoded.shape[1],
+                     "lowercase": config.lowercase, "text_column": config.text_column,
+                     "source": {"dataset": "labelled_text", "path": str(path)}}  # fmt: skip
+    notes = [f"{config.tokenizer} tokenizer, {tokenizer.size} tokens; {truncated} texts truncated to "
+             f"{config.max_length} tokens"]  # fmt: skip
+    return DataBundle(spec, {k: splits[k] for k in ("train", "val", "test")}, preprocessing,
+                      TrimPadding(tokenizer.pad_id), notes)  # fmt: skip
+
+
+def read_texts(paths: list[Path], preprocessing: dict) -> tuple[Tensor, list[str]]:
+    """Texts for `lamina predict`: a CSV (its text column) or a plain file of one text per line."""
+    tokenizer = tokenizer_from_dict(preprocessing["tokenizer"])
+    texts: list[str] = []
+    for path in paths:
+        if path.suffix.lower() == ".csv":
+            rows = [row for row in csv.reader(_read_file(path).splitlines()) if row]
+            column = preprocessing.get("text_column", "text")
+            if isinstance(column, int):  # trained on a file without a header: the same column, no header here
+                texts += [row[column] for row in rows if len(row) > column]
+                continue
+            if column not in rows[0]:
+                raise DataError(f"{path} has no column {column!r}",
+                                f"columns: {', '.join(rows[0])}; or pass a .txt file, one text per line")  # fmt: skip
+            texts += [row[rows[0].index(column)] for row in rows[1:]]
+        else:
+            texts += [line for line in _read_file(path).splitlines() if line.strip()]
+    if preprocessing.get("lowercase"):
+        texts = [text.lower() for text in texts]
+    if tokenizer.pad_id is None:
+        raise DataError("this run is a language model", "use 'lamina generate RUN_DIR --prompt ...' instead")
+    encoded = pad_sequences(encode_texts(tokenizer, texts), preprocessing["max_length"], tokenizer.pad_id)
+    return encoded, [text if len(text) <= 40 else text[:37] + "..." for text in texts]
