@@ -53,8 +53,9 @@ class Session:
     transfer: dict | None = None  # what model.init_from loaded (lamina/train/transfer.py)
 
 
-def prepare(config: Any) -> Session:
-    """Check and build everything the config names; raises a lamina error before anything is written."""
+def prepare(config: Any, pretrained: bool = True) -> Session:
+    """Check and build everything the config names; raises a lamina error before anything is written.
+    `pretrained=False` skips loading model.init_from (a resumed run loads its own checkpoint instead)."""
     set_threads(config.runtime.threads or 1)
     device = select_device(config.runtime.device)
     data = build_data(config.data, config.seed)
@@ -86,14 +87,14 @@ def prepare(config: Any) -> Session:
     _apply_family_defaults(config)
     torch.manual_seed(config.seed)  # the same seed gives the same initial weights
     model = build_model(config.model, spec)
-    transfer = _transfer(config, model)
+    transfer = _transfer(config, model, pretrained)
     sample_flops = _dry_run(model, data, config)
     set_threads(config.runtime.threads or auto_threads(sample_flops * config.train.batch_size))
     return Session(config, device, data.to(device), model.to(device), objective, metric_names, monitor,
                    sample_flops, transfer)  # fmt: skip
 
 
-def _transfer(config: Any, model: nn.Module) -> dict | None:
+def _transfer(config: Any, model: nn.Module, pretrained: bool) -> dict | None:
     """Check train.freeze/unfreeze/learning_rate_factors against the model; load model.init_from."""
     from lamina.train.transfer import check_prefixes, load_pretrained
 
@@ -104,7 +105,7 @@ def _transfer(config: Any, model: nn.Module) -> dict | None:
     if problems:
         raise ConfigError(problems)
     source = getattr(config.model, "init_from", None)
-    return load_pretrained(model, source) if source else None
+    return load_pretrained(model, source) if source and pretrained else None
 
 
 def _apply_family_defaults(config: Any) -> None:
@@ -187,8 +188,9 @@ def resume(run_dir: str | Path, *, progress: str = "auto", callbacks: list[Callb
     folder = RunFolder.open(run_dir)
     if folder.summary().get("status") == "completed":
         raise RunError(f"run {folder.path} already completed", "start a new run with 'lamina train CONFIG'")
-    session = prepare(load_config(folder.config))
     checkpoint = read_checkpoint(folder.last) if checkpoint_path(folder.last) else None
+    # a checkpoint holds the weights, so the pretrained source need not exist any more
+    session = prepare(load_config(folder.config), pretrained=checkpoint is None)
     return _execute(session, folder, checkpoint, progress, callbacks or [])
 
 

@@ -164,3 +164,18 @@ def test_two_class_runs_report_a_validation_threshold(runs_dir):
     assert threshold["positive_class"] == run.spec.class_names[1] and 0 < threshold["value"] < 1
     test = run.metrics["test"]
     assert test["sensitivity_at_threshold"] > 0.8 and test["specificity_at_threshold"] > 0.8
+
+
+def test_resume_does_not_need_the_pretrained_source_any_more(tmp_path, runs_dir):
+    import shutil
+
+    from test_resume import InterruptAt
+
+    source = train(tiny_config(epochs=1), runs_dir=tmp_path / "source", progress="quiet")
+    copy = tmp_path / "pretrained"
+    shutil.copytree(source.dir, copy)
+    config = {**tiny_config(epochs=2), "model": {**tiny_config()["model"], "init_from": str(copy)}}
+    with pytest.raises(RunInterrupted) as caught:
+        train(config, runs_dir=runs_dir, progress="quiet", callbacks=[InterruptAt(25)])
+    shutil.rmtree(copy)
+    assert resume(caught.value.run_dir, progress="quiet").summary["status"] == "completed"
