@@ -90,7 +90,9 @@ def main() -> None:
         except ImportError:
             print("  (kornia not installed: pip install 'lamina[vision]')")
             continue
-        crop = K.RandomCrop(shape[1:], padding=4 if shape[0] == 3 else 2, padding_mode="reflect" if shape[0] == 3 else "constant")
+        crop = K.RandomCrop(
+            shape[1:], padding=4 if shape[0] == 3 else 2, padding_mode="reflect" if shape[0] == 3 else "constant"
+        )
         flip = K.RandomHorizontalFlip()
         print(f"  {'kornia RandomCrop (same padding)':44s} {median_ms(lambda: crop(inputs), arguments.rounds):9.2f}")
         print(f"  {'kornia RandomHorizontalFlip':44s} {median_ms(lambda: flip(inputs), arguments.rounds):9.2f}")

@@ -37,12 +37,19 @@ def main() -> None:
     parser.add_argument("--runs-dir", default="runs/few-labels")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "mnist"))
     parser.add_argument("--encoder", help="a finished mnist_autoencoder_pretrain run to reuse")
-    parser.add_argument("--encoder-factor", type=float, default=1.0,
-                        help="learning-rate factor of the pretrained encoder while fine-tuning")
+    parser.add_argument(
+        "--encoder-factor",
+        type=float,
+        default=1.0,
+        help="learning-rate factor of the pretrained encoder while fine-tuning",
+    )
     parser.add_argument("--threshold", type=float, default=0.8, help="pseudo-label confidence threshold")
     parser.add_argument("--student-epochs", type=int, default=5, help="epochs of the pseudo-label student")
-    parser.add_argument("--student-from-scratch", action="store_true",
-                        help="train the student from a fresh initialization instead of the teacher's weights")
+    parser.add_argument(
+        "--student-from-scratch",
+        action="store_true",
+        help="train the student from a fresh initialization instead of the teacher's weights",
+    )
     arguments = parser.parse_args()
     common = {"data.path": arguments.data, "runtime.threads": 1}
     configs = ROOT / "configs"

@@ -38,8 +38,10 @@ def main() -> None:
         accuracies[speaker] = run.metrics["test"]["accuracy"]
         print(f"{speaker}: test accuracy {accuracies[speaker]:.4f} ({time.perf_counter() - started:.0f} s, {run.dir})",
               flush=True)  # fmt: skip
-    print(f"mean over speakers: {statistics.mean(accuracies.values()):.4f}; "
-          f"min {min(accuracies.values()):.4f} ({min(accuracies, key=accuracies.get)})")
+    print(
+        f"mean over speakers: {statistics.mean(accuracies.values()):.4f}; "
+        f"min {min(accuracies.values()):.4f} ({min(accuracies, key=accuracies.get)})"
+    )
 
 
 if __name__ == "__main__":

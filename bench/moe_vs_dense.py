@@ -64,8 +64,10 @@ def main() -> None:
             print(f"round {round_index}: dense {dense:,.0f}  moe {moe:,.0f} tokens/s", flush=True)
     ratios = [m / d for m, d in zip(rates["moe"], rates["dense"], strict=True)]
     dense, moe = statistics.median(rates["dense"]), statistics.median(rates["moe"])
-    print(f"median tokens/s: dense {dense:,.0f}, moe {moe:,.0f}; moe/dense {statistics.median(ratios):.3f} "
-          f"({arguments.threads} thread(s), {arguments.steps} steps per round)")
+    print(
+        f"median tokens/s: dense {dense:,.0f}, moe {moe:,.0f}; moe/dense {statistics.median(ratios):.3f} "
+        f"({arguments.threads} thread(s), {arguments.steps} steps per round)"
+    )
 
 
 if __name__ == "__main__":

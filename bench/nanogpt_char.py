@@ -159,8 +159,10 @@ def nanogpt_estimates(run_dir: str, repeats: int = 10) -> None:
             logits = model(stream[index])
             targets = stream[index + 1].reshape(-1)
             estimates.append(float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets)))
-        print(f"nanoGPT estimate_loss, eval_iters={eval_iters}, {repeats} draws: "
-              f"mean {statistics.mean(estimates):.4f}, min {min(estimates):.4f}, max {max(estimates):.4f}")
+        print(
+            f"nanoGPT estimate_loss, eval_iters={eval_iters}, {repeats} draws: "
+            f"mean {statistics.mean(estimates):.4f}, min {min(estimates):.4f}, max {max(estimates):.4f}"
+        )
 
 
 # ---- side by side ------------------------------------------------------------------------------------------

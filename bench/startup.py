@@ -1,6 +1,6 @@
 """Start-up cost of `lamina --help`: wall time over repeated runs, and proof that PyTorch is not imported.
 
-    .venv/bin/python bench/startup.py [--runs 20]
+.venv/bin/python bench/startup.py [--runs 20]
 """
 
 from __future__ import annotations

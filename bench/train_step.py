@@ -73,8 +73,17 @@ def main() -> None:
     for round_index in range(arguments.rounds + 1):  # round 0 warms both up and is not counted
         # lamina: one training epoch of the real Loop (running metrics, schedule, logging checks, callbacks)
         model = copy.deepcopy(session.model)
-        loop = Loop(model, session.data, session.objective, build_optimizer(settings.optimizer, model), settings,
-                    metric_names=session.metric_names, monitor=session.monitor, seed=round_index, callbacks=[])
+        loop = Loop(
+            model,
+            session.data,
+            session.objective,
+            build_optimizer(settings.optimizer, model),
+            settings,
+            metric_names=session.metric_names,
+            monitor=session.monitor,
+            seed=round_index,
+            callbacks=[],
+        )
         started = time.perf_counter()
         loop._train_epoch(started)
         lamina_seconds = time.perf_counter() - started

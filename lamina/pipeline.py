@@ -26,13 +26,13 @@ from lamina.data import DataBundle, build_data
 from lamina.errors import ConfigError, ModelError, Problem, RunError, RunInterrupted
 from lamina.models import build_model
 from lamina.train.callbacks import Callback, EarlyStopping
-from lamina.train.losses import Objective, build_objective, losses
 from lamina.train.loop import Interrupted, Loop
+from lamina.train.losses import Objective, build_objective, losses
 from lamina.train.metrics import metrics
-from lamina.train.tasks import defaults_for
 from lamina.train.optimizers import build_optimizer
 from lamina.train.progress import Progress
 from lamina.train.runtime import auto_threads, select_device, set_threads
+from lamina.train.tasks import defaults_for
 from lamina.train.transfer import Freezing, with_learning_rate_factors
 
 __all__ = ["train", "resume", "prepare", "Session"]
@@ -67,8 +67,11 @@ def prepare(config: Any, pretrained: bool = True) -> Session:
     data.spec = spec = replace(spec, output_size=objective.output_size)
     metric_names = config.train.metrics or default_metrics
     problems = [
-        Problem("train.metrics", f"{name!r} is a {metrics.get(name).function.task} metric, the data is {spec.task}",
-                f"use {', '.join(default_metrics)}")  # fmt: skip
+        Problem(
+            "train.metrics",
+            f"{name!r} is a {metrics.get(name).function.task} metric, the data is {spec.task}",
+            f"use {', '.join(default_metrics)}",
+        )  # fmt: skip
         for name in metric_names
         if metrics.get(name).function.task != spec.task
     ]

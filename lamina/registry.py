@@ -79,7 +79,7 @@ class Registry:
     def union(self) -> Any:
         """A pydantic type accepting any entry's options, chosen by `name`; a bare string means `{name: ...}`."""
         classes = tuple(entry.config for entry in self._entries.values())
-        member = Annotated[Union[classes], Field(discriminator="name")] if len(classes) > 1 else classes[0]
+        member = Annotated[Union[classes], Field(discriminator="name")] if len(classes) > 1 else classes[0]  # noqa: UP007 (a runtime tuple of classes)
         return Annotated[member, BeforeValidator(_name_shorthand)]
 
     def __contains__(self, name: str) -> bool:

@@ -112,9 +112,9 @@ class Run:
         Returns one dict per sample: {"input", "label", "probability", "probabilities"} for classification,
         {"input", "prediction"} for regression, {"input", "anomaly_score", "code"} for autoencoders.
         """
+        from lamina.data.bundle import Split
         from lamina.data.inputs import read_inputs, transform_for
         from lamina.train.evaluate import model_outputs
-        from lamina.data.bundle import Split
 
         preprocessing = self.data_record["preprocessing"]
         if isinstance(inputs, torch.Tensor):
@@ -182,8 +182,12 @@ def finish_run(folder: RunFolder, session, loop) -> Run:
         final[split], predictions_of[split] = metrics, predictions
     threshold = None
     spec = session.data.spec
-    if (spec.task == "classification" and spec.num_classes == 2 and {"val", "test"} <= predictions_of.keys()
-            and len(predictions_of["val"].targets)):
+    if (
+        spec.task == "classification"
+        and spec.num_classes == 2
+        and {"val", "test"} <= predictions_of.keys()
+        and len(predictions_of["val"].targets)
+    ):
         from lamina.train.thresholds import threshold_report
 
         threshold, val_rates, test_rates = threshold_report(predictions_of["val"], predictions_of["test"],

@@ -63,8 +63,9 @@ def test_mixup_and_cutmix_mix_labels_by_the_same_weights_as_pixels():
     weight = own[own < 1 - 1e-6][0]  # one λ for the batch (a partner of the same class gives 1)
     assert torch.allclose(own[own < 1 - 1e-6], weight)
     for index in range(32):  # oracle: λ·x_i + (1-λ)·x_j for some partner j of the batch
-        assert any(torch.allclose(out[index], weight * inputs[index] + (1 - weight) * inputs[j], atol=1e-5)
-                   for j in range(32)), index
+        assert any(
+            torch.allclose(out[index], weight * inputs[index] + (1 - weight) * inputs[j], atol=1e-5) for j in range(32)
+        ), index
     data, inputs, targets = augmenter({"name": "cutmix", "alpha": 1.0})
     out, soft = run(data, inputs, targets)
     pasted = (out != inputs).any(dim=1).flatten(1).float().sum(1)  # pixels taken from another image (≤ box)
@@ -97,5 +98,8 @@ def test_augmented_training_resumes_exactly(runs_dir):
     resumed = resume(caught.value.run_dir, progress="quiet")
     from safetensors.torch import load_file
 
-    expected, actual = load_file(str(reference.dir / "model.safetensors")), load_file(str(resumed.dir / "model.safetensors"))
+    expected, actual = (
+        load_file(str(reference.dir / "model.safetensors")),
+        load_file(str(resumed.dir / "model.safetensors")),
+    )
     assert all(torch.equal(expected[name], actual[name]) for name in expected)

@@ -46,8 +46,16 @@ def test_train_prints_the_run_folder_last_and_writes_it(trained):
     assert summary["status"] == "completed" and summary["epochs"] == 4 and summary["steps"] == 80
     assert set(summary["metrics"]) == {"val", "test"} and summary["metrics"]["test"]["accuracy"] > 0.5
     assert summary["wall_seconds"] > 0
-    for name in ("config.yaml", "data.json", "metrics.jsonl", "model.safetensors", "plots/learning_curves.png",
-                 "plots/confusion_matrix.png", "checkpoints/last/state.json", "checkpoints/best/model.safetensors"):
+    for name in (
+        "config.yaml",
+        "data.json",
+        "metrics.jsonl",
+        "model.safetensors",
+        "plots/learning_curves.png",
+        "plots/confusion_matrix.png",
+        "checkpoints/last/state.json",
+        "checkpoints/best/model.safetensors",
+    ):
         assert (trained / name).is_file(), name  # fmt: skip
     resolved = yaml.safe_load((trained / "config.yaml").read_text())
     assert resolved["train"]["optimizer"]["beta2"] == 0.999  # every default is written out
@@ -143,8 +151,12 @@ def test_data_and_model_mistakes_exit_2_with_a_hint(tmp_path, data, model, messa
 def test_corrupt_idx_file_exits_2_naming_the_file(tmp_path):
     folder = tmp_path / "mnist"
     folder.mkdir()
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         (folder / name).write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 9]) + b"short")  # fmt: skip
     config = write_config(tmp_path / "c.yaml", {"data": {"name": "mnist", "path": str(folder)}, "model": "mlp"})
     result = run_cli("train", config)

@@ -19,7 +19,9 @@ SPECS = [
     DataSpec("tabular", "regression", (8,), num_targets=3),
     # sequences: padded text, a language model, a time series, spectrograms, image → digit string (CTC)
     DataSpec("text", "classification", (12,), num_classes=3, extra={"vocab_size": 20, "pad_id": 0}),
-    DataSpec("text", "language_modeling", (16,), num_classes=20, output_size=20, extra={"vocab_size": 20, "pad_id": None}),
+    DataSpec(
+        "text", "language_modeling", (16,), num_classes=20, output_size=20, extra={"vocab_size": 20, "pad_id": None}
+    ),
     DataSpec("sequence", "regression", (24, 2), num_targets=6),
     DataSpec("audio", "classification", (1, 16, 20), num_classes=10),
     DataSpec("image", "transcription", (1, 28, 56), num_classes=10, output_size=11),

@@ -24,7 +24,9 @@ def test_did_you_mean():
 def test_unknown_lookup_lists_what_exists():
     with pytest.raises(ConfigError) as caught:
         models.get("resnett")
-    assert str(caught.value).endswith(f"unknown model 'resnett'; did you mean 'resnet'? registered: {', '.join(models.names())}")
+    assert str(caught.value).endswith(
+        f"unknown model 'resnett'; did you mean 'resnet'? registered: {', '.join(models.names())}"
+    )
 
 
 class TinyConfig(Options):

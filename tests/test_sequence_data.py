@@ -7,8 +7,8 @@ import math
 import numpy
 import pytest
 import torch
-from conftest import shared_data
 
+from conftest import shared_data
 from lamina.config import load_config
 from lamina.data import build_data
 from lamina.data.audio import change_speed, read_waveform, shift_and_noise, spec_augment
@@ -77,7 +77,7 @@ def test_shakespeare_split_is_nanogpts():
     text = path.read_text()
     vocabulary = data.preprocessing["tokenizer"]["vocabulary"]
     assert vocabulary == sorted(set(text[: int(len(text) * 0.9)]))
-    assert "".join(vocabulary[i] for i in data.splits["val"].inputs[0, :20]) == text[1_003_854 : 1_003_874]
+    assert "".join(vocabulary[i] for i in data.splits["val"].inputs[0, :20]) == text[1_003_854:1_003_874]
     epoch_two = data.epoch_split(0, 2)
     assert len(epoch_two) == len(data.splits["train"])
     assert not torch.equal(epoch_two.inputs, data.splits["train"].inputs)

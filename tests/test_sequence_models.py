@@ -13,8 +13,9 @@ from lamina.models.attention import KeyValueCache, SelfAttention, rotary_tables,
 from lamina.models.generation import rnn_tokens, transformer_tokens
 from lamina.models.mixture import MixtureOfExperts, balance_loss
 
-LM = DataSpec("text", "language_modeling", (16,), num_classes=11, output_size=11,
-              extra={"vocab_size": 11, "pad_id": None})
+LM = DataSpec(
+    "text", "language_modeling", (16,), num_classes=11, output_size=11, extra={"vocab_size": 11, "pad_id": None}
+)
 TEXT = DataSpec("text", "classification", (12,), num_classes=2, extra={"vocab_size": 30, "pad_id": 0})
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import ROOT, run_cli, shared_data
 from safetensors.torch import load_file
 from test_resume import InterruptAt
 
+from conftest import ROOT, run_cli, shared_data
 from lamina.errors import RunInterrupted
 from lamina.pipeline import resume, train
 

@@ -77,7 +77,9 @@ def test_weight_decay_skips_biases_and_norms():
 def test_every_optimizer_reduces_a_loss(name):
     torch.manual_seed(0)
     model = build_model({"name": "mlp", "hidden_sizes": [16]}, CLASSES)
-    config = load_config({"data": "digits", "model": "mlp", "train": {"optimizer": {"name": name, "learning_rate": 0.02}}}).train.optimizer
+    config = load_config(
+        {"data": "digits", "model": "mlp", "train": {"optimizer": {"name": name, "learning_rate": 0.02}}}
+    ).train.optimizer
     optimizer = build_optimizer(config, model)
     inputs, targets = torch.randn(64, 6), torch.randint(0, 3, (64,))
     first = None

@@ -30,8 +30,8 @@ def resnet_config(pretrained, **train_options) -> dict:
 
 
 def test_init_from_loads_the_backbone_and_rebuilds_a_head_for_other_classes(pretrained, runs_dir):
-    from lamina.pipeline import prepare
     from lamina.config import load_config
+    from lamina.pipeline import prepare
 
     session = prepare(load_config(resnet_config(pretrained)))
     assert session.transfer["fresh"] == ["head.0"] and session.transfer["loaded"] > 30
@@ -54,8 +54,8 @@ def test_channel_rule_gives_gray_images_the_same_response():
 
 def test_init_from_across_channels_and_unusable_sources(pretrained, tmp_path):
     from lamina.config import load_config
-    from lamina.models import build_model
     from lamina.data.spec import DataSpec
+    from lamina.models import build_model
     from lamina.train.transfer import load_pretrained
 
     rgb = build_model({"name": "resnet", "preset": "small", "width": 0.5},
@@ -106,8 +106,8 @@ def test_unknown_module_names_are_config_errors(pretrained):
 
 
 def test_discriminative_rates_scale_each_groups_base_rate():
-    from lamina.models import build_model
     from lamina.data.spec import DataSpec
+    from lamina.models import build_model
     from lamina.train.optimizers import build_optimizer, optimizers
 
     model = build_model("cnn", DataSpec("image", "classification", (1, 8, 8), num_classes=3))

@@ -40,7 +40,9 @@ def flatten_tensors(value: Any, prefix: str = "") -> tuple[Any, dict[str, Tensor
         if isinstance(item, dict):
             if all(isinstance(k, str) for k in item):
                 return {k: walk(v, f"{key}.{k}") for k, v in item.items()}
-            return {"__dict__": [[walk(k, f"{key}.k{i}"), walk(v, f"{key}.{i}")] for i, (k, v) in enumerate(item.items())]}
+            return {
+                "__dict__": [[walk(k, f"{key}.k{i}"), walk(v, f"{key}.{i}")] for i, (k, v) in enumerate(item.items())]
+            }
         if isinstance(item, tuple):
             return {"__tuple__": [walk(v, f"{key}.{i}") for i, v in enumerate(item)]}
         if isinstance(item, list):

@@ -1,13 +1,13 @@
 """The run folder: everything a run leaves behind, written so that nothing already written is lost.
 
-    runs/<id>/
-        config.yaml        the resolved config (every default filled in)
-        data.json          the data spec and preprocessing (how raw inputs become model inputs)
-        metrics.jsonl      one JSON row per logged step and per epoch, flushed every epoch
-        summary.json       status, final metrics, epochs, steps, wall time
-        model.safetensors  the final weights (the best epoch's with early stopping's restore_best)
-        checkpoints/last/  resumable state; checkpoints/best/ the best epoch so far
-        plots/             learning curves and confusion matrices (PNG)
+runs/<id>/
+    config.yaml        the resolved config (every default filled in)
+    data.json          the data spec and preprocessing (how raw inputs become model inputs)
+    metrics.jsonl      one JSON row per logged step and per epoch, flushed every epoch
+    summary.json       status, final metrics, epochs, steps, wall time
+    model.safetensors  the final weights (the best epoch's with early stopping's restore_best)
+    checkpoints/last/  resumable state; checkpoints/best/ the best epoch so far
+    plots/             learning curves and confusion matrices (PNG)
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import torch
-from typing import Any
 
 from lamina.artifacts.checkpoint import rng_state, save_checkpoint, set_rng_state
 from lamina.artifacts.folder import RunFolder

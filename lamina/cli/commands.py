@@ -14,7 +14,8 @@ from lamina.cli.tables import options_table, print_table
 
 def train(arguments: Namespace) -> int | None:
     from lamina.errors import ConfigError
-    from lamina.pipeline import resume, train as train_run
+    from lamina.pipeline import resume
+    from lamina.pipeline import train as train_run
 
     progress = "quiet" if arguments.quiet else arguments.progress
     if arguments.resume:
@@ -104,8 +105,10 @@ def validate(arguments: Namespace) -> int | None:
     print(f"{arguments.config}: valid")
     print(f"  data   {config.data.name}: {session.data.spec.describe()}; {sizes}")
     print(f"  model  {config.model.name}: {parameters:,} parameters, one batch ran through it")
-    print(f"  train  {config.train.epochs} epochs, batch {config.train.batch_size}, loss {config.train.loss.name}, "
-          f"optimizer {config.train.optimizer.name}, schedule {config.train.schedule.name}, device {session.device}")
+    print(
+        f"  train  {config.train.epochs} epochs, batch {config.train.batch_size}, loss {config.train.loss.name}, "
+        f"optimizer {config.train.optimizer.name}, schedule {config.train.schedule.name}, device {session.device}"
+    )
 
 
 def models(arguments: Namespace) -> int | None:
@@ -176,8 +179,10 @@ def _data_summary(arguments: Namespace) -> None:
         print(f"note: {note}")
     inputs, targets = next(iterate_batches(data.splits["train"], config.train.batch_size))
     batch = data.transform(inputs)
-    print(f"one training batch: stored {tuple(inputs.shape)} {inputs.dtype} → model input {tuple(batch.shape)} "
-          f"{batch.dtype}, mean {batch.float().mean():.3f}, std {batch.float().std():.3f}")
+    print(
+        f"one training batch: stored {tuple(inputs.shape)} {inputs.dtype} → model input {tuple(batch.shape)} "
+        f"{batch.dtype}, mean {batch.float().mean():.3f}, std {batch.float().std():.3f}"
+    )
     from lamina.models.output import split_output
 
     with torch.no_grad():

@@ -28,7 +28,7 @@ def read_yaml(path: str | Path) -> dict:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(error, "problem", None) or str(error)
-        raise ConfigError([Problem("", f"{path} is not valid YAML{where}: {reason}", "fix the YAML syntax")])
+        raise ConfigError([Problem("", f"{path} is not valid YAML{where}: {reason}", "fix the YAML syntax")]) from None
     if document is None:
         return {}
     if not isinstance(document, dict):
@@ -45,7 +45,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, separator, text = item.partition("=")
         if not separator or not key.strip():
-            raise ConfigError([Problem("--set", f"expected dotted.key=value, received {item!r}", "e.g. train.epochs=5")])
+            raise ConfigError(
+                [Problem("--set", f"expected dotted.key=value, received {item!r}", "e.g. train.epochs=5")]
+            )
         try:
             parsed[key.strip()] = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
@@ -215,12 +217,11 @@ def _tag(member: Any) -> str | None:
 
 def _registry_for(path: str):
     from lamina.data import datasets
+    from lamina.data.augment import augmentations
     from lamina.models import models
     from lamina.train.losses import losses
     from lamina.train.optimizers import optimizers
     from lamina.train.schedules import schedules
-
-    from lamina.data.augment import augmentations
 
     by_kind = {"dataset": datasets, "model": models, "loss": losses, "optimizer": optimizers, "schedule": schedules,
                "augmentation": augmentations}  # fmt: skip

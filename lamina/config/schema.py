@@ -192,9 +192,7 @@ def _assemble(names: tuple) -> type[ConfigBase]:
         schedule=(schedules.union(), default(schedules, "constant")),
     )
     train_class.model_fields["optimizer"].description = "Optimizer by name: " + ", ".join(optimizers.names())
-    train_class.model_fields["schedule"].description = "Learning-rate schedule by name: " + ", ".join(
-        schedules.names()
-    )
+    train_class.model_fields["schedule"].description = "Learning-rate schedule by name: " + ", ".join(schedules.names())
     return create_model(
         "Config",
         __base__=ConfigBase,

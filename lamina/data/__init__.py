@@ -3,6 +3,7 @@
 # isort: off
 from lamina.data import folders, images, tabular  # noqa: F401  (register the built-in data sets)
 from lamina.data import audio, digit_strings, text, timeseries  # noqa: F401  (sequence data sets)
+
 # isort: on
 from lamina.data.bundle import DataBundle, Split, iterate_batches
 from lamina.data.registry import build_data, datasets

@@ -9,7 +9,9 @@ from torch import nn
 __all__ = ["Activation", "Initialization", "activation", "initialize"]
 
 Activation = Literal["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "elu"]
-Initialization = Literal["default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal"]
+Initialization = Literal[
+    "default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal"
+]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,

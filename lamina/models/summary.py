@@ -14,6 +14,7 @@ def layer_table(model: nn.Module, sample: Tensor) -> tuple[list[list[str]], int,
     leaves = [(name, module) for name, module in model.named_modules() if name and not list(module.children())]
     hooks = []
     for name, module in leaves:
+
         def record(module, inputs, output, name=name):
             value = output[0] if isinstance(output, tuple) else output
             shapes[name] = str(tuple(value.shape)) if isinstance(value, Tensor) else type(value).__name__

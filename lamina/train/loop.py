@@ -171,7 +171,11 @@ class Loop:
         state = self.state
         sums = {name: torch.as_tensor(value, dtype=torch.float64) for name, value in state.sums.items()}
         samples = max(1.0, float(sums["samples"]))
-        row: dict[str, Any] = {"epoch": state.epoch + 1, "step": state.step, "train.loss": float(sums["loss"]) / samples}
+        row: dict[str, Any] = {
+            "epoch": state.epoch + 1,
+            "step": state.step,
+            "train.loss": float(sums["loss"]) / samples,
+        }
         if "correct" in sums and self.classification:
             row["train.accuracy"] = float(sums["correct"]) / samples
         for name in sorted(sums.keys() - {"loss", "samples", "correct"}):

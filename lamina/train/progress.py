@@ -41,7 +41,8 @@ class Progress(Callback):
     def fit_start(self, loop) -> None:
         if self.mode != "rich":
             return
-        from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as Bar
 
         self.bar = Bar(
             TextColumn("[bold]epoch {task.fields[epoch]}"),

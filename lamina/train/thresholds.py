@@ -38,6 +38,7 @@ def youden_threshold(scores: Tensor, positives: Tensor) -> float:
 
 def threshold_report(val, test, positive: int, class_names: list[str] | None) -> tuple[dict, dict, dict]:
     """(threshold record, val rates, test rates) for Predictions of two classes; threshold chosen on `val`."""
+
     def parts(predictions):
         return predictions.scores[:, positive], predictions.targets == positive
 
