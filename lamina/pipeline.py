@@ -25,6 +25,7 @@ from lamina.config import load_config
 from lamina.data import DataBundle, build_data
 from lamina.errors import ConfigError, ModelError, Problem, RunError, RunInterrupted
 from lamina.models import build_model
+from lamina.train.averaging import WeightAverage
 from lamina.train.callbacks import Callback, EarlyStopping
 from lamina.train.loop import Interrupted, Loop
 from lamina.train.losses import Objective, build_objective, losses
@@ -222,6 +223,9 @@ def _execute(session: Session, folder: RunFolder, checkpoint: dict | None, progr
     config, settings = session.config, session.config.train
     log = MetricsLog(folder)
     callbacks: list[Callback] = [log, Checkpoints(folder, log, settings.checkpoint_every_steps)]
+    if settings.weight_average is not None:  # first: checkpoints taken at a step must see the updated average
+        average = settings.weight_average
+        callbacks.insert(0, WeightAverage(average.decay, average.every_steps))
     if settings.log_gradient_norms:
         from lamina.train.gradients import GradientNorms
 

@@ -167,6 +167,8 @@ def finish_run(folder: RunFolder, session, loop) -> Run:
     if stopping is not None and stopping.restore_best and best is not None and loop.state.best:
         load_weights(model, best / "model.safetensors")
         restored = True
+    elif loop.evaluation_model is not None:  # averaged weights are the model
+        getattr(model, "_orig_mod", model).load_state_dict(loop.evaluation_model.state_dict())
     final: dict[str, Any] = {}
     predictions_of = {}
     for split in ("val", "test"):

@@ -102,3 +102,29 @@ def test_max_steps_and_augmentation_resume_exactly(runs_dir):
     resumed = resume(caught.value.run_dir, progress="quiet", callbacks=[NoiseAugmentation()])
     resumed_weights = load_file(str(resumed.dir / "model.safetensors"))
     assert all(torch.equal(weights[k], resumed_weights[k]) for k in weights)
+
+
+def test_weight_average_follows_its_formula_and_resumes_exactly(runs_dir):
+    from lamina.train.averaging import average_rate
+
+    assert average_rate(0.99, 5, 0) == 0.0 and average_rate(0.99, 5, 1) == pytest.approx(2 / 11)
+    assert average_rate(0.99, 5, 10_000) == pytest.approx(0.99**5)
+    config = tiny_config(weight_average={"decay": 0.9, "every_steps": 2}, epochs=2)
+    plain = train(tiny_config(epochs=2), runs_dir=runs_dir, progress="quiet")
+    averaged = train(config, runs_dir=runs_dir, progress="quiet")
+    raw = read_checkpoint(averaged.dir / "checkpoints" / "last")
+    kept = raw["callbacks"]["WeightAverage"]
+    assert kept["updates"] == 20  # 40 steps, every second one
+    final = load_file(str(averaged.dir / "model.safetensors"))
+    raw_weights = load_file(str(raw["path"] / "model.safetensors"))
+    plain_weights = load_file(str(plain.dir / "model.safetensors"))
+    for name, value in final.items():  # the model is the average; training itself is unchanged by averaging
+        assert torch.equal(value, kept["weights"][name]), name
+        assert torch.equal(raw_weights[name], plain_weights[name]), name
+    assert any(not torch.equal(final[name], raw_weights[name]) for name in final if final[name].is_floating_point())
+    with pytest.raises(RunInterrupted) as caught:
+        train(config, runs_dir=runs_dir, progress="quiet", callbacks=[InterruptAt(27)])
+    resumed = resume(caught.value.run_dir, progress="quiet")
+    again = load_file(str(resumed.dir / "model.safetensors"))
+    assert all(torch.equal(again[name], final[name]) for name in final)
+    assert epoch_rows(resumed.dir) == epoch_rows(averaged.dir)

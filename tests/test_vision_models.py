@@ -129,3 +129,83 @@ def run_data_images(run) -> torch.Tensor:
     from lamina.data import build_data
 
     return build_data(run.config.data, run.config.seed).splits["test"].inputs
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_ghost_batch_norm_normalizes_each_group_alone(layout):
+    from lamina.models.normalization import GhostBatchNorm
+
+    torch.manual_seed(0)
+    norm = GhostBatchNorm(6, group_size=8)
+    norm.weight.data.uniform_(0.5, 2), norm.bias.data.normal_()
+    x = (torch.randn(32, 6, 5, 5) * 3 + 1).contiguous(memory_format=layout).requires_grad_()
+    out = norm(x)
+    reference_input = x.detach().clone().requires_grad_()
+    reference = torch.cat([F.batch_norm(chunk, None, None, norm.weight, norm.bias, training=True)
+                           for chunk in reference_input.split(8)])  # fmt: skip
+    assert torch.allclose(out, reference, atol=1e-5) and out.is_contiguous(memory_format=layout)
+    gradient = torch.randn_like(out)
+    (out * gradient).sum().backward(), (reference * gradient).sum().backward()
+    assert torch.allclose(x.grad, reference_input.grad, atol=1e-4)
+    group_means = x.detach().reshape(4, 8, 6, 25).mean(dim=(1, 3)).mean(dim=0)
+    assert torch.allclose(norm.running_mean, 0.1 * group_means, atol=1e-6)  # one momentum step from zero
+    norm.eval()  # evaluation: the running statistics, exactly as BatchNorm2d
+    assert torch.allclose(norm(x), F.batch_norm(x, norm.running_mean, norm.running_var, norm.weight, norm.bias))
+
+
+def test_patch_whitening_decorrelates_patches_and_keeps_its_first_fit():
+    from lamina.models.normalization import PatchWhitening
+
+    torch.manual_seed(0)
+    whitening = PatchWhitening(3).train()
+    mixing = torch.tensor([[1.0, 0.0, 0.0], [0.9, 0.3, 0.0], [0.5, 0.5, 0.2]])  # strongly correlated channels
+    images = torch.einsum("dc,bchw->bdhw", mixing, torch.randn(64, 3, 12, 12)) + 2
+    out = whitening(images)  # (64, 27, 12, 12)
+    patches = out[:, :, 1:-1, 1:-1].permute(0, 2, 3, 1).reshape(-1, 27)
+    covariance = torch.cov(patches.T)
+    inputs = images.unfold(2, 3, 1).unfold(3, 3, 1).permute(0, 2, 3, 1, 4, 5).reshape(-1, 27)
+    eigenvalues = torch.linalg.eigvalsh(torch.cov(inputs.T).double()).flip(0).float()
+    assert torch.allclose(covariance.diag(), eigenvalues / (eigenvalues + 1e-2), atol=2e-3)  # λ/(λ + ε)
+    assert (covariance - torch.diag(covariance.diag())).abs().max() < 1e-3
+    fitted = whitening.weight.clone()
+    whitening(torch.rand(8, 3, 12, 12))  # a later batch changes nothing: the layer is fixed after its fit
+    assert torch.equal(whitening.weight, fitted) and bool(whitening.state_dict()["ready"])
+
+
+def test_fast_resnet9_options_freeze_scales_pool_first_and_scale_bias_rates():
+    from lamina.models.normalization import GhostBatchNorm, PatchWhitening
+    from lamina.train.optimizers import build_optimizer, optimizers
+    from lamina.train.transfer import Freezing
+
+    model = build_model({"name": "resnet", "preset": "resnet9", "width": 0.5, "stem": "whitened",
+                         "activation": "celu", "norm_group_size": 32, "train_norm_scales": False,
+                         "pool_before_norm": True}, CIFAR)  # fmt: skip
+    assert isinstance(model.backbone[0], PatchWhitening)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(isinstance(m, GhostBatchNorm) for m in norms)
+    assert all(not m.weight.requires_grad and bool((m.weight == 1).all()) for m in norms)  # fixed at 1, not 0
+    transition = model.backbone[2][0]  # the first conv_pool transition: conv → pool → BN → CELU
+    assert [type(m).__name__ for m in transition] == ["Conv2d", "MaxPool2d", "GhostBatchNorm", "CELU"]
+    assert model.train()(torch.randn(64, 3, 32, 32)).shape == (64, 10)
+    Freezing(["head"], {"head": 1}).fit_start(type("L", (), {"model": model, "state": type("S", (), {"epoch": 1})}))
+    assert not any(m.weight.requires_grad for m in norms)  # unfreezing never trains what the model fixes
+    options = optimizers.get("sgd").config(learning_rate=0.5, weight_decay=5e-4, bias_learning_rate_factor=64)
+    groups = build_optimizer(options, model).param_groups
+    assert {group["weight_decay"]: group["base_lr"] for group in groups} == {5e-4: 0.5, 0.0: 32.0}
+
+
+def test_fast_resnet_recipe_learns_digits_and_resumes_its_whitening(tmp_path):
+    from lamina.pipeline import train
+    from lamina.run import load_run
+
+    config = {"seed": 0, "data": "digits",
+              "model": {"name": "resnet", "preset": "small", "stem": "whitened", "activation": "celu",
+                        "norm_group_size": 16, "train_norm_scales": False, "pool_before_norm": True},
+              "train": {"epochs": 4, "batch_size": 64, "optimizer": {"name": "sgd", "learning_rate": 0.2,
+                        "weight_decay": 5e-4, "bias_learning_rate_factor": 8}},
+              "runtime": {"threads": 1}}  # fmt: skip
+    run = train(config, runs_dir=tmp_path, progress="quiet")
+    assert run.metrics["test"]["accuracy"] >= 0.95
+    loaded = load_run(run.dir)  # the fitted whitening filters travel with the weights
+    assert torch.equal(loaded.model.backbone[0].weight, run.model.backbone[0].weight)
+    assert bool(loaded.model.backbone[0].ready) and run.model.backbone[0].weight.abs().sum() > 0

@@ -102,7 +102,8 @@ class Checkpoints(Callback):
     def epoch_end(self, loop, row: dict[str, Any]) -> None:
         self.save(loop)
         if row.get("best"):
-            save_checkpoint(self.folder.best, loop.model, loop_state(loop, self.log.offset()))
+            weights = loop.evaluation_model or loop.model  # the weights that earned the score
+            save_checkpoint(self.folder.best, weights, loop_state(loop, self.log.offset()))
         self.folder.update_summary(status="running", epochs=loop.state.epoch, steps=loop.state.step,
                                    best=loop.state.best, wall_seconds=round(loop.state.wall_seconds, 3))  # fmt: skip
 

@@ -63,6 +63,15 @@ class EarlyStoppingOptions(Options):
     """End training with the weights of the best epoch instead of the last."""
 
 
+class WeightAverageOptions(Options):
+    """Evaluate an exponential moving average of the weights (smoother, often better than the last weights)."""
+
+    decay: float = Field(0.999, gt=0, lt=1)
+    """Decay per optimizer step (0.99 averages over ~100 steps, 0.999 over ~1000)."""
+    every_steps: int = Field(1, ge=1)
+    """Update the average every N steps (with decay^N), which costs less on slow devices."""
+
+
 class TrainOptions(Options):
     """How to train: epochs, batches, loss, optimizer, schedule, regularization, metrics, checkpoints."""
 
@@ -87,6 +96,8 @@ class TrainOptions(Options):
     (classification) or val.loss (regression)."""
     early_stopping: EarlyStoppingOptions | None = None
     """Stop early when the monitored metric stalls; none = train all epochs."""
+    weight_average: WeightAverageOptions | None = None
+    """Validate, checkpoint as best and keep an exponential moving average of the weights (docs/guide.md)."""
     checkpoint_every_steps: int | None = Field(None, ge=1)
     """Also save a resumable checkpoint every N steps (one is always saved at each epoch end)."""
     log_every_steps: int = Field(10, ge=1)

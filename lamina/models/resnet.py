@@ -19,6 +19,8 @@ from torch import Tensor, nn
 from lamina.config.base import Options
 from lamina.data.spec import DataSpec
 from lamina.errors import ModelError
+from lamina.models.layers import Activation, activation
+from lamina.models.normalization import PatchWhitening, batch_norm
 from lamina.models.registry import models
 
 __all__ = ["ResNet", "ResNetConfig", "Stage", "PRESETS"]
@@ -68,8 +70,9 @@ class ResNetConfig(Options):
     """Stages in order, e.g. [{channels: 64, blocks: 2}, {channels: 128, blocks: 2, stride: 2}]."""
     width: float = Field(1.0, gt=0)
     """Multiplies every channel count (0.5: half width)."""
-    stem: Literal["auto", "small", "large"] = "auto"
-    """small: one 3×3 convolution (images up to 64 px); large: 7×7 stride 2 + max pool; auto picks by size."""
+    stem: Literal["auto", "small", "large", "whitened"] = "auto"
+    """small: one 3×3 convolution (images up to 64 px); large: 7×7 stride 2 + max pool; auto picks by size;
+    whitened: a fixed 3×3 patch-whitening layer set from the first training batch, then a 1×1 convolution."""
     stem_channels: int = Field(64, ge=1)
     """Channels of the stem convolution."""
     preactivation: bool = False
@@ -80,6 +83,14 @@ class ResNetConfig(Options):
     """Dropout before the head."""
     output_scale: float = Field(1.0, gt=0)
     """Multiplies the logits (ResNet-9 uses 0.125)."""
+    activation: Activation = "relu"
+    """Nonlinearity after each normalization (celu: CELU with α = 0.3, as in Page's fast ResNet-9)."""
+    norm_group_size: int | None = Field(None, ge=2)
+    """Ghost batch norm: training statistics per group of this many samples (e.g. 32); None: the whole batch."""
+    train_norm_scales: bool = True
+    """Train batch-norm scales; false fixes them at 1 (fewer parameters to tune; Page's ResNet-9 tricks)."""
+    pool_before_norm: bool = False
+    """In conv_pool transitions, max-pool right after the convolution (normalizing 4× fewer values)."""
     zero_init_residual: bool = True
     """Start each residual branch at zero (its last BN scale is 0), so a deep network starts as a shallow one."""
     test_time_flip: bool = False
@@ -100,8 +111,24 @@ def _conv(inputs: int, outputs: int, kernel: int = 3, stride: int = 1) -> nn.Con
     return nn.Conv2d(inputs, outputs, kernel, stride, padding=kernel // 2, bias=False)
 
 
-def _conv_bn(inputs: int, outputs: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(_conv(inputs, outputs, kernel, stride), nn.BatchNorm2d(outputs), nn.ReLU(inplace=True))
+class Parts:
+    """The normalization and activation every layer of one network uses."""
+
+    def __init__(self, config: ResNetConfig):
+        self.config = config
+
+    def norm(self, channels: int) -> nn.BatchNorm2d:
+        return batch_norm(channels, self.config.norm_group_size, self.config.train_norm_scales)
+
+    def activation(self) -> nn.Module:
+        return activation(self.config.activation)
+
+    def conv_bn(self, inputs: int, outputs: int, kernel: int = 3, stride: int = 1, pool: int = 1) -> nn.Sequential:
+        """conv → BN → activation, with max pooling by `pool` after it (or after the conv: pool_before_norm)."""
+        layers: list[nn.Module] = [_conv(inputs, outputs, kernel, stride), self.norm(outputs), self.activation()]
+        if pool > 1:
+            layers.insert(1 if self.config.pool_before_norm else 3, nn.MaxPool2d(pool))
+        return nn.Sequential(*layers)
 
 
 class BasicBlock(nn.Module):
@@ -109,21 +136,23 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, inputs: int, channels: int, stride: int, preactivation: bool):
+    def __init__(self, inputs: int, channels: int, stride: int, preactivation: bool, parts: Parts | None = None):
         super().__init__()
-        self.preactivation = preactivation
+        parts = parts or Parts(ResNetConfig())
+        self.preactivation, self.act = preactivation, parts.activation()
         self.conv1, self.conv2 = _conv(inputs, channels, 3, stride), _conv(channels, channels)
-        self.bn1 = nn.BatchNorm2d(inputs if preactivation else channels)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.shortcut = _shortcut(inputs, channels, stride, preactivation)
+        self.bn1 = parts.norm(inputs if preactivation else channels)
+        self.bn2 = parts.norm(channels)
+        self.shortcut = _shortcut(inputs, channels, stride, preactivation, parts)
 
     def forward(self, x: Tensor) -> Tensor:
+        act = self.act
         if self.preactivation:
-            activated = torch.relu(self.bn1(x))
+            activated = act(self.bn1(x))
             shortcut = self.shortcut(activated) if self.shortcut is not None else x
-            return shortcut + self.conv2(torch.relu(self.bn2(self.conv1(activated))))
+            return shortcut + self.conv2(act(self.bn2(self.conv1(activated))))
         shortcut = self.shortcut(x) if self.shortcut is not None else x
-        return torch.relu(shortcut + self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+        return act(shortcut + self.bn2(self.conv2(act(self.bn1(self.conv1(x))))))
 
     def last_norm(self) -> nn.BatchNorm2d | None:
         return None if self.preactivation else self.bn2
@@ -134,37 +163,39 @@ class BottleneckBlock(nn.Module):
 
     expansion = 4
 
-    def __init__(self, inputs: int, channels: int, stride: int, preactivation: bool):
+    def __init__(self, inputs: int, channels: int, stride: int, preactivation: bool, parts: Parts | None = None):
         super().__init__()
+        parts = parts or Parts(ResNetConfig())
         outputs = channels * self.expansion
-        self.preactivation = preactivation
+        self.preactivation, self.act = preactivation, parts.activation()
         self.conv1, self.conv2 = _conv(inputs, channels, 1), _conv(channels, channels, 3, stride)
         self.conv3 = _conv(channels, outputs, 1)
-        self.bn1 = nn.BatchNorm2d(inputs if preactivation else channels)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.bn3 = nn.BatchNorm2d(channels if preactivation else outputs)
-        self.shortcut = _shortcut(inputs, outputs, stride, preactivation)
+        self.bn1 = parts.norm(inputs if preactivation else channels)
+        self.bn2 = parts.norm(channels)
+        self.bn3 = parts.norm(channels if preactivation else outputs)
+        self.shortcut = _shortcut(inputs, outputs, stride, preactivation, parts)
 
     def forward(self, x: Tensor) -> Tensor:
+        act = self.act
         if self.preactivation:
-            activated = torch.relu(self.bn1(x))
+            activated = act(self.bn1(x))
             shortcut = self.shortcut(activated) if self.shortcut is not None else x
-            out = self.conv2(torch.relu(self.bn2(self.conv1(activated))))
-            return shortcut + self.conv3(torch.relu(self.bn3(out)))
+            out = self.conv2(act(self.bn2(self.conv1(activated))))
+            return shortcut + self.conv3(act(self.bn3(out)))
         shortcut = self.shortcut(x) if self.shortcut is not None else x
-        out = torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
-        return torch.relu(shortcut + self.bn3(self.conv3(out)))
+        out = act(self.bn2(self.conv2(act(self.bn1(self.conv1(x))))))
+        return act(shortcut + self.bn3(self.conv3(out)))
 
     def last_norm(self) -> nn.BatchNorm2d | None:
         return None if self.preactivation else self.bn3
 
 
-def _shortcut(inputs: int, outputs: int, stride: int, preactivation: bool) -> nn.Module | None:
+def _shortcut(inputs: int, outputs: int, stride: int, preactivation: bool, parts: Parts) -> nn.Module | None:
     """Identity when shapes agree; else a strided 1×1 projection (+ BN for post-activation blocks)."""
     if stride == 1 and inputs == outputs:
         return None
     projection = _conv(inputs, outputs, 1, stride)
-    return projection if preactivation else nn.Sequential(projection, nn.BatchNorm2d(outputs))
+    return projection if preactivation else nn.Sequential(projection, parts.norm(outputs))
 
 
 class ResNet(nn.Module):
@@ -175,12 +206,16 @@ class ResNet(nn.Module):
         channels, height, width = input_shape
         self.config = config
         scaled = lambda count: max(1, round(count * config.width))  # noqa: E731
+        parts = Parts(config)
         stem_kind = config.stem if config.stem != "auto" else ("small" if max(height, width) <= 64 else "large")
         stem_width = scaled(config.stem_channels)
         if stem_kind == "small":
-            stem: list[nn.Module] = [_conv_bn(channels, stem_width)]
+            stem: list[nn.Module] = [parts.conv_bn(channels, stem_width)]
+        elif stem_kind == "whitened":
+            whitening = PatchWhitening(channels)
+            stem = [whitening, parts.conv_bn(whitening.outputs, stem_width, kernel=1)]
         else:
-            stem = [_conv_bn(channels, stem_width, 7, 2), nn.MaxPool2d(3, 2, padding=1)]
+            stem = [parts.conv_bn(channels, stem_width, 7, 2), nn.MaxPool2d(3, 2, padding=1)]
             height, width = -(-height // 4), -(-width // 4)
         block_class = BasicBlock if config.block == "basic" else BottleneckBlock
         stages, current = [], stem_width
@@ -188,29 +223,29 @@ class ResNet(nn.Module):
             layers: list[nn.Module] = []
             stage_width = scaled(stage.channels)
             if stage.transition == "conv_pool":
-                layers.append(_conv_bn(current, stage_width))
-                layers += [nn.MaxPool2d(stage.stride)] if stage.stride > 1 else []
+                layers.append(parts.conv_bn(current, stage_width, pool=stage.stride))
                 height, width, current = height // stage.stride, width // stage.stride, stage_width
                 for _ in range(stage.blocks):
                     layers.append(block_class(current, stage_width // block_class.expansion or 1, 1,
-                                              config.preactivation))  # fmt: skip
+                                              config.preactivation, parts))  # fmt: skip
             else:
                 for index in range(stage.blocks):
                     stride = stage.stride if index == 0 else 1
-                    layers.append(block_class(current, stage_width, stride, config.preactivation))
+                    layers.append(block_class(current, stage_width, stride, config.preactivation, parts))
                     current = stage_width * block_class.expansion
                 height, width = -(-height // stage.stride), -(-width // stage.stride)
             if height < 1 or width < 1:
                 raise ModelError(f"model.stages[{number}] shrinks the {input_shape[1]}×{input_shape[2]} input to "
                                  "nothing", "use fewer strided stages or stem: small for small images")  # fmt: skip
             stages.append(nn.Sequential(*layers))
-        ending: list[nn.Module] = [nn.BatchNorm2d(current), nn.ReLU(inplace=True)] if config.preactivation else []
+        ending: list[nn.Module] = [parts.norm(current), parts.activation()] if config.preactivation else []
         pool = nn.AdaptiveAvgPool2d(1) if config.global_pool == "avg" else nn.AdaptiveMaxPool2d(1)
         self.backbone = nn.Sequential(*stem, *stages, *ending, pool, nn.Flatten())  # (B, C, h, w) → (B, C)
         self.features = current
         self.head = nn.Sequential(*([nn.Dropout(config.dropout)] if config.dropout else []),
                                   nn.Linear(current, outputs))  # fmt: skip
-        self._initialize(config.zero_init_residual)
+        # a residual branch whose last scale is fixed cannot start at zero: it would stay there
+        self._initialize(config.zero_init_residual and config.train_norm_scales)
 
     def _initialize(self, zero_residual: bool) -> None:
         for module in self.modules():

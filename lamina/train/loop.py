@@ -83,6 +83,7 @@ class Loop:
         self.settings, self.metric_names, self.monitor, self.seed = settings, metric_names, monitor, seed
         self.callbacks, self.step_function = callbacks, step_function
         self.forward_model = forward_model or model
+        self.evaluation_model: nn.Module | None = None  # what validation uses, e.g. averaged weights
         self.state = TrainState()
         self.should_stop = False
         self.stop_reason = ""
@@ -205,7 +206,7 @@ class Loop:
     def evaluate(self, split: str) -> dict[str, float]:
         """Loss and metrics over the whole `split` with the current weights."""
         metrics, _ = evaluate_split(
-            self.forward_model,
+            self.evaluation_model or self.forward_model,
             self.data.splits[split],
             self.data.transform,
             self.objective,

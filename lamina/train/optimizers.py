@@ -38,13 +38,15 @@ def decayed_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [parameter for _, parameter, decay in _named_parameters(model) if decay]
 
 
-def parameter_groups(model: nn.Module, learning_rate: float, weight_decay: float) -> list[dict]:
+def parameter_groups(model: nn.Module, config: OptimizerOptions) -> list[dict]:
+    """Weights (decayed) and biases/norms (not decayed, at `bias_learning_rate_factor` × the rate)."""
     decay, no_decay = [], []
     for _, parameter, should_decay in _named_parameters(model):
         (decay if should_decay else no_decay).append(parameter)
+    rate, bias_rate = config.learning_rate, config.learning_rate * config.bias_learning_rate_factor
     groups = [
-        {"params": decay, "weight_decay": weight_decay, "lr": learning_rate, "base_lr": learning_rate},
-        {"params": no_decay, "weight_decay": 0.0, "lr": learning_rate, "base_lr": learning_rate},
+        {"params": decay, "weight_decay": config.weight_decay, "lr": rate, "base_lr": rate},
+        {"params": no_decay, "weight_decay": 0.0, "lr": bias_rate, "base_lr": bias_rate},
     ]
     return [group for group in groups if group["params"]]
 
@@ -85,6 +87,8 @@ class OptimizerOptions(Options):
     """Peak learning rate; the schedule scales it each step."""
     weight_decay: float = Field(0.0, ge=0)
     """Decoupled (AdamW, Muon) or L2-style (SGD, Adam, RMSprop) decay of weights; never of biases or norms."""
+    bias_learning_rate_factor: float = Field(1.0, gt=0)
+    """Multiplies the learning rate of biases and normalization parameters (e.g. 64 with frozen norm scales)."""
 
 
 class SGDOptions(OptimizerOptions):
@@ -101,7 +105,7 @@ class SGDOptions(OptimizerOptions):
 @optimizers.register("sgd", config=SGDOptions)
 def sgd(config: SGDOptions, model: nn.Module) -> torch.optim.Optimizer:
     """SGD with momentum/Nesterov."""
-    groups = parameter_groups(model, config.learning_rate, config.weight_decay)
+    groups = parameter_groups(model, config)
     nesterov = config.nesterov and config.momentum > 0
     return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum, nesterov=nesterov)
 
@@ -120,7 +124,7 @@ class AdamOptions(OptimizerOptions):
 @optimizers.register("adam", config=AdamOptions)
 def adam(config: AdamOptions, model: nn.Module) -> torch.optim.Optimizer:
     """Adam (weight decay added to the gradient, L2-style)."""
-    groups = parameter_groups(model, config.learning_rate, config.weight_decay)
+    groups = parameter_groups(model, config)
     return torch.optim.Adam(groups, lr=config.learning_rate, betas=(config.beta1, config.beta2), eps=config.eps)
 
 
@@ -134,7 +138,7 @@ class AdamWOptions(AdamOptions):
 @optimizers.register("adamw", config=AdamWOptions)
 def adamw(config: AdamWOptions, model: nn.Module) -> torch.optim.Optimizer:
     """AdamW (decoupled weight decay)."""
-    groups = parameter_groups(model, config.learning_rate, config.weight_decay)
+    groups = parameter_groups(model, config)
     return torch.optim.AdamW(groups, lr=config.learning_rate, betas=(config.beta1, config.beta2), eps=config.eps)
 
 
@@ -154,7 +158,7 @@ class RMSpropOptions(OptimizerOptions):
 @optimizers.register("rmsprop", config=RMSpropOptions)
 def rmsprop(config: RMSpropOptions, model: nn.Module) -> torch.optim.Optimizer:
     """RMSprop."""
-    groups = parameter_groups(model, config.learning_rate, config.weight_decay)
+    groups = parameter_groups(model, config)
     return torch.optim.RMSprop(
         groups,
         lr=config.learning_rate,
@@ -206,9 +210,10 @@ def muon(config: MuonOptions, model: nn.Module) -> OptimizerSet:
                 adjust_lr_fn="match_rms_adamw",
             )
         )
+    bias_lr = lr * config.bias_learning_rate_factor
     groups = [
         {"params": rest_decay, "lr": lr, "base_lr": lr, "weight_decay": decay},
-        {"params": rest_plain, "lr": lr, "base_lr": lr, "weight_decay": 0.0},
+        {"params": rest_plain, "lr": bias_lr, "base_lr": bias_lr, "weight_decay": 0.0},
     ]
     groups = [group for group in groups if group["params"]]
     if groups:

@@ -122,6 +122,7 @@ class Freezing(Callback):
 
     def __init__(self, freeze: list[str], unfreeze: dict[str, int]):
         self.freeze, self.unfreeze = freeze, unfreeze
+        self.trainable: set[str] | None = None  # what the model itself trains (e.g. not fixed norm scales)
 
     def frozen(self, name: str, epoch: int, has_backbone: bool) -> bool:
         if not any(matching(name, prefix, has_backbone) for prefix in self.freeze):
@@ -132,8 +133,11 @@ class Freezing(Callback):
     def epoch_start(self, loop) -> None:
         model = loop.model
         has_backbone = hasattr(model, "backbone")
+        if self.trainable is None:
+            self.trainable = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
         for name, parameter in model.named_parameters():
-            parameter.requires_grad_(not self.frozen(name, loop.state.epoch, has_backbone))
+            trainable = name in self.trainable and not self.frozen(name, loop.state.epoch, has_backbone)
+            parameter.requires_grad_(trainable)
 
     fit_start = epoch_start  # a run resumed mid-epoch starts without an epoch_start
 
