@@ -44,6 +44,8 @@ def test_resnet9_shape_preactivation_and_flip_averaging():
     model = build_model({"name": "resnet", "preset": "resnet9", "width": 0.5}, CIFAR)
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs] == [32, 64, 64, 64, 128, 256, 256, 256]
+    names = model.state_dict().keys()  # the names runs saved by earlier versions use: they must still load
+    assert {"backbone.1.0.0.weight", "backbone.1.2.conv1.weight", "backbone.3.2.bn2.running_var"} <= names
     flip = build_model({"name": "resnet", "preset": "small", "test_time_flip": True}, CIFAR).eval()
     x = torch.randn(3, 3, 32, 32)
     plain = flip.head(flip.backbone(x))

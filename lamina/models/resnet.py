@@ -123,12 +123,15 @@ class Parts:
     def activation(self) -> nn.Module:
         return activation(self.config.activation)
 
-    def conv_bn(self, inputs: int, outputs: int, kernel: int = 3, stride: int = 1, pool: int = 1) -> nn.Sequential:
-        """conv → BN → activation, with max pooling by `pool` after it (or after the conv: pool_before_norm)."""
-        layers: list[nn.Module] = [_conv(inputs, outputs, kernel, stride), self.norm(outputs), self.activation()]
-        if pool > 1:
-            layers.insert(1 if self.config.pool_before_norm else 3, nn.MaxPool2d(pool))
-        return nn.Sequential(*layers)
+    def conv_bn(self, inputs: int, outputs: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+        return nn.Sequential(_conv(inputs, outputs, kernel, stride), self.norm(outputs), self.activation())
+
+    def conv_pool(self, inputs: int, outputs: int, pool: int) -> list[nn.Module]:
+        """conv-BN-activation then max pooling (ResNet-9), or conv → pool → BN → activation (pool_before_norm).
+        The first keeps the module names of runs saved before the option existed."""
+        if pool > 1 and self.config.pool_before_norm:
+            return [nn.Sequential(_conv(inputs, outputs), nn.MaxPool2d(pool), self.norm(outputs), self.activation())]
+        return [self.conv_bn(inputs, outputs)] + ([nn.MaxPool2d(pool)] if pool > 1 else [])
 
 
 class BasicBlock(nn.Module):
@@ -223,7 +226,7 @@ class ResNet(nn.Module):
             layers: list[nn.Module] = []
             stage_width = scaled(stage.channels)
             if stage.transition == "conv_pool":
-                layers.append(parts.conv_bn(current, stage_width, pool=stage.stride))
+                layers += parts.conv_pool(current, stage_width, stage.stride)
                 height, width, current = height // stage.stride, width // stage.stride, stage_width
                 for _ in range(stage.blocks):
                     layers.append(block_class(current, stage_width // block_class.expansion or 1, 1,
