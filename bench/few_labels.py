@@ -1,16 +1,19 @@
 """Learning from 5 % of MNIST's labels: from scratch, from an autoencoder-pretrained encoder, and with
-pseudo-labels, each on the same labelled subset for every seed.
+pseudo-labels (offline teacher → student, and online FixMatch), each on the same labelled subset per seed.
 
-    .venv/bin/python bench/few_labels.py [--seeds 0 1 2] [--runs-dir runs/few-labels]
+    .venv/bin/python bench/few_labels.py [--seeds 0 1 2] [--methods ...] [--runs-dir runs/few-labels]
 
 1. pretrain a denoising autoencoder on all training images, labels unused (configs/mnist_autoencoder_pretrain.yaml)
    — or reuse one with --encoder RUN_DIR
 2. per seed: scratch = configs/mnist_few_labels.yaml as written;
-   pretrained = the same with model.init_from = the autoencoder run (encoder loaded, head new), the encoder at
-   --encoder-factor × the learning rate;
-   pseudo-labels = the scratch run labels the unlabelled 95 %; images it gives ≥ --threshold probability (its
-   label smoothing of 0.1 caps confidence near 0.91) join the training split, and a student trains on both for
-   --student-epochs epochs, from the scratch run's weights (or afresh with --student-from-scratch).
+   autoencoder-pretrained = the same with model.init_from = the autoencoder run (encoder loaded, head new), the
+   encoder at --encoder-factor × the learning rate;
+   offline pseudo-labels = the scratch run labels the unlabelled 95 %; images it gives ≥ --threshold probability
+   (label smoothing 0.1 caps confidence near 0.91) join the training split, and a fresh student trains on both
+   for --student-epochs epochs;
+   online pseudo-labels = the config with data.pseudo_labels (no teacher): each step also learns the model's own
+   confident labels (≥ --online-threshold) of --unlabelled-ratio × batch unlabelled images on strongly
+   augmented copies.
 Prints test accuracy per seed and method, the means, and each method's margin over scratch.
 """
 
@@ -30,6 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 import lamina  # noqa: E402
 
+METHODS = ("autoencoder-pretrained", "offline-pseudo-labels", "online-pseudo-labels")
+# the online method's strong view, on top of the config's crop + affine
+STRONG_AUGMENT = [{"name": "affine", "degrees": 10, "scale": [0.9, 1.1]}, {"name": "cutout", "size": 8}]
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,13 +50,11 @@ def main() -> None:
         default=1.0,
         help="learning-rate factor of the pretrained encoder while fine-tuning",
     )
-    parser.add_argument("--threshold", type=float, default=0.8, help="pseudo-label confidence threshold")
-    parser.add_argument("--student-epochs", type=int, default=5, help="epochs of the pseudo-label student")
-    parser.add_argument(
-        "--student-from-scratch",
-        action="store_true",
-        help="train the student from a fresh initialization instead of the teacher's weights",
-    )
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--threshold", type=float, default=0.8, help="offline pseudo-label confidence threshold")
+    parser.add_argument("--student-epochs", type=int, default=10, help="epochs of the offline student")
+    parser.add_argument("--online-threshold", type=float, default=0.85)
+    parser.add_argument("--unlabelled-ratio", type=int, default=2)
     arguments = parser.parse_args()
     common = {"data.path": arguments.data, "runtime.threads": 1}
     configs = ROOT / "configs"
@@ -61,23 +66,31 @@ def main() -> None:
               f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
         return run
 
-    if arguments.encoder:
-        encoder = lamina.load_run(arguments.encoder)
-    else:
-        print("self-supervised pretraining (all training images, no labels)")
-        encoder = train("mnist_autoencoder_pretrain.yaml")
-    results: dict[str, list[float]] = {"scratch": [], "autoencoder-pretrained": [], "pseudo-labels": []}
+    encoder = None
+    if "autoencoder-pretrained" in arguments.methods:
+        if arguments.encoder:
+            encoder = lamina.load_run(arguments.encoder)
+        else:
+            print("self-supervised pretraining (all training images, no labels)")
+            encoder = train("mnist_autoencoder_pretrain.yaml")
+    results: dict[str, list[float]] = {name: [] for name in ["scratch", *arguments.methods]}
     for seed in arguments.seeds:
         print(f"seed {seed}")
         scratch = train("mnist_few_labels.yaml", seed=seed)
-        pretrained = train("mnist_few_labels.yaml", seed=seed, **{
-            "model.init_from": str(encoder.dir),
-            "train.learning_rate_factors": {"encoder": arguments.encoder_factor}})  # fmt: skip
-        student = train("mnist_few_labels.yaml", seed=seed, **{
-            "data.pseudo_labels": {"teacher": str(scratch.dir), "threshold": arguments.threshold},
-            "model.init_from": None if arguments.student_from_scratch else str(scratch.dir),
-            "train.epochs": arguments.student_epochs})  # fmt: skip
-        for name, run in (("scratch", scratch), ("autoencoder-pretrained", pretrained), ("pseudo-labels", student)):
+        runs = {"scratch": scratch}
+        if "autoencoder-pretrained" in arguments.methods:
+            runs["autoencoder-pretrained"] = train("mnist_few_labels.yaml", seed=seed, **{
+                "model.init_from": str(encoder.dir),
+                "train.learning_rate_factors": {"encoder": arguments.encoder_factor}})  # fmt: skip
+        if "offline-pseudo-labels" in arguments.methods:
+            runs["offline-pseudo-labels"] = train("mnist_few_labels.yaml", seed=seed, **{
+                "data.pseudo_labels": {"teacher": str(scratch.dir), "threshold": arguments.threshold},
+                "train.epochs": arguments.student_epochs})  # fmt: skip
+        if "online-pseudo-labels" in arguments.methods:
+            runs["online-pseudo-labels"] = train("mnist_few_labels.yaml", seed=seed, **{
+                "data.pseudo_labels": {"threshold": arguments.online_threshold, "strong_augment": STRONG_AUGMENT,
+                                       "unlabelled_ratio": arguments.unlabelled_ratio}})  # fmt: skip
+        for name, run in runs.items():
             results[name].append(run.metrics["test"]["accuracy"])
     print("\nmethod                   " + "  ".join(f"seed {s}" for s in arguments.seeds) + "    mean   margin")
     base = statistics.mean(results["scratch"])

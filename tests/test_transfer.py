@@ -142,6 +142,64 @@ def test_pseudo_labels_from_a_teacher_join_the_training_split(runs_dir):
         build_data(load_config({**student, "data": {**student["data"], "labelled_fraction": 1.0}}).data)
 
 
+def _online_step(threshold: float):
+    """An OnlinePseudoLabels step on a linear model over a fixed pool, with its loop's parts stubbed."""
+    from types import SimpleNamespace
+
+    from lamina.data.bundle import Split
+    from lamina.train.losses import Objective
+    from lamina.train.pseudo_labels import OnlinePseudoLabels
+
+    generator = torch.Generator().manual_seed(0)
+    pool = Split(torch.randn(50, 4, generator=generator), torch.full((50,), -1))
+    data = SimpleNamespace(splits={"unlabelled": pool}, transform=lambda x: x * 2, augment=None)
+    loop = SimpleNamespace(seed=1, state=SimpleNamespace(step=7), data=data, evaluation_model=None)
+    options = SimpleNamespace(threshold=threshold, weight=0.5, unlabelled_ratio=2)
+    objective = Objective(F.cross_entropy, lambda outputs: outputs.softmax(dim=1), 3)
+    model = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(3, 4, generator=generator) * 3)
+    strong = lambda inputs, targets, generator: (inputs + 0.5, targets)  # noqa: E731
+    return OnlinePseudoLabels(loop, options, strong), model, objective, pool
+
+
+def test_online_pseudo_labels_add_the_confident_strong_views_loss():
+    step, model, objective, pool = _online_step(threshold=0.7)
+    inputs, targets = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    loss, prediction, logged = step(model, inputs, targets, objective)
+    # the same draw by hand: 10 pool images (ratio 2 × batch 5), seeded by (seed, step)
+    position = ((1 * 1_000_003 + 7) * 7919 + 17) % (2**63)
+    weak = pool.inputs[torch.randint(50, (10,), generator=torch.Generator().manual_seed(position))] * 2
+    confidence, pseudo = model(weak).softmax(dim=1).max(dim=1)
+    keep = confidence >= 0.7
+    assert 0 < int(keep.sum()) < 10  # some kept, some not: the test sees the mask
+    unlabelled = F.cross_entropy(model(weak + 0.5)[keep], pseudo[keep]) * keep.float().mean()
+    assert torch.allclose(loss, F.cross_entropy(model(inputs), targets) + 0.5 * unlabelled)
+    assert torch.allclose(prediction, model(inputs)) and logged["pseudo_label_fraction"] == keep.float().mean()
+    none_kept = _online_step(threshold=1.01)  # above any probability: nothing kept
+    loss, _, logged = none_kept[0](none_kept[1], inputs, targets, objective)
+    assert torch.allclose(loss, F.cross_entropy(none_kept[1](inputs), targets)) and logged["unlabelled_loss"] == 0
+
+
+def test_online_pseudo_labels_train_on_the_pool_and_reject_label_mixing(runs_dir):
+    from lamina.config import load_config
+
+    config = tiny_config(epochs=8, batch_size=16)
+    online = {"threshold": 0.5, "strong_augment": [{"name": "cutout", "size": 3}]}
+    config["data"].update(labelled_fraction=0.3, pseudo_labels=online)
+    first, again = (train(config, runs_dir=runs_dir, progress="quiet") for _ in range(2))
+    fractions = [row["train.pseudo_label_fraction"] for row in first.history]
+    assert fractions[-1] > fractions[0] and fractions[-1] > 0.3  # the model grows confident on the pool
+    weights, repeated = (load_file(run.dir / "model.safetensors") for run in (first, again))
+    assert all(torch.equal(weights[name], repeated[name]) for name in weights)  # draws are seeded: repeatable
+    mixing = {**config, "data": {**config["data"], "augment": [{"name": "mixup"}]}}
+    with pytest.raises(ConfigError, match="mixup mixes labels, which online pseudo-labelling cannot pair"):
+        load_config(mixing)
+    offline = {**config, "data": {**config["data"], "pseudo_labels": {**online, "teacher": "runs/x"}}}
+    with pytest.raises(ConfigError, match="strong_augment is used by online pseudo-labelling only"):
+        load_config(offline)
+
+
 def test_youden_threshold_matches_sklearns_roc_curve():
     from sklearn.metrics import roc_curve
 

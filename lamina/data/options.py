@@ -36,12 +36,29 @@ def _augmentation_list():
 
 
 class PseudoLabelOptions(Options):
-    """Self-training: a trained run labels the 'unlabelled' split; its confident labels join the training split."""
+    """Pseudo-labelling of the 'unlabelled' split. With a `teacher` run (offline self-training): the teacher
+    labels the pool once and its confident labels join the training split. Without one (online, FixMatch):
+    at every step the model being trained labels a weakly augmented unlabelled batch and learns those labels,
+    where it is confident, on strongly augmented copies of the same images."""
 
-    teacher: str
-    """Run folder of the model that labels (trained on the same labelled subset, e.g. with the same config)."""
+    teacher: str | None = None
+    """Offline: run folder of the model that labels (trained on the same labelled subset, e.g. with the same
+    config). None: online pseudo-labelling by the model itself."""
     threshold: float = Field(0.95, gt=0, lt=1)
-    """Keep a pseudo-label only where the teacher gives its class at least this probability."""
+    """Keep a pseudo-label only where the labelling model gives its class at least this probability."""
+    strong_augment: _augmentation_list() = []  # type: ignore[valid-type]
+    """Online: augmentations applied on top of data.augment to make the strong view (label-preserving ones:
+    affine, random_crop, cutout, random_erasing, color_jitter, …)."""
+    weight: float = Field(1.0, ge=0)
+    """Online: weight of the unlabelled loss beside the labelled one."""
+    unlabelled_ratio: int = Field(1, ge=1)
+    """Online: unlabelled images per labelled image in each step (FixMatch's μ)."""
+
+    @model_validator(mode="after")
+    def _online_options_need_online(self):
+        if self.teacher is not None and self.strong_augment:
+            raise ValueError("strong_augment is used by online pseudo-labelling only; remove it, or remove teacher")
+        return self
 
 
 class ImageOptions(SplitOptions):
@@ -58,5 +75,18 @@ class ImageOptions(SplitOptions):
     classes: list[str] | None = None
     """Use only these classes, by name (e.g. train an anomaly detector on the normal classes only)."""
     pseudo_labels: PseudoLabelOptions | None = None
-    """Add the teacher's confident labels of the 'unlabelled' split to the training split (needs
-    labelled_fraction < 1)."""
+    """Learn from the 'unlabelled' split through pseudo-labels: a teacher run's confident labels join the
+    training split, or (no teacher) the model labels it online (needs labelled_fraction < 1)."""
+
+    @model_validator(mode="after")
+    def _online_pseudo_labels_keep_labels(self):
+        if self.pseudo_labels is None or self.pseudo_labels.teacher is not None:
+            return self
+        if self.task != "classification":
+            raise ValueError(f"pseudo_labels are classes, but task is {self.task!r}; remove pseudo_labels")
+        mixing = [entry.name for entry in [*self.augment, *self.pseudo_labels.strong_augment]
+                  if entry.name in ("mixup", "cutmix")]  # fmt: skip
+        if mixing:
+            raise ValueError(f"{', '.join(mixing)} mixes labels, which online pseudo-labelling cannot pair with "
+                             "its own labels; remove it, or set pseudo_labels.teacher (offline)")  # fmt: skip
+        return self

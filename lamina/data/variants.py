@@ -64,13 +64,18 @@ def keep_labelled(bundle: DataBundle, fraction: float, seed: int) -> DataBundle:
 
 
 def add_pseudo_labels(bundle: DataBundle, options) -> DataBundle:
-    """Label the 'unlabelled' split with a teacher run; samples it is confident about join the training split."""
+    """Label the 'unlabelled' split with a teacher run; samples it is confident about join the training split.
+    Online pseudo-labelling (no teacher) leaves the split for the training step."""
     from lamina.data.inputs import transform_for
     from lamina.run import load_run
     from lamina.train.evaluate import model_outputs
 
     if "unlabelled" not in bundle.splits:
         raise DataError("data.pseudo_labels needs unlabelled images", "set data.labelled_fraction below 1")
+    if options.teacher is None:  # online: the training step labels the pool (lamina.train.pseudo_labels)
+        bundle.notes.append(f"online pseudo-labelling: {len(bundle.splits['unlabelled'])} unlabelled images, "
+                            f"labels kept at confidence ≥ {options.threshold:g}")  # fmt: skip
+        return bundle
     teacher = load_run(options.teacher)
     if teacher.spec.class_names != bundle.spec.class_names or teacher.spec.input_shape != bundle.spec.input_shape:
         raise DataError(f"the teacher run {options.teacher} was trained on other classes or image shapes",
