@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 from conftest import tiny_config
 from lamina.errors import ConfigError, ModelError, RunInterrupted
 from lamina.pipeline import resume, train
+from lamina.train.callbacks import Callback
 from lamina.train.transfer import adapt_channels, with_learning_rate_factors
 
 
@@ -187,11 +188,19 @@ def test_online_pseudo_labels_train_on_the_pool_and_reject_label_mixing(runs_dir
     config = tiny_config(epochs=8, batch_size=16)
     online = {"threshold": 0.5, "strong_augment": [{"name": "cutout", "size": 3}]}
     config["data"].update(labelled_fraction=0.3, pseudo_labels=online)
-    first, again = (train(config, runs_dir=runs_dir, progress="quiet") for _ in range(2))
+    first = train(config, runs_dir=runs_dir, progress="quiet")
     fractions = [row["train.pseudo_label_fraction"] for row in first.history]
     assert fractions[-1] > fractions[0] and fractions[-1] > 0.3  # the model grows confident on the pool
-    weights, repeated = (load_file(run.dir / "model.safetensors") for run in (first, again))
-    assert all(torch.equal(weights[name], repeated[name]) for name in weights)  # draws are seeded: repeatable
+
+    class InterruptAt(Callback):
+        def step_end(self, loop, loss):
+            loop.interrupt_requested = loop.state.step == 30  # mid-epoch 2 (24 steps per epoch)
+
+    with pytest.raises(RunInterrupted) as caught:
+        train(config, runs_dir=runs_dir, progress="quiet", callbacks=[InterruptAt()])
+    resumed = resume(caught.value.run_dir, progress="quiet")
+    weights, again = (load_file(run.dir / "model.safetensors") for run in (first, resumed))
+    assert all(torch.equal(weights[name], again[name]) for name in weights)  # draws depend on (seed, step) only
     mixing = {**config, "data": {**config["data"], "augment": [{"name": "mixup"}]}}
     with pytest.raises(ConfigError, match="mixup mixes labels, which online pseudo-labelling cannot pair"):
         load_config(mixing)
