@@ -12,7 +12,15 @@ from conftest import shared_data
 from lamina.config import load_config
 from lamina.data import build_data
 from lamina.data.audio import change_speed, read_waveform, shift_and_noise, spec_augment
-from lamina.data.spectral import dct_matrix, hz_to_mel, mel_filterbank, mel_to_hz, mfcc, warp_mel_frequencies
+from lamina.data.spectral import (
+    dct_matrix,
+    hz_to_mel,
+    mel_filterbank,
+    mel_to_hz,
+    mfcc,
+    tilt_bands,
+    warp_mel_frequencies,
+)
 from lamina.data.text import TrimPadding, pad_sequences, random_windows, text_windows
 from lamina.data.timeseries import naive_errors, sliding_windows
 from lamina.data.tokenizers import BPETokenizer, CharacterTokenizer, tokenizer_from_dict
@@ -172,6 +180,15 @@ def test_vtlp_moves_a_tone_by_its_factor_and_factor_one_changes_nothing():
     assert torch.allclose(result, expected, atol=1e-4)
 
 
+def test_tilt_raises_the_high_bands_and_lowers_the_low_ones_by_half_the_slope():
+    features = torch.zeros(2, 1, 40, 5)
+    tilted = tilt_bands(features, torch.tensor([12.0, -6.0]))
+    assert torch.allclose(tilted[0, 0, [0, -1], 3], torch.tensor([-6.0, 6.0]))
+    assert torch.allclose(tilted[1, 0, [0, -1], 0], torch.tensor([3.0, -3.0]))
+    assert torch.allclose(tilted.mean(dim=2), features.mean(dim=2), atol=1e-6)  # no change of overall level
+    assert (tilted[0, 0, 1:] > tilted[0, 0, :-1]).all()  # rises band by band
+
+
 def test_level_normalization_removes_a_recordings_gain():
     from lamina.data.audio import AudioFeatures
 
@@ -195,6 +212,18 @@ def test_fsdd_speaker_split_holds_out_whole_speakers():
     assert data.spec.input_shape == (1, 40, 101) and data.spec.class_names == [str(d) for d in range(10)]
     with pytest.raises(DataError, match="names no known speaker"):
         data_of({"name": "audio", "path": str(path), "split": "group", "test_groups": ["theodore"]})
+
+
+def test_fsdd_with_level_normalization_vtlp_and_tilt_augments_training_batches_only():
+    path = shared_data("fsdd")
+    section = {"name": "audio", "path": str(path), "split": "group", "test_groups": ["theo"], "normalize": "level",
+               "vtlp": 0.1, "tilt_db": 10.0}  # fmt: skip
+    data = data_of(section)
+    inputs = data.transform(data.splits["train"].inputs[:8])
+    augmented, _ = data.augment(inputs, data.splits["train"].targets[:8], torch.Generator().manual_seed(0))
+    assert augmented.shape == inputs.shape == (8, 1, 40, 101) and not torch.allclose(augmented, inputs)
+    with pytest.raises(DataError, match="log-mel"):
+        data_of({**section, "features": "mfcc"})
 
 
 def test_waveform_augmentation_is_seeded_and_spec_augment_masks_bands():

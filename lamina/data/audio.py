@@ -22,7 +22,7 @@ from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.options import SplitOptions
 from lamina.data.registry import datasets
 from lamina.data.spec import DataSpec
-from lamina.data.spectral import dct_matrix, log_mel, mel_filterbank, mfcc, warp_mel_frequencies
+from lamina.data.spectral import dct_matrix, log_mel, mel_filterbank, mfcc, tilt_bands, warp_mel_frequencies
 from lamina.errors import DataError
 
 __all__ = ["AudioFeatures", "read_waveform", "read_audio_files", "spec_augment", "shift_and_noise", "change_speed"]
@@ -64,7 +64,10 @@ class AudioOptions(SplitOptions):
     formants move with it, an imitation of other voices (helps on speakers never heard in training)."""
     vtlp: float = Field(0.0, ge=0, lt=0.5)
     """Training augmentation (features: log_mel): vocal-tract-length perturbation, each sample's frequency axis
-    scaled by a random factor in [1 - vtlp, 1 + vtlp] (formants move, duration and timing do not)."""
+    scaled by a random factor in [1 - vtlp, 1 + vtlp] (formants and harmonics move, timing and duration do not)."""
+    tilt_db: float = Field(0.0, ge=0)
+    """Training augmentation (features: log_mel): add to each sample a straight line across the mel bands rising
+    by a random amount in [-tilt_db, tilt_db] dB from the lowest band to the highest (another microphone)."""
     normalize: Literal["dataset", "utterance", "level"] = "dataset"
     """dataset: standardize each bin with train statistics; utterance: first remove each recording's own mean
     per bin over its frames (cepstral mean normalization: a speaker's and microphone's fixed colouring); level:
@@ -253,19 +256,23 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
             return Split(shifted, splits["train"].targets)
 
     augment = None
-    if config.vtlp and config.features != "log_mel":
-        raise DataError(f"data.vtlp works on log-mel bands; received features: {config.features}",
-                        "set data.features: log_mel, or data.vtlp: 0")  # fmt: skip
-    if config.time_masks or config.frequency_masks or config.vtlp:
+    if (config.vtlp or config.tilt_db) and config.features != "log_mel":
+        raise DataError(f"data.vtlp and data.tilt_db work on log-mel bands; received features: {config.features}",
+                        "set data.features: log_mel, or data.vtlp: 0 and data.tilt_db: 0")  # fmt: skip
+    if config.time_masks or config.frequency_masks or config.vtlp or config.tilt_db:
         mean, std = transform.mean.view(1, 1, -1, 1), transform.std.view(1, 1, -1, 1)  # (1, 1, bins, 1)
 
         def augment(inputs: Tensor, targets: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-            if config.vtlp:  # warp the dB values, not the standardized ones: bins have different statistics
-                draws = torch.rand(len(inputs), generator=generator, device=inputs.device)
+            if config.vtlp or config.tilt_db:  # on the dB values, not the standardized ones
                 shift, scale = mean.to(inputs.device), std.to(inputs.device)
-                warped = warp_mel_frequencies(inputs * scale + shift, 1 + config.vtlp * (2 * draws - 1),
-                                              config.sample_rate)  # fmt: skip
-                inputs = (warped - shift) / scale
+                decibels = inputs * scale + shift
+                if config.vtlp:
+                    draws = torch.rand(len(inputs), generator=generator, device=inputs.device)
+                    decibels = warp_mel_frequencies(decibels, 1 + config.vtlp * (2 * draws - 1), config.sample_rate)
+                if config.tilt_db:
+                    draws = torch.rand(len(inputs), generator=generator, device=inputs.device)
+                    decibels = tilt_bands(decibels, config.tilt_db * (2 * draws - 1))
+                inputs = (decibels - shift) / scale
             masked = spec_augment(inputs, generator, config.time_masks, config.time_mask_frames,
                                   config.frequency_masks, config.frequency_mask_bins)  # fmt: skip
             return masked, targets

@@ -1,6 +1,6 @@
 """Spectral features as pure functions on tensors (so they run on the batch's device): the Slaney mel scale
-and filterbank (librosa's defaults: `htk=False`, `norm="slaney"`), log-mel spectrograms in dB, MFCCs, and
-vocal-tract-length warping of mel bands.
+and filterbank (librosa's defaults: `htk=False`, `norm="slaney"`), log-mel spectrograms in dB, MFCCs, and two
+augmentations of mel bands: vocal-tract-length warping and spectral tilt.
 
     >>> round(hz_to_mel(1000.0), 6), round(mel_to_hz(15.0), 6)
     (15.0, 1000.0)
@@ -22,6 +22,7 @@ __all__ = [
     "dct_matrix",
     "mfcc",
     "warp_mel_frequencies",
+    "tilt_bands",
 ]
 
 _LINEAR_STEP = 200.0 / 3  # Hz per mel below 1 kHz
@@ -104,3 +105,13 @@ def warp_mel_frequencies(features: Tensor, factors: Tensor, sample_rate: int, f_
     below = features.gather(-2, lower.view(shape).expand_as(features))
     above = features.gather(-2, (lower + 1).view(shape).expand_as(features))
     return below + (above - below) * weight.view(shape)
+
+
+def tilt_bands(features_db: Tensor, slopes_db: Tensor) -> Tensor:
+    """A microphone's colouring imitated on dB features (B, ..., bins, frames): each sample gets a straight line
+    across its bands, from -slope/2 dB at the lowest to +slope/2 dB at the highest (`slopes_db` (B,); positive:
+    brighter)."""
+    bins = features_db.shape[-2]
+    ramp = torch.linspace(-0.5, 0.5, bins, device=features_db.device, dtype=features_db.dtype)  # (bins,)
+    shape = (features_db.shape[0],) + (1,) * (features_db.dim() - 3) + (bins, 1)
+    return features_db + (slopes_db.to(features_db)[:, None] * ramp[None, :]).view(shape)
