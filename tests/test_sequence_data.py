@@ -12,7 +12,15 @@ from conftest import shared_data
 from lamina.config import load_config
 from lamina.data import build_data
 from lamina.data.audio import change_speed, read_waveform, shift_and_noise, spec_augment
-from lamina.data.spectral import dct_matrix, hz_to_mel, mel_filterbank, mel_to_hz, mfcc
+from lamina.data.spectral import (
+    dct_matrix,
+    hz_to_mel,
+    mel_filterbank,
+    mel_to_hz,
+    mfcc,
+    tilt_bands,
+    warp_mel_frequencies,
+)
 from lamina.data.text import TrimPadding, pad_sequences, random_windows, text_windows
 from lamina.data.timeseries import naive_errors, sliding_windows
 from lamina.data.tokenizers import BPETokenizer, CharacterTokenizer, tokenizer_from_dict
@@ -151,6 +159,48 @@ def test_a_pure_tone_lights_up_the_mel_band_of_its_frequency():
     assert band == int(filterbank[:, round(1000 / 8000 * 512)].argmax())
 
 
+def test_vtlp_moves_a_tone_by_its_factor_and_factor_one_changes_nothing():
+    from lamina.data.audio import AudioFeatures
+
+    record = {"sample_rate": 8000, "n_fft": 512, "hop_length": 80, "n_mels": 40, "n_mfcc": 20, "features": "log_mel"}
+    time = torch.arange(8000) / 8000
+    tones = AudioFeatures(record).raw(torch.stack([torch.sin(2 * math.pi * f * time) for f in (1500.0, 1650.0)]))
+    warped = warp_mel_frequencies(tones[:1], torch.tensor([1.1]), 8000)  # (1, 1, 40, frames)
+    # 1500 Hz scaled by 1.1 lands on the band where a real 1650 Hz tone peaks
+    assert int(warped[0, 0, :, 50].argmax()) == int(tones[1, 0, :, 50].argmax()) != int(tones[0, 0, :, 50].argmax())
+    lowered = warp_mel_frequencies(tones[1:], torch.tensor([1 / 1.1]), 8000)
+    assert int(lowered[0, 0, :, 50].argmax()) == int(tones[0, 0, :, 50].argmax())
+    assert torch.allclose(warp_mel_frequencies(tones, torch.ones(2), 8000), tones, atol=1e-4)
+    # features equal to their band number: band b (centre c_b) reads the band position of c_b / factor
+    step = hz_to_mel(4000.0) / 41  # mel between band centres; band b is centred at (b + 1) · step
+    centres = mel_to_hz(step * torch.arange(1, 41, dtype=torch.float64))
+    expected = (hz_to_mel(centres / 1.05) / step - 1).float().clamp(min=0)  # below band 0: band 0
+    bands = torch.arange(40, dtype=torch.float32).view(1, 1, 40, 1).expand(1, 1, 40, 3)
+    result = warp_mel_frequencies(bands, torch.tensor([1.05]), 8000)[0, 0, :, 0]
+    assert torch.allclose(result, expected, atol=1e-4)
+
+
+def test_tilt_raises_the_high_bands_and_lowers_the_low_ones_by_half_the_slope():
+    features = torch.zeros(2, 1, 40, 5)
+    tilted = tilt_bands(features, torch.tensor([12.0, -6.0]))
+    assert torch.allclose(tilted[0, 0, [0, -1], 3], torch.tensor([-6.0, 6.0]))
+    assert torch.allclose(tilted[1, 0, [0, -1], 0], torch.tensor([3.0, -3.0]))
+    assert torch.allclose(tilted.mean(dim=2), features.mean(dim=2), atol=1e-6)  # no change of overall level
+    assert (tilted[0, 0, 1:] > tilted[0, 0, :-1]).all()  # rises band by band
+
+
+def test_level_normalization_removes_a_recordings_gain():
+    from lamina.data.audio import AudioFeatures
+
+    record = {"sample_rate": 8000, "n_fft": 512, "hop_length": 80, "n_mels": 40, "n_mfcc": 20,
+              "features": "log_mel", "normalize": "level", "top_db": 60.0}  # fmt: skip
+    voice = torch.zeros(8000)
+    voice[1000:4000] = torch.randn(3000, generator=torch.Generator().manual_seed(0))  # zero padding around it
+    features = AudioFeatures(record).raw(torch.stack([voice, 0.01 * voice]))  # the same recording 40 dB quieter
+    assert torch.allclose(features[0], features[1], atol=1e-3)
+    assert features.amax() == 0 and features.amin() == -60.0  # dB below the loudest, floored at top_db
+
+
 def test_fsdd_speaker_split_holds_out_whole_speakers():
     path = shared_data("fsdd")
     waveform = read_waveform(path / "recordings" / "3_theo_7.wav", 8000, 8000)
@@ -162,6 +212,18 @@ def test_fsdd_speaker_split_holds_out_whole_speakers():
     assert data.spec.input_shape == (1, 40, 101) and data.spec.class_names == [str(d) for d in range(10)]
     with pytest.raises(DataError, match="names no known speaker"):
         data_of({"name": "audio", "path": str(path), "split": "group", "test_groups": ["theodore"]})
+
+
+def test_fsdd_with_level_normalization_vtlp_and_tilt_augments_training_batches_only():
+    path = shared_data("fsdd")
+    section = {"name": "audio", "path": str(path), "split": "group", "test_groups": ["theo"], "normalize": "level",
+               "vtlp": 0.1, "tilt_db": 10.0}  # fmt: skip
+    data = data_of(section)
+    inputs = data.transform(data.splits["train"].inputs[:8])
+    augmented, _ = data.augment(inputs, data.splits["train"].targets[:8], torch.Generator().manual_seed(0))
+    assert augmented.shape == inputs.shape == (8, 1, 40, 101) and not torch.allclose(augmented, inputs)
+    with pytest.raises(DataError, match="log-mel"):
+        data_of({**section, "features": "mfcc"})
 
 
 def test_waveform_augmentation_is_seeded_and_spec_augment_masks_bands():

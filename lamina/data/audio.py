@@ -22,7 +22,7 @@ from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.options import SplitOptions
 from lamina.data.registry import datasets
 from lamina.data.spec import DataSpec
-from lamina.data.spectral import dct_matrix, log_mel, mel_filterbank, mfcc
+from lamina.data.spectral import dct_matrix, log_mel, mel_filterbank, mfcc, tilt_bands, warp_mel_frequencies
 from lamina.errors import DataError
 
 __all__ = ["AudioFeatures", "read_waveform", "read_audio_files", "spec_augment", "shift_and_noise", "change_speed"]
@@ -62,9 +62,20 @@ class AudioOptions(SplitOptions):
     speed: float = Field(0.0, ge=0, lt=0.5)
     """Training augmentation: play each recording at a random speed in [1 - speed, 1 + speed]; pitch and
     formants move with it, an imitation of other voices (helps on speakers never heard in training)."""
-    normalize: Literal["dataset", "utterance"] = "dataset"
+    vtlp: float = Field(0.0, ge=0, lt=0.5)
+    """Training augmentation (features: log_mel): vocal-tract-length perturbation, each sample's frequency axis
+    scaled by a random factor in [1 - vtlp, 1 + vtlp] (formants and harmonics move, timing and duration do not)."""
+    tilt_db: float = Field(0.0, ge=0)
+    """Training augmentation (features: log_mel): add to each sample a straight line across the mel bands rising
+    by a random amount in [-tilt_db, tilt_db] dB from the lowest band to the highest (another microphone)."""
+    normalize: Literal["dataset", "utterance", "level"] = "dataset"
     """dataset: standardize each bin with train statistics; utterance: first remove each recording's own mean
-    per bin over its frames (cepstral mean normalization: a speaker's and microphone's fixed colouring)."""
+    per bin over its frames (cepstral mean normalization: a speaker's and microphone's fixed colouring); level:
+    first express each recording's log-mel in dB below its own loudest bin (one gain per recording, the
+    spectral shape kept), floored `top_db` below it."""
+    top_db: float = Field(80.0, gt=0)
+    """normalize: utterance or level: log-mel values more than this many dB below the recording's loudest are
+    raised to that floor (so zero padding and quiet microphones look alike)."""
     time_masks: int = Field(0, ge=0)
     """SpecAugment: masks of up to `time_mask_frames` consecutive frames per training sample."""
     time_mask_frames: int = Field(10, ge=1)
@@ -128,14 +139,22 @@ class AudioFeatures:
 
     def raw(self, waveforms: Tensor) -> Tensor:
         features = log_mel(waveforms.float(), self.filterbank, self.record["n_fft"], self.record["hop_length"])
+        if self.record.get("normalize") == "level":
+            features = self.normalized_by_level(features)
         if self.basis is not None:
             features = mfcc(features, self.basis)
         return features.unsqueeze(1)  # (B, 1, bins, frames)
 
+    def normalized_by_level(self, features: Tensor) -> Tensor:
+        """(B, bins, frames) dB → dB below each recording's loudest value, floored `top_db` below it (librosa's
+        power_to_db(ref=max, top_db)): a recording's gain no longer matters."""
+        loudest = features.amax(dim=(-2, -1), keepdim=True)
+        return torch.maximum(features, loudest - self.record.get("top_db", 80.0)) - loudest
+
     def normalized_by_utterance(self, features: Tensor) -> Tensor:
-        """Each recording's mean per bin removed; frames more than 80 dB below its loudest are floored first,
+        """Each recording's mean per bin removed; values more than `top_db` below its loudest are floored first,
         so the zero padding of short clips does not dominate the mean (librosa's top_db)."""
-        floor = features.amax(dim=(-2, -1), keepdim=True) - 80.0
+        floor = features.amax(dim=(-2, -1), keepdim=True) - self.record.get("top_db", 80.0)
         features = torch.maximum(features, floor)
         return features - features.mean(dim=-1, keepdim=True)
 
@@ -212,7 +231,7 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
     splits = {name: Split(waveforms[index[name]], targets[index[name]]) for name in ("train", "val", "test")}
     record = {"sample_rate": config.sample_rate, "samples": samples, "features": config.features,
               "n_fft": config.n_fft, "hop_length": config.hop_length, "n_mels": config.n_mels,
-              "n_mfcc": config.n_mfcc, "normalize": config.normalize}  # fmt: skip
+              "n_mfcc": config.n_mfcc, "normalize": config.normalize, "top_db": config.top_db}  # fmt: skip
     features = AudioFeatures(record)
     raw = features.raw(splits["train"].inputs)  # (N, 1, bins, frames)
     if config.normalize == "utterance":
@@ -237,9 +256,23 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
             return Split(shifted, splits["train"].targets)
 
     augment = None
-    if config.time_masks or config.frequency_masks:
+    if (config.vtlp or config.tilt_db) and config.features != "log_mel":
+        raise DataError(f"data.vtlp and data.tilt_db work on log-mel bands; received features: {config.features}",
+                        "set data.features: log_mel, or data.vtlp: 0 and data.tilt_db: 0")  # fmt: skip
+    if config.time_masks or config.frequency_masks or config.vtlp or config.tilt_db:
+        mean, std = transform.mean.view(1, 1, -1, 1), transform.std.view(1, 1, -1, 1)  # (1, 1, bins, 1)
 
         def augment(inputs: Tensor, targets: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+            if config.vtlp or config.tilt_db:  # on the dB values, not the standardized ones
+                shift, scale = mean.to(inputs.device), std.to(inputs.device)
+                decibels = inputs * scale + shift
+                if config.vtlp:
+                    draws = torch.rand(len(inputs), generator=generator, device=inputs.device)
+                    decibels = warp_mel_frequencies(decibels, 1 + config.vtlp * (2 * draws - 1), config.sample_rate)
+                if config.tilt_db:
+                    draws = torch.rand(len(inputs), generator=generator, device=inputs.device)
+                    decibels = tilt_bands(decibels, config.tilt_db * (2 * draws - 1))
+                inputs = (decibels - shift) / scale
             masked = spec_augment(inputs, generator, config.time_masks, config.time_mask_frames,
                                   config.frequency_masks, config.frequency_mask_bins)  # fmt: skip
             return masked, targets
