@@ -33,7 +33,7 @@ from lamina.train.metrics import metrics
 from lamina.train.optimizers import build_optimizer
 from lamina.train.progress import Progress
 from lamina.train.pseudo_labels import online_pseudo_labels
-from lamina.train.runtime import auto_threads, select_device, set_threads
+from lamina.train.runtime import auto_threads, select_device, set_deterministic, set_threads
 from lamina.train.tasks import defaults_for
 from lamina.train.transfer import Freezing, with_learning_rate_factors
 
@@ -59,6 +59,7 @@ def prepare(config: Any, pretrained: bool = True) -> Session:
     """Check and build everything the config names; raises a lamina error before anything is written.
     `pretrained=False` skips loading model.init_from (a resumed run loads its own checkpoint instead)."""
     set_threads(config.runtime.threads or 1)
+    set_deterministic(config.runtime.deterministic)
     device = select_device(config.runtime.device)
     data = build_data(config.data, config.seed)
     spec = data.spec

@@ -128,3 +128,19 @@ def test_weight_average_follows_its_formula_and_resumes_exactly(runs_dir):
     again = load_file(str(resumed.dir / "model.safetensors"))
     assert all(torch.equal(again[name], final[name]) for name in final)
     assert epoch_rows(resumed.dir) == epoch_rows(averaged.dir)
+
+
+def test_deterministic_kernels_are_switched_per_run_and_cpu_bits_do_not_change(uninterrupted, runs_dir):
+    seen = []
+
+    class Watch(Callback):
+        def fit_start(self, loop):
+            seen.append((torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic))
+
+    config = tiny_config()
+    config["runtime"]["deterministic"] = True
+    strict = train(config, runs_dir=runs_dir, progress="quiet", callbacks=[Watch()])
+    train(tiny_config(epochs=1), runs_dir=runs_dir, progress="quiet", callbacks=[Watch()])
+    assert seen == [(True, True), (False, False)]
+    expected, actual = (load_file(str(run.dir / "model.safetensors")) for run in (uninterrupted, strict))
+    assert all(torch.equal(expected[name], actual[name]) for name in expected)

@@ -128,6 +128,9 @@ class RuntimeOptions(Options):
     """CPU threads for PyTorch; default: every core this process may use (see docs/performance.md)."""
     compile: bool = False
     """Compile the model with torch.compile (slow first step, faster after; needs a C compiler on CPU)."""
+    deterministic: bool = False
+    """Deterministic kernels, so a resumed or repeated run on a GPU matches bitwise (slower there; CPU runs are
+    bitwise repeatable either way)."""
 
     @field_validator("device")
     @classmethod

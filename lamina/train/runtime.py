@@ -1,4 +1,4 @@
-"""Hardware: pick the device and the number of CPU threads."""
+"""Hardware: pick the device and the number of CPU threads, and whether kernels must be deterministic."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from lamina.errors import ConfigError, Problem
 
-__all__ = ["select_device", "set_threads", "default_threads", "auto_threads", "SMALL_BATCH_FLOPS"]
+__all__ = ["select_device", "set_threads", "set_deterministic", "default_threads", "auto_threads", "SMALL_BATCH_FLOPS"]
 
 # Below this many forward FLOPs per batch, one thread beats several: waking OpenMP workers for each small op
 # costs more than the work (measured crossover ≈ 350 MFLOP on 2 cores; docs/performance.md).
@@ -58,3 +58,16 @@ def select_device(name: str) -> torch.device:
         raise ConfigError([Problem("runtime.device", f"is {name!r} but only {count} CUDA device(s) exist",
                                    f"use cuda:0 … cuda:{count - 1}")])  # fmt: skip
     return torch.device(name)
+
+
+def set_deterministic(deterministic: bool) -> None:
+    """Deterministic kernels or the fastest ones. CPU kernels give the same bits run after run either way; on
+    CUDA, cuDNN's autotuned convolutions and atomic-add reductions do not, so a resumed or repeated GPU run
+    matches bitwise only with this on. Ops without a deterministic version warn (PyTorch's `warn_only`)."""
+    if deterministic:
+        # cuBLAS needs a fixed workspace for reproducible matmuls; read when cuBLAS starts, so set it early
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    if deterministic:
+        torch.backends.cudnn.benchmark = False  # autotuning may pick a different kernel each run
