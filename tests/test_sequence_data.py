@@ -222,8 +222,15 @@ def test_fsdd_with_level_normalization_vtlp_and_tilt_augments_training_batches_o
     inputs = data.transform(data.splits["train"].inputs[:8])
     augmented, _ = data.augment(inputs, data.splits["train"].targets[:8], torch.Generator().manual_seed(0))
     assert augmented.shape == inputs.shape == (8, 1, 40, 101) and not torch.allclose(augmented, inputs)
-    with pytest.raises(DataError, match="log-mel"):
-        data_of({**section, "features": "mfcc"})
+
+
+def test_band_augmentations_on_mfcc_are_a_config_error_before_any_file_is_read():
+    from lamina.config import load_config
+    from lamina.errors import ConfigError
+
+    section = {"name": "audio", "path": "no/such/folder", "features": "mfcc", "tilt_db": 10.0}
+    with pytest.raises(ConfigError, match="vtlp and tilt_db work on log-mel bands, but features is 'mfcc'"):
+        load_config({"data": section, "model": {"name": "hybrid"}})
 
 
 def test_waveform_augmentation_is_seeded_and_spec_augment_masks_bands():

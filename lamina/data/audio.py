@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import Tensor
 
 from lamina.data.bundle import DataBundle, Split, split_indices
@@ -84,6 +84,13 @@ class AudioOptions(SplitOptions):
     """SpecAugment: masks of up to `frequency_mask_bins` consecutive feature bins per training sample."""
     frequency_mask_bins: int = Field(6, ge=1)
     """Widest frequency mask, in bins."""
+
+    @model_validator(mode="after")
+    def _band_augmentations_need_log_mel(self):
+        if (self.vtlp or self.tilt_db) and self.features != "log_mel":
+            raise ValueError(f"vtlp and tilt_db work on log-mel bands, but features is {self.features!r}; set "
+                             "features: log_mel, or vtlp: 0 and tilt_db: 0")  # fmt: skip
+        return self
 
 
 def read_waveform(path: Path, sample_rate: int, samples: int) -> numpy.ndarray:
@@ -256,9 +263,6 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
             return Split(shifted, splits["train"].targets)
 
     augment = None
-    if (config.vtlp or config.tilt_db) and config.features != "log_mel":
-        raise DataError(f"data.vtlp and data.tilt_db work on log-mel bands; received features: {config.features}",
-                        "set data.features: log_mel, or data.vtlp: 0 and data.tilt_db: 0")  # fmt: skip
     if config.time_masks or config.frequency_masks or config.vtlp or config.tilt_db:
         mean, std = transform.mean.view(1, 1, -1, 1), transform.std.view(1, 1, -1, 1)  # (1, 1, bins, 1)
 

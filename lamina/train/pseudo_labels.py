@@ -43,7 +43,7 @@ class OnlinePseudoLabels:
         placeholder = torch.full((count,), -1, dtype=torch.int64, device=device)
         if loop.data.augment is not None:
             weak, _ = loop.data.augment(weak, placeholder, generator)
-        labeller = loop.evaluation_model or model  # the averaged weights, when train.weight_average is set
+        labeller = model if loop.evaluation_model is None else loop.evaluation_model  # averaged weights, if any
         training = labeller.training
         labeller.eval()  # labels without dropout noise, batch norm from its running statistics
         with torch.no_grad():
