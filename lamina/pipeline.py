@@ -227,7 +227,7 @@ def _execute(session: Session, folder: RunFolder, checkpoint: dict | None, progr
     callbacks: list[Callback] = [log, Checkpoints(folder, log, settings.checkpoint_every_steps)]
     if settings.weight_average is not None:  # first: checkpoints taken at a step must see the updated average
         average = settings.weight_average
-        callbacks.insert(0, WeightAverage(average.decay, average.every_steps))
+        callbacks.insert(0, WeightAverage(average.decay, average.every_steps, average.lookahead))
     if settings.log_gradient_norms:
         from lamina.train.gradients import GradientNorms
 

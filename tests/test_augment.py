@@ -103,3 +103,20 @@ def test_augmented_training_resumes_exactly(runs_dir):
         load_file(str(resumed.dir / "model.safetensors")),
     )
     assert all(torch.equal(expected[name], actual[name]) for name in expected)
+
+
+def test_alternating_flip_mirrors_each_image_every_other_epoch():
+    from lamina.data.augment import alternating_flips
+    from lamina.data.bundle import Split
+
+    images = torch.arange(40 * 2 * 3 * 4, dtype=torch.uint8).view(40, 2, 3, 4)  # (N, C, H, W), no symmetry
+    epoch_split = alternating_flips(Split(images, torch.zeros(40, dtype=torch.int64)))
+    first, second, third = (epoch_split(seed=5, epoch=epoch).inputs for epoch in (0, 1, 2))
+    mirrored = (first != images).flatten(1).any(1)
+    assert 10 < int(mirrored.sum()) < 30  # about half in epoch 0
+    assert torch.equal(first[mirrored], images[mirrored].flip(-1))
+    assert torch.equal(second, first.flip(-1)) and torch.equal(third, first)  # every image alternates
+    assert not torch.equal(epoch_split(seed=6, epoch=0).inputs, first)  # another seed, another half
+    data, _, _ = augmenter("alternating_flip")  # from a config: the bundle's training split alternates
+    even, odd = data.training_split(0, 0).inputs, data.training_split(0, 1).inputs
+    assert torch.equal(odd, even.flip(-1)) and not torch.equal(even, data.splits["train"].inputs)

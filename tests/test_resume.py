@@ -130,6 +130,36 @@ def test_weight_average_follows_its_formula_and_resumes_exactly(runs_dir):
     assert epoch_rows(resumed.dir) == epoch_rows(averaged.dir)
 
 
+def test_lookahead_pulls_the_weights_to_the_ramped_average_and_resumes_exactly(runs_dir):
+    from types import SimpleNamespace
+
+    from lamina.train.averaging import WeightAverage
+
+    model = torch.nn.Linear(2, 1, bias=False)
+    loop = SimpleNamespace(model=model, total_steps=10, state=SimpleNamespace(step=0))
+    average = WeightAverage(0.9, every_steps=2, lookahead=True)
+    average.fit_start(loop)
+    start = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)  # what the optimizer did since
+    loop.state.step = 6
+    average.step_end(loop, None)
+    keep = 0.9**2 * (6 / 10) ** 3
+    expected = keep * start + (1 - keep) * (start + 1)
+    assert torch.allclose(model.weight, expected) and torch.allclose(loop.evaluation_model.weight, expected)
+    config = tiny_config(weight_average={"decay": 0.9, "every_steps": 2, "lookahead": True}, epochs=2)
+    whole = train(config, runs_dir=runs_dir, progress="quiet")
+    raw = load_file(str(read_checkpoint(whole.dir / "checkpoints" / "last")["path"] / "model.safetensors"))
+    final = load_file(str(whole.dir / "model.safetensors"))
+    assert all(torch.equal(raw[name], final[name]) for name in final)  # the last step copied the average back
+    plain = load_file(str(train(tiny_config(epochs=2), runs_dir=runs_dir, progress="quiet").dir / "model.safetensors"))
+    assert any(not torch.equal(final[name], plain[name]) for name in final)  # lookahead changed training
+    with pytest.raises(RunInterrupted) as caught:
+        train(config, runs_dir=runs_dir, progress="quiet", callbacks=[InterruptAt(27)])
+    again = load_file(str(resume(caught.value.run_dir, progress="quiet").dir / "model.safetensors"))
+    assert all(torch.equal(again[name], final[name]) for name in final)
+
+
 def test_deterministic_kernels_are_switched_per_run_and_cpu_bits_do_not_change(uninterrupted, runs_dir):
     seen = []
 

@@ -217,11 +217,27 @@ def test_fsdd_speaker_split_holds_out_whole_speakers():
 def test_fsdd_with_level_normalization_vtlp_and_tilt_augments_training_batches_only():
     path = shared_data("fsdd")
     section = {"name": "audio", "path": str(path), "split": "group", "test_groups": ["theo"], "normalize": "level",
-               "vtlp": 0.1, "tilt_db": 10.0}  # fmt: skip
+               "vtlp": 0.1, "tilt_db": 10.0, "mixup": 0.2}  # fmt: skip
     data = data_of(section)
-    inputs = data.transform(data.splits["train"].inputs[:8])
-    augmented, _ = data.augment(inputs, data.splits["train"].targets[:8], torch.Generator().manual_seed(0))
+    inputs, labels = data.transform(data.splits["train"].inputs[:8]), data.splits["train"].targets[:8]
+    augmented, soft = data.augment(inputs, labels, torch.Generator().manual_seed(0))
     assert augmented.shape == inputs.shape == (8, 1, 40, 101) and not torch.allclose(augmented, inputs)
+    assert soft.shape == (8, 10) and torch.allclose(soft.sum(1), torch.ones(8))  # mixup: soft labels
+    assert bool((soft.gather(1, labels.view(-1, 1)) > 0).all())
+
+
+def test_mix_batch_mixes_inputs_and_labels_by_one_weight():
+    from lamina.data.augment import mix_batch
+
+    inputs, labels = torch.randn(6, 1, 4, 5), torch.tensor([0, 1, 2, 3, 4, 5])
+    mixed, soft = mix_batch(inputs, labels, 6, 0.4, torch.Generator().manual_seed(0))
+    weights = soft.gather(1, labels.view(-1, 1)).flatten()  # each sample keeps w of its own label
+    partners = [int((row * (torch.arange(6) != i)).argmax()) for i, row in enumerate(soft)]  # the other label
+    moved = [i for i in range(6) if weights[i] < 1]
+    assert moved and torch.allclose(weights[moved], weights[moved[0]].expand(len(moved)))
+    for i in moved:  # the input is mixed by the same weight as its label
+        expected = weights[i] * inputs[i] + (1 - weights[i]) * inputs[partners[i]]
+        assert torch.allclose(mixed[i], expected, atol=1e-6)
 
 
 def test_band_augmentations_on_mfcc_are_a_config_error_before_any_file_is_read():

@@ -211,3 +211,62 @@ def test_fast_resnet_recipe_learns_digits_and_resumes_its_whitening(tmp_path):
     loaded = load_run(run.dir)  # the fitted whitening filters travel with the weights
     assert torch.equal(loaded.model.backbone[0].weight, run.model.backbone[0].weight)
     assert bool(loaded.model.backbone[0].ready) and run.model.backbone[0].weight.abs().sum() > 0
+
+
+def test_airbench_preset_is_jordans_network():
+    from lamina.models.normalization import PatchWhitening
+    from lamina.models.resnet import PlainBlock
+
+    torch.manual_seed(0)
+    model = build_model({"name": "resnet", "preset": "airbench"}, CIFAR)
+    whitening = model.backbone[0]
+    assert isinstance(whitening, PatchWhitening) and whitening.outputs == 24  # 3·2·2 filters and their negatives
+    assert [name for name, p in model.named_parameters() if p.requires_grad and "backbone.0." in name] == [
+        "backbone.0.bias"
+    ]  # the filters are fixed, the bias trains
+    model.train()(torch.rand(64, 3, 32, 32))  # fits the whitening on this batch
+    out = whitening(torch.rand(2, 3, 32, 32))
+    assert out.shape == (2, 24, 31, 31)  # a 2×2 patch, no padding
+    assert torch.allclose(out[:, 12:], -out[:, :12]) and out[:, :12].abs().sum() > 0  # ± filters, bias still 0
+    blocks = [m for m in model.modules() if isinstance(m, PlainBlock)]
+    assert len(blocks) == 3 and [type(m).__name__ for m in blocks[0].layers] == ["Conv2d", "BatchNorm2d", "GELU"]
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(24, 64), (64, 64), (64, 128), (128, 128),
+                                                                (128, 128), (128, 128)]  # fmt: skip
+    for conv in convs:  # output i of every convolution starts as input i (dirac), the rest stays random
+        identity = torch.zeros_like(conv.weight[: conv.in_channels])
+        identity[range(conv.in_channels), range(conv.in_channels), 1, 1] = 1
+        assert torch.equal(conv.weight[: conv.in_channels], identity)
+        if conv.out_channels > conv.in_channels:
+            assert conv.weight[conv.in_channels :].abs().sum() > 0
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(m.momentum == 0.4 and not m.weight.requires_grad for m in norms)
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 568_738
+
+
+def test_test_time_shift_averages_the_image_and_its_shifted_copies():
+    torch.manual_seed(0)
+    options = {"name": "resnet", "preset": "small", "channels_last": False}
+    plain = build_model(options, CIFAR).eval()
+    shifted = build_model({**options, "test_time_shift": 2}, CIFAR).eval()
+    shifted.load_state_dict(plain.state_dict())
+    images = torch.randn(3, 3, 32, 32)
+    padded = F.pad(images, (2, 2, 2, 2), mode="reflect")  # (3, 3, 36, 36)
+    expected = plain(images) / 2 + (plain(padded[:, :, :32, :32]) + plain(padded[:, :, 4:, 4:])) / 4
+    assert torch.allclose(shifted(images), expected, atol=1e-6)
+    assert not torch.allclose(shifted(images), plain(images), atol=1e-3)
+
+
+def test_airbench_blocks_learn_digits(tmp_path):
+    from lamina.pipeline import train
+
+    config = {"seed": 0, "data": "digits",
+              "model": {"name": "resnet", "preset": "airbench", "test_time_flip": False, "test_time_shift": 1,
+                        "stages": [{"channels": 32, "stride": 2, "transition": "conv_pool"},
+                                   {"channels": 64, "stride": 2, "transition": "conv_pool"}]},
+              "train": {"epochs": 4, "batch_size": 64, "optimizer": {"name": "sgd", "learning_rate": 0.1,
+                        "momentum": 0.85, "nesterov": True, "weight_decay": 0.00133, "bias_learning_rate_factor": 16},
+                        "loss": {"name": "cross_entropy", "label_smoothing": 0.2}},
+              "runtime": {"threads": 1}}  # fmt: skip
+    run = train(config, runs_dir=tmp_path, progress="quiet")
+    assert run.metrics["test"]["accuracy"] >= 0.95

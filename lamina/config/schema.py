@@ -70,6 +70,10 @@ class WeightAverageOptions(Options):
     """Decay per optimizer step (0.99 averages over ~100 steps, 0.999 over ~1000)."""
     every_steps: int = Field(1, ge=1)
     """Update the average every N steps (with decay^N), which costs less on slow devices."""
+    lookahead: bool = False
+    """Also copy the average back into the trained weights at each update (Zhang et al.'s lookahead, as in
+    Jordan's airbench), with the kept weight ramped as decay^N × (step / total steps)³: free early, strongly
+    averaged at the end."""
 
 
 class TrainOptions(Options):

@@ -18,6 +18,7 @@ import torch
 from pydantic import Field, model_validator
 from torch import Tensor
 
+from lamina.data.augment import mix_batch
 from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.options import SplitOptions
 from lamina.data.registry import datasets
@@ -68,6 +69,9 @@ class AudioOptions(SplitOptions):
     tilt_db: float = Field(0.0, ge=0)
     """Training augmentation (features: log_mel): add to each sample a straight line across the mel bands rising
     by a random amount in [-tilt_db, tilt_db] dB from the lowest band to the highest (another microphone)."""
+    mixup: float = Field(0.0, ge=0)
+    """Training augmentation: mix each batch of features with a shuffled copy by a weight drawn from
+    Beta(mixup, mixup), and the labels alike (Zhang et al. 2018; 0.2 is usual); 0: off."""
     normalize: Literal["dataset", "utterance", "level"] = "dataset"
     """dataset: standardize each bin with train statistics; utterance: first remove each recording's own mean
     per bin over its frames (cepstral mean normalization: a speaker's and microphone's fixed colouring); level:
@@ -263,7 +267,7 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
             return Split(shifted, splits["train"].targets)
 
     augment = None
-    if config.time_masks or config.frequency_masks or config.vtlp or config.tilt_db:
+    if config.time_masks or config.frequency_masks or config.vtlp or config.tilt_db or config.mixup:
         mean, std = transform.mean.view(1, 1, -1, 1), transform.std.view(1, 1, -1, 1)  # (1, 1, bins, 1)
 
         def augment(inputs: Tensor, targets: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -279,6 +283,8 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
                 inputs = (decibels - shift) / scale
             masked = spec_augment(inputs, generator, config.time_masks, config.time_mask_frames,
                                   config.frequency_masks, config.frequency_mask_bins)  # fmt: skip
+            if config.mixup:
+                return mix_batch(masked, targets, len(class_names), config.mixup, generator)
             return masked, targets
 
     return DataBundle(spec, splits, preprocessing, transform, notes, augment=augment, epoch_split=epoch_split)

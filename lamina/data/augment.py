@@ -136,6 +136,33 @@ def horizontal_flip(config: FlipOptions, bundle) -> Augmentation:
     return apply
 
 
+class AlternatingFlipOptions(Options):
+    """Mirror a fixed random half of the training images, then flip every image on every other epoch."""
+
+
+@augmentations.register("alternating_flip", config=AlternatingFlipOptions)
+def alternating_flip(config: AlternatingFlipOptions, bundle) -> Augmentation:
+    """Each image seen mirrored and unmirrored in turn, epoch after epoch (Jordan 2024): epoch 0 mirrors a random
+    half (drawn from the seed), odd epochs mirror the other half. Less repetition than a fresh coin each epoch.
+    It acts on the whole training split once per epoch (`alternating_flips`), so batches pass through as they are."""
+
+    def apply(inputs: Tensor, targets: Tensor, generator: Generator):
+        return inputs, targets
+
+    return apply
+
+
+def alternating_flips(train) -> Callable:
+    """(seed, epoch) → the training split with images mirrored where a seeded coin XOR (epoch is odd) says so."""
+
+    def epoch_split(seed: int, epoch: int):
+        coins = torch.rand(len(train), generator=torch.Generator().manual_seed(seed * 7919 + 104_729)) < 0.5
+        mirrored = (coins ^ bool(epoch % 2)).to(train.inputs.device).view(-1, *[1] * (train.inputs.ndim - 1))
+        return type(train)(torch.where(mirrored, train.inputs.flip(-1), train.inputs), train.targets)
+
+    return epoch_split
+
+
 class AffineOptions(Options):
     """Small random rotations, shifts, zooms and shears (bilinear, with kornia)."""
 
@@ -323,12 +350,18 @@ def mixup(config: MixOptions, bundle) -> Augmentation:
     def apply(inputs: Tensor, targets: Tensor, generator: Generator):
         if float(torch.rand(1, generator=generator, device=inputs.device)) >= config.p:
             return inputs, targets
-        weight = _beta(config.alpha, generator)
-        order = torch.randperm(len(inputs), generator=generator, device=inputs.device)
-        soft = _soft(targets, classes)
-        return weight * inputs + (1 - weight) * inputs[order], weight * soft + (1 - weight) * soft[order]
+        return mix_batch(inputs, targets, classes, config.alpha, generator)
 
     return apply
+
+
+def mix_batch(inputs: Tensor, targets: Tensor, classes: int, alpha: float, generator: Generator):
+    """Mixup of any batch (B, ...): w·x + (1 − w)·x[order] with w ~ Beta(alpha, alpha); targets become the same
+    mix of one-hot labels, (B, classes)."""
+    weight = _beta(alpha, generator)
+    order = torch.randperm(len(inputs), generator=generator, device=inputs.device)
+    soft = _soft(targets, classes)
+    return weight * inputs + (1 - weight) * inputs[order], weight * soft + (1 - weight) * soft[order]
 
 
 class CutMixOptions(MixOptions):

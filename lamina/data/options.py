@@ -65,8 +65,8 @@ class ImageOptions(SplitOptions):
     """Options every image data set shares: augmentation of training batches and learning from few labels."""
 
     augment: _augmentation_list() = []  # type: ignore[valid-type]
-    """Augmentations of training batches, in order, by name with options: random_crop, horizontal_flip, affine,
-    color_jitter, cutout, random_erasing, mixup, cutmix (docs/vision.md)."""
+    """Augmentations of training batches, in order, by name with options: random_crop, horizontal_flip,
+    alternating_flip, affine, color_jitter, cutout, random_erasing, mixup, cutmix (docs/vision.md)."""
     labelled_fraction: float = Field(1.0, gt=0, le=1)
     """Keep labels for only this fraction of the training split (stratified, seeded); the rest becomes the
     'unlabelled' split, used by pseudo-labelling."""

@@ -18,8 +18,8 @@ __all__ = ["GhostBatchNorm", "PatchWhitening", "batch_norm"]
 class GhostBatchNorm(nn.BatchNorm2d):
     """BatchNorm2d whose training statistics come from groups of `group_size` samples; evaluation is unchanged."""
 
-    def __init__(self, channels: int, group_size: int):
-        super().__init__(channels)
+    def __init__(self, channels: int, group_size: int, momentum: float = 0.1):
+        super().__init__(channels, momentum=momentum)
         self.group_size = group_size
 
     def forward(self, x: Tensor) -> Tensor:
@@ -48,33 +48,38 @@ class GhostBatchNorm(nn.BatchNorm2d):
         return out
 
 
-def batch_norm(channels: int, group_size: int | None, train_scale: bool) -> nn.BatchNorm2d:
-    """BatchNorm2d, ghost when `group_size` is set; `train_scale=False` fixes every scale at 1."""
-    norm = GhostBatchNorm(channels, group_size) if group_size else nn.BatchNorm2d(channels)
+def batch_norm(channels: int, group_size: int | None, train_scale: bool, momentum: float = 0.1) -> nn.BatchNorm2d:
+    """BatchNorm2d, ghost when `group_size` is set; `train_scale=False` fixes every scale at 1; `momentum` is
+    PyTorch's: the weight of each new batch in the running statistics."""
+    norm = GhostBatchNorm(channels, group_size, momentum) if group_size else nn.BatchNorm2d(channels, momentum=momentum)
     norm.weight.requires_grad_(train_scale)
     return norm
 
 
 class PatchWhitening(nn.Module):
-    """A fixed 3×3 convolution onto the whitened basis of image patches: (B, C, H, W) → (B, 9·C, H, W).
+    """A fixed k×k convolution onto the whitened basis of image patches: (B, C, H, W) → (B, C·k², H', W').
 
     The filters are the eigenvectors of the patch covariance scaled by 1/√(eigenvalue + ε), computed once from
-    the first training batch (then kept, and saved with the weights); they are never trained."""
+    the first training batch (then kept, and saved with the weights); they are never trained. Odd sizes pad to
+    keep H × W; even sizes do not pad (H' = H − k + 1). `signed` adds each filter's negative (2·C·k² outputs)
+    and a trained bias, as the first layer of Jordan's airbench (2024), so an activation after it loses nothing."""
 
-    def __init__(self, channels: int, size: int = 3, epsilon: float = 1e-2):
+    def __init__(self, channels: int, size: int = 3, epsilon: float = 1e-2, signed: bool = False):
         super().__init__()
-        self.size, self.epsilon = size, epsilon
+        self.size, self.epsilon, self.signed = size, epsilon, signed
         self.register_buffer("weight", torch.zeros(channels * size * size, channels, size, size))
         self.register_buffer("ready", torch.zeros((), dtype=torch.bool))
+        self.bias = nn.Parameter(torch.zeros(self.outputs)) if signed else None
 
     @property
     def outputs(self) -> int:
-        return self.weight.shape[0]
+        return self.weight.shape[0] * (2 if self.signed else 1)
 
     def forward(self, images: Tensor) -> Tensor:
         if self.training and not bool(self.ready):
             self.fit(images)
-        return F.conv2d(images, self.weight, padding=self.size // 2)
+        weight = torch.cat([self.weight, -self.weight]) if self.signed else self.weight
+        return F.conv2d(images, weight, self.bias, padding=self.size // 2 if self.size % 2 else 0)
 
     @torch.no_grad()
     def fit(self, images: Tensor) -> None:

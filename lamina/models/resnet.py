@@ -6,6 +6,10 @@ overrides it:
 
     model: {name: resnet, preset: resnet18}                   # 4 stages × 2 basic blocks, 64→512 channels
     model: {name: resnet, preset: resnet9, width: 0.5}        # Page's DAWNBench ResNet-9 at half width
+    model: {name: resnet, preset: airbench}                   # Jordan's airbench93 network for CIFAR-10
+
+`block: plain` is one conv-BN-activation with no shortcut; with `identity_init` its filters start as the
+identity, a residual connection in the initial weights only (airbench).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 
@@ -53,6 +58,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "resnet9": {"block": "basic", "stem": "small", "stem_channels": 64, "global_pool": "max", "output_scale": 0.125,
                 "stages": [{"channels": c, "blocks": n, "stride": 2, "transition": "conv_pool"}
                            for c, n in ((128, 1), (256, 0), (512, 1))]},
+    # Jordan's airbench93 (2024): signed 2×2 patch whitening, then three conv → pool → BN → GELU → conv → BN → GELU
+    # groups of 64, 128, 128 channels with identity-initialized filters, fixed norm scales, fast norm statistics
+    "airbench": {"block": "plain", "stem": "whitened_signed", "whitening_size": 2, "global_pool": "max",
+                 "output_scale": 1 / 9, "activation": "gelu", "pool_before_norm": True, "train_norm_scales": False,
+                 "identity_init": True, "norm_momentum": 0.4,
+                 "stages": [{"channels": c, "blocks": 1, "stride": 2, "transition": "conv_pool"} for c in (64, 128, 128)]},
     # small and fast: MNIST-sized images in seconds per epoch
     "small": {"block": "basic", "stem": "small", "stem_channels": 16,
               "stages": [{"channels": c, "blocks": 1, "stride": s} for c, s in ((16, 1), (32, 2), (64, 2))]},
@@ -62,17 +73,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 class ResNetConfig(Options):
     """Residual network for images: basic or bottleneck blocks, stages of any depth and width, small or large stem."""
 
-    preset: Literal["resnet18", "resnet34", "resnet50", "resnet9", "small", "none"] = "small"
+    preset: Literal["resnet18", "resnet34", "resnet50", "resnet9", "airbench", "small", "none"] = "small"
     """Starting shape; options you set override it. none: only what you set."""
-    block: Literal["basic", "bottleneck"] = "basic"
-    """basic: two 3×3 convolutions; bottleneck: 1×1 → 3×3 → 1×1 with 4× expansion."""
+    block: Literal["basic", "bottleneck", "plain"] = "basic"
+    """basic: two 3×3 convolutions; bottleneck: 1×1 → 3×3 → 1×1 with 4× expansion; plain: one 3×3
+    conv-BN-activation without a shortcut."""
     stages: list[Stage] = Field(default_factory=list)
     """Stages in order, e.g. [{channels: 64, blocks: 2}, {channels: 128, blocks: 2, stride: 2}]."""
     width: float = Field(1.0, gt=0)
     """Multiplies every channel count (0.5: half width)."""
-    stem: Literal["auto", "small", "large", "whitened"] = "auto"
+    stem: Literal["auto", "small", "large", "whitened", "whitened_signed"] = "auto"
     """small: one 3×3 convolution (images up to 64 px); large: 7×7 stride 2 + max pool; auto picks by size;
-    whitened: a fixed 3×3 patch-whitening layer set from the first training batch, then a 1×1 convolution."""
+    whitened: a fixed patch-whitening layer set from the first training batch, then a 1×1 convolution;
+    whitened_signed: the whitening filters and their negatives with a trained bias, then the activation."""
+    whitening_size: int = Field(3, ge=1, le=7)
+    """Patch size of the whitening stems (odd sizes keep the image size; 2, as airbench, trims one pixel)."""
     stem_channels: int = Field(64, ge=1)
     """Channels of the stem convolution."""
     preactivation: bool = False
@@ -91,10 +106,17 @@ class ResNetConfig(Options):
     """Train batch-norm scales; false fixes them at 1 (fewer parameters to tune; Page's ResNet-9 tricks)."""
     pool_before_norm: bool = False
     """In conv_pool transitions, max-pool right after the convolution (normalizing 4× fewer values)."""
+    identity_init: bool = False
+    """Start each 3×3 convolution's first filters as the identity (dirac), the rest at PyTorch's default."""
+    norm_momentum: float = Field(0.1, gt=0, le=1)
+    """Weight of each training batch in batch norm's running statistics (PyTorch's `momentum`)."""
     zero_init_residual: bool = True
     """Start each residual branch at zero (its last BN scale is 0), so a deep network starts as a shallow one."""
     test_time_flip: bool = False
     """In evaluation, average the logits of each image and its mirror image (cheap test-time augmentation)."""
+    test_time_shift: int = Field(0, ge=0)
+    """In evaluation, also average copies shifted by this many pixels up-left and down-right (reflect padding),
+    weighted ½ for the image, ¼ for each copy (airbench's test-time augmentation)."""
     channels_last: bool = True
     """Run convolutions in channels-last memory layout (about 1.2× faster on CPU)."""
 
@@ -118,7 +140,8 @@ class Parts:
         self.config = config
 
     def norm(self, channels: int) -> nn.BatchNorm2d:
-        return batch_norm(channels, self.config.norm_group_size, self.config.train_norm_scales)
+        config = self.config
+        return batch_norm(channels, config.norm_group_size, config.train_norm_scales, config.norm_momentum)
 
     def activation(self) -> nn.Module:
         return activation(self.config.activation)
@@ -132,6 +155,25 @@ class Parts:
         if pool > 1 and self.config.pool_before_norm:
             return [nn.Sequential(_conv(inputs, outputs), nn.MaxPool2d(pool), self.norm(outputs), self.activation())]
         return [self.conv_bn(inputs, outputs)] + ([nn.MaxPool2d(pool)] if pool > 1 else [])
+
+
+class PlainBlock(nn.Module):
+    """One 3×3 convolution, batch norm and activation, without a shortcut (BN → activation → conv when
+    `preactivation`)."""
+
+    expansion = 1
+
+    def __init__(self, inputs: int, channels: int, stride: int, preactivation: bool, parts: Parts | None = None):
+        super().__init__()
+        parts = parts or Parts(ResNetConfig())
+        conv = _conv(inputs, channels, 3, stride)
+        if preactivation:
+            self.layers = nn.Sequential(parts.norm(inputs), parts.activation(), conv)
+        else:
+            self.layers = nn.Sequential(conv, parts.norm(channels), parts.activation())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x)
 
 
 class BasicBlock(nn.Module):
@@ -215,12 +257,17 @@ class ResNet(nn.Module):
         if stem_kind == "small":
             stem: list[nn.Module] = [parts.conv_bn(channels, stem_width)]
         elif stem_kind == "whitened":
-            whitening = PatchWhitening(channels)
+            whitening = PatchWhitening(channels, config.whitening_size)
             stem = [whitening, parts.conv_bn(whitening.outputs, stem_width, kernel=1)]
+            height, width = height - 1 + config.whitening_size % 2, width - 1 + config.whitening_size % 2
+        elif stem_kind == "whitened_signed":  # airbench's ε, for the centred patch covariance
+            whitening = PatchWhitening(channels, config.whitening_size, epsilon=5e-4, signed=True)
+            stem, stem_width = [whitening, parts.activation()], whitening.outputs
+            height, width = height - 1 + config.whitening_size % 2, width - 1 + config.whitening_size % 2
         else:
             stem = [parts.conv_bn(channels, stem_width, 7, 2), nn.MaxPool2d(3, 2, padding=1)]
             height, width = -(-height // 4), -(-width // 4)
-        block_class = BasicBlock if config.block == "basic" else BottleneckBlock
+        block_class = {"basic": BasicBlock, "bottleneck": BottleneckBlock, "plain": PlainBlock}[config.block]
         stages, current = [], stem_width
         for number, stage in enumerate(config.stages):
             layers: list[nn.Module] = []
@@ -248,11 +295,15 @@ class ResNet(nn.Module):
         self.head = nn.Sequential(*([nn.Dropout(config.dropout)] if config.dropout else []),
                                   nn.Linear(current, outputs))  # fmt: skip
         # a residual branch whose last scale is fixed cannot start at zero: it would stay there
-        self._initialize(config.zero_init_residual and config.train_norm_scales)
+        self._initialize(config.zero_init_residual and config.train_norm_scales, config.identity_init)
 
-    def _initialize(self, zero_residual: bool) -> None:
+    def _initialize(self, zero_residual: bool, identity: bool) -> None:
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):
+            if isinstance(module, nn.Conv2d) and identity and module.kernel_size == (3, 3):
+                module.reset_parameters()
+                with torch.no_grad():
+                    nn.init.dirac_(module.weight[: module.in_channels])  # output i starts as input i
+            elif isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         if zero_residual:
             for module in self.modules():
@@ -263,6 +314,17 @@ class ResNet(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         if self.config.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
+        logits = self._logits(images)
+        shift = self.config.test_time_shift
+        if shift and not self.training:
+            height, width = images.shape[2:]
+            padded = F.pad(images, (shift,) * 4, mode="reflect")  # (B, C, H + 2s, W + 2s)
+            up_left = self._logits(padded[:, :, :height, :width])
+            down_right = self._logits(padded[:, :, 2 * shift :, 2 * shift :])
+            logits = logits / 2 + (up_left + down_right) / 4
+        return logits
+
+    def _logits(self, images: Tensor) -> Tensor:
         logits = self.head(self.backbone(images)) * self.config.output_scale
         if self.config.test_time_flip and not self.training:
             flipped = self.head(self.backbone(images.flip(3))) * self.config.output_scale

@@ -7,6 +7,10 @@ Every `every_steps` optimizer steps the average moves toward the current weights
 where u counts earlier updates (the warm-up keeps the first, random weights from lingering; the first update
 copies). Validation, the best checkpoint and the final model use the average; the `last` checkpoint keeps the
 raw weights and the average beside them, so a resumed run continues exactly.
+
+With `lookahead` the average is also copied back into the trained weights at each update, and the kept weight
+ramps with training progress instead, d = decay^every_steps · (step / total steps)³ (Jordan's airbench): the
+weights move freely early on and are pulled strongly toward their average at the end.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ def average_rate(decay: float, every_steps: int, updates: int) -> float:
 class WeightAverage(Callback):
     """Keeps `loop.evaluation_model`, an averaged copy of `loop.model`, up to date after optimizer steps."""
 
-    def __init__(self, decay: float, every_steps: int = 1):
-        self.decay, self.every_steps = decay, every_steps
+    def __init__(self, decay: float, every_steps: int = 1, lookahead: bool = False):
+        self.decay, self.every_steps, self.lookahead = decay, every_steps, lookahead
         self.updates = 0
         self.model: nn.Module | None = None
         self._restored: dict[str, Tensor] | None = None
@@ -49,13 +53,18 @@ class WeightAverage(Callback):
     def step_end(self, loop, loss: float | None) -> None:
         if loop.state.step % self.every_steps:
             return
-        keep = average_rate(self.decay, self.every_steps, self.updates)
+        if self.lookahead:
+            keep = self.decay**self.every_steps * (loop.state.step / loop.total_steps) ** 3
+        else:
+            keep = average_rate(self.decay, self.every_steps, self.updates)
         averaged, current = self.model.state_dict(), loop.model.state_dict()
         floats = [name for name, value in averaged.items() if value.is_floating_point()]
         with torch.no_grad():
             if floats:
-                torch._foreach_lerp_([averaged[name] for name in floats], [current[name] for name in floats],
-                                     1.0 - keep)  # fmt: skip
+                targets, sources = [averaged[name] for name in floats], [current[name] for name in floats]
+                torch._foreach_lerp_(targets, sources, 1.0 - keep)
+                if self.lookahead:  # the trained weights continue from the average
+                    torch._foreach_copy_(sources, targets)
             for name, value in averaged.items():
                 if not value.is_floating_point():  # counters and flags follow the model
                     value.copy_(current[name])
