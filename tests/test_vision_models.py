@@ -255,6 +255,8 @@ def test_test_time_shift_averages_the_image_and_its_shifted_copies():
     expected = plain(images) / 2 + (plain(padded[:, :, :32, :32]) + plain(padded[:, :, 4:, 4:])) / 4
     assert torch.allclose(shifted(images), expected, atol=1e-6)
     assert not torch.allclose(shifted(images), plain(images), atol=1e-3)
+    with pytest.raises(ModelError, match="test_time_shift 32 is not smaller than the 32×32 images"):
+        build_model({**options, "test_time_shift": 32}, CIFAR)
 
 
 def test_airbench_blocks_learn_digits(tmp_path):

@@ -341,4 +341,7 @@ def build_resnet(config: ResNetConfig, spec: DataSpec) -> nn.Module:
                          f"inputs of shape ({shape})", "use model.name: mlp for tabular data")  # fmt: skip
     if not config.stages:
         raise ModelError("model.stages is empty", "give at least one stage, or a preset such as resnet18")
+    if config.test_time_shift >= min(spec.input_shape[1:]):
+        raise ModelError(f"model.test_time_shift {config.test_time_shift} is not smaller than the "
+                         f"{spec.input_shape[1]}×{spec.input_shape[2]} images", "use a shift of 1 or 2 pixels")  # fmt: skip
     return ResNet(spec.input_shape, spec.output_size, config)
