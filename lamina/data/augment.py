@@ -144,7 +144,9 @@ class AlternatingFlipOptions(Options):
 def alternating_flip(config: AlternatingFlipOptions, bundle) -> Augmentation:
     """Each image seen mirrored and unmirrored in turn, epoch after epoch (Jordan 2024): epoch 0 mirrors a random
     half (drawn from the seed), odd epochs mirror the other half. Less repetition than a fresh coin each epoch.
-    It acts on the whole training split once per epoch (`alternating_flips`), so batches pass through as they are."""
+    It needs to know which image is which, so it becomes the bundle's per-epoch training split
+    (`alternating_flips`) and batches pass through it unchanged."""
+    bundle.epoch_split = alternating_flips(bundle.splits["train"])  # image data sets have no other per-epoch split
 
     def apply(inputs: Tensor, targets: Tensor, generator: Generator):
         return inputs, targets

@@ -24,14 +24,9 @@ def adapt(bundle: DataBundle, config, seed: int) -> DataBundle:
     if config.task == "reconstruction":
         bundle = as_reconstruction(bundle)
     if config.augment:
-        from lamina.data.augment import alternating_flips, build_augmentation
+        from lamina.data.augment import build_augmentation
 
         bundle.augment = build_augmentation(config.augment, bundle)
-        if any(entry.name == "alternating_flip" for entry in config.augment):
-            if bundle.epoch_split is not None:
-                raise DataError("alternating_flip cannot be combined with this data set's own per-epoch data",
-                                "use horizontal_flip")  # fmt: skip
-            bundle.epoch_split = alternating_flips(bundle.splits["train"])
     return bundle
 
 
