@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lamina.artifacts.checkpoint import checkpoint_path, load_weights
+from lamina.artifacts.checkpoint import checkpoint_path, load_weights, save_weights
 from lamina.artifacts.folder import RunFolder
 from lamina.artifacts.plots import confusion_chart, line_chart
 from lamina.errors import RunError
@@ -121,15 +121,18 @@ class Run:
             stored, labels = inputs, [str(i) for i in range(len(inputs))]
         else:
             stored, labels = read_inputs(list(inputs), preprocessing)
+        model = self.model
+        device = next(iter(model.parameters()), torch.empty(0)).device  # a model just trained may sit on a GPU
+        stored = stored.to(device)
         if self.spec.task == "reconstruction":  # autoencoders: an anomaly score and the latent code per image
-            model, inputs = self.model, transform_for(preprocessing)(stored)
+            inputs = transform_for(preprocessing)(stored)
             with torch.no_grad():
-                codes = model.encode(inputs)[0]
+                codes, scores = model.encode(inputs)[0].cpu(), model.anomaly_score(inputs, stored).cpu()
             return [{"input": label, "anomaly_score": float(score), "code": [round(float(v), 6) for v in code]}
-                    for label, score, code in zip(labels, model.anomaly_score(inputs, stored), codes, strict=True)]  # fmt: skip
-        split = Split(stored, torch.zeros(len(stored)))
-        outputs, _, _ = model_outputs(self.model, split, transform_for(preprocessing), 256)
-        scores = self.objective().scores(outputs)
+                    for label, score, code in zip(labels, scores, codes, strict=True)]  # fmt: skip
+        split = Split(stored, torch.zeros(len(stored), device=device))
+        outputs, _, _ = model_outputs(model, split, transform_for(preprocessing), 256)
+        scores = self.objective().scores(outputs).cpu()
         spec, results = self.spec, []
         for label, row in zip(labels, scores, strict=True):
             if spec.task == "classification":
@@ -155,8 +158,6 @@ def load_run(path: str | Path) -> Run:
 
 def finish_run(folder: RunFolder, session, loop) -> Run:
     """After the last epoch: restore the best weights if asked, evaluate val and test, write model, plots, summary."""
-    from safetensors.torch import save_model
-
     from lamina import __version__
     from lamina.train.evaluate import evaluate_split
 
@@ -197,7 +198,7 @@ def finish_run(folder: RunFolder, session, loop) -> Run:
         for split, rates in (("val", val_rates), ("test", test_rates)):
             final[split].update({f"{name}_at_threshold": value for name, value in rates.items()})
     temporary = folder.weights.with_name(".model.safetensors.partial")
-    save_model(getattr(model, "_orig_mod", model), str(temporary))
+    save_weights(model, temporary)
     temporary.replace(folder.weights)
     _plots(folder, loop.state.history, final, session)
     history = loop.state.history

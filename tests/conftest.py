@@ -9,6 +9,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read once per process when cuBLAS starts (CUDA only)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -34,6 +35,11 @@ def run_cli(*arguments: str, cwd: Path | None = None, timeout: float = 300, env:
                           text=True, timeout=timeout, env=environment)  # fmt: skip
 
 
+# Tests that compare weights bit for bit (resume, repeat runs) hold on CPU as is; on a CUDA machine, where `auto`
+# picks the GPU, they need deterministic kernels (docs/guide.md, on resume), which this runtime asks for.
+EXACT_RUNTIME = {"threads": 1, **({"deterministic": True} if torch.cuda.is_available() else {})}
+
+
 @pytest.fixture
 def runs_dir(tmp_path: Path) -> Path:
     return tmp_path / "runs"
@@ -47,5 +53,5 @@ def tiny_config(**train) -> dict:
         "model": {"name": "cnn", "blocks": [8, {"channels": 16, "pool": "none"}], "dropout": 0.2},
         "train": {"epochs": 3, "batch_size": 64, "optimizer": {"name": "adamw", "learning_rate": 0.01},
                   "schedule": "one_cycle", "log_every_steps": 5, **train},
-        "runtime": {"threads": 1},
+        "runtime": dict(EXACT_RUNTIME),
     }  # fmt: skip

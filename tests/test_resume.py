@@ -170,7 +170,57 @@ def test_deterministic_kernels_are_switched_per_run_and_cpu_bits_do_not_change(u
     config = tiny_config()
     config["runtime"]["deterministic"] = True
     strict = train(config, runs_dir=runs_dir, progress="quiet", callbacks=[Watch()])
-    train(tiny_config(epochs=1), runs_dir=runs_dir, progress="quiet", callbacks=[Watch()])
+    relaxed = tiny_config(epochs=1)
+    relaxed["runtime"]["deterministic"] = False
+    train(relaxed, runs_dir=runs_dir, progress="quiet", callbacks=[Watch()])
     assert seen == [(True, True), (False, False)]
     expected, actual = (load_file(str(run.dir / "model.safetensors")) for run in (uninterrupted, strict))
     assert all(torch.equal(expected[name], actual[name]) for name in expected)
+
+
+def test_weights_packed_in_one_buffer_and_tied_weights_save_and_load(tmp_path):
+    """cuDNN packs an LSTM's weights on CUDA into one flat buffer, which safetensors' save_model refuses; tied
+    weights are stored once under the name save_model keeps, so files stay interchangeable both ways."""
+    from safetensors.torch import save_model
+
+    from lamina.artifacts.checkpoint import load_weights, save_weights
+
+    class Packed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            flat = torch.arange(10.0)
+            self.first = torch.nn.Parameter(flat[:6].view(2, 3))  # views into one buffer, as cuDNN leaves them
+            self.second = torch.nn.Parameter(flat[6:])
+            self.embedding = torch.nn.Embedding(4, 3)
+            self.head = torch.nn.Linear(3, 4, bias=False)
+            self.head.weight = self.embedding.weight  # tied
+
+    model = Packed()
+    assert model.first.untyped_storage().data_ptr() == model.second.untyped_storage().data_ptr()
+    save_weights(model, tmp_path / "model.safetensors")
+    stored = load_file(str(tmp_path / "model.safetensors"))
+    assert sorted(stored) == ["embedding.weight", "first", "second"]
+    fresh = Packed()
+    with torch.no_grad():
+        for parameter in fresh.parameters():
+            parameter.zero_()
+    load_weights(fresh, tmp_path / "model.safetensors")
+    assert torch.equal(fresh.first, model.first) and torch.equal(fresh.second, torch.arange(6.0, 10.0))
+    assert torch.equal(fresh.head.weight, model.embedding.weight) and fresh.head.weight is fresh.embedding.weight
+
+    plain = torch.nn.Sequential(torch.nn.Embedding(4, 3), torch.nn.Linear(3, 4, bias=False))
+    plain[1].weight = plain[0].weight
+    save_model(plain, str(tmp_path / "theirs.safetensors"))  # a file from safetensors' own writer loads too
+    save_weights(plain, tmp_path / "ours.safetensors")
+    theirs, ours = (load_file(str(tmp_path / name)) for name in ("theirs.safetensors", "ours.safetensors"))
+    assert theirs.keys() == ours.keys() and all(torch.equal(theirs[name], ours[name]) for name in theirs)
+    other = torch.nn.Sequential(torch.nn.Embedding(4, 3), torch.nn.Linear(3, 4, bias=False))
+    other[1].weight = other[0].weight
+    load_weights(other, tmp_path / "theirs.safetensors")
+    assert torch.equal(other[1].weight, plain[0].weight)
+    from safetensors.torch import save_file
+
+    del stored["second"]
+    save_file(stored, str(tmp_path / "short.safetensors"))
+    with pytest.raises(RunError, match=r"do not fit the model: missing second; unexpected none"):
+        load_weights(Packed(), tmp_path / "short.safetensors")

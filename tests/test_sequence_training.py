@@ -13,7 +13,7 @@ import yaml
 from safetensors.torch import load_file
 from test_resume import InterruptAt
 
-from conftest import ROOT, run_cli, shared_data
+from conftest import EXACT_RUNTIME, ROOT, run_cli, shared_data
 from lamina.errors import RunInterrupted
 from lamina.pipeline import resume, train
 
@@ -27,7 +27,7 @@ def shakespeare_lm(model: dict, **train_options) -> dict:
         "train": {"max_steps": 120, "batch_size": 16, "eval_batch_size": 100, "log_every_steps": 10,
                   "optimizer": {"name": "adamw", "learning_rate": 0.005},
                   "schedule": {"name": "cosine", "warmup_steps": 10}, **train_options},
-        "runtime": {"threads": 1},
+        "runtime": dict(EXACT_RUNTIME),
     }  # fmt: skip
 
 
@@ -187,7 +187,7 @@ def test_audio_class_folders_with_augmentation_resume_exactly(tmp_path, runs_dir
                  "shift_seconds": 0.1, "noise_snr": 15, "time_masks": 2, "frequency_masks": 1},
         "model": {"name": "hybrid", "channels": [4, 8], "hidden_size": 8},
         "train": {"epochs": 3, "batch_size": 8},
-        "runtime": {"threads": 1},
+        "runtime": dict(EXACT_RUNTIME),
     }  # fmt: skip
     reference = train(config, runs_dir=runs_dir / "a", progress="quiet")
     assert reference.spec.class_names == ["one", "two", "zero"]

@@ -37,7 +37,7 @@ def test_init_from_loads_the_backbone_and_rebuilds_a_head_for_other_classes(pret
     session = prepare(load_config(resnet_config(pretrained)))
     assert session.transfer["fresh"] == ["head.0"] and session.transfer["loaded"] > 30
     source = load_file(str(pretrained.dir / "model.safetensors"))
-    state = session.model.state_dict()
+    state = {name: value.cpu() for name, value in session.model.state_dict().items()}
     assert all(torch.equal(state[name], source[name]) for name in source if name.startswith("backbone."))
     assert state["head.0.weight"].shape == (10, 32) and source["head.0.weight"].shape == (3, 32)
     run = train(resnet_config(pretrained), runs_dir=runs_dir, progress="quiet")

@@ -209,7 +209,7 @@ def test_fast_resnet_recipe_learns_digits_and_resumes_its_whitening(tmp_path):
     run = train(config, runs_dir=tmp_path, progress="quiet")
     assert run.metrics["test"]["accuracy"] >= 0.95
     loaded = load_run(run.dir)  # the fitted whitening filters travel with the weights
-    assert torch.equal(loaded.model.backbone[0].weight, run.model.backbone[0].weight)
+    assert torch.equal(loaded.model.backbone[0].weight, run.model.backbone[0].weight.cpu())
     assert bool(loaded.model.backbone[0].ready) and run.model.backbone[0].weight.abs().sum() > 0
 
 

@@ -14,17 +14,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, load_model, save_file, save_model
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from lamina.errors import RunError
 
-__all__ = ["save_checkpoint", "read_checkpoint", "load_weights", "flatten_tensors", "unflatten_tensors",
-           "rng_state", "set_rng_state", "checkpoint_path"]  # fmt: skip
+__all__ = ["save_checkpoint", "read_checkpoint", "save_weights", "load_weights", "flatten_tensors",
+           "unflatten_tensors", "rng_state", "set_rng_state", "checkpoint_path"]  # fmt: skip
 
 FORMAT = 1
 
@@ -96,7 +97,7 @@ def save_checkpoint(directory: Path, model: nn.Module, state: dict[str, Any]) ->
     previous = directory.with_name(directory.name + ".previous")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    save_model(_unwrap(model), str(partial / "model.safetensors"))
+    save_weights(model, partial / "model.safetensors")
     document, tensors = flatten_tensors(state)
     save_file(tensors, str(partial / "state.safetensors"))
     (partial / "state.json").write_text(json.dumps({"format": FORMAT, **document}, indent=1))
@@ -138,10 +139,53 @@ def read_checkpoint(directory: Path) -> dict[str, Any]:
     return state
 
 
+def _alias_groups(state: dict[str, Tensor]) -> list[list[str]]:
+    """Names in a state_dict that are one tensor (tied weights): same memory, offset, shape and strides."""
+    groups: dict[tuple, list[str]] = {}
+    for name, tensor in state.items():
+        if tensor.numel() == 0:
+            groups[(name,)] = [name]
+            continue
+        key = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
+               tensor.stride(), tensor.dtype)  # fmt: skip
+        groups.setdefault(key, []).append(name)
+    return list(groups.values())
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    """Write `model`'s state_dict as safetensors. A tied weight is stored once, under the first of its names in
+    sorted order (as safetensors' save_model does, so files stay interchangeable). Tensors that are views into
+    one larger buffer, such as an LSTM's weights on CUDA (cuDNN packs them into one flat buffer), are copied
+    out first: safetensors refuses to write tensors that share memory."""
+    state = _unwrap(model).state_dict()
+    groups = _alias_groups(state)
+    storages = Counter(state[names[0]].untyped_storage().data_ptr() for names in groups if state[names[0]].numel())
+    tensors = {}
+    for names in groups:
+        tensor = state[names[0]].detach()
+        shared = tensor.numel() and storages[tensor.untyped_storage().data_ptr()] > 1
+        tensors[sorted(names)[0]] = tensor.clone() if shared else tensor.contiguous()
+    save_file(tensors, str(path))
+
+
 def load_weights(model: nn.Module, path: Path) -> nn.Module:
-    """Load safetensors weights into `model` (strict); RunError if they do not fit."""
+    """Load safetensors weights into `model` (strict, tied weights stored under any one of their names);
+    RunError if they do not fit."""
+    module = _unwrap(model)
+    stored = load_file(str(path))
+    state = module.state_dict()
+    loadable, missing = {}, []
+    for names in _alias_groups(state):
+        found = [name for name in names if name in stored]
+        if found:
+            loadable.update({name: stored[found[0]] for name in names})
+        else:
+            missing.extend(names)
+    unexpected = sorted(set(stored) - set(state))
     try:
-        load_model(_unwrap(model), str(path), strict=True)
+        if missing or unexpected:
+            raise RuntimeError(f"missing {', '.join(missing) or 'none'}; unexpected {', '.join(unexpected) or 'none'}")
+        module.load_state_dict(loadable, strict=True)
     except (RuntimeError, KeyError) as error:
         raise RunError(f"weights in {path} do not fit the model: {str(error).splitlines()[0]}",
                        "the run's config.yaml must match the weights; was it edited?") from None  # fmt: skip

@@ -215,12 +215,13 @@ def spec_augment(features: Tensor, generator: torch.Generator, time_masks: int, 
                  frequency_masks: int, frequency_width: int) -> Tensor:  # fmt: skip
     """SpecAugment (Park et al., 2019) on (B, 1, bins, frames): zero (the mean) random bands of frames and bins."""
     batch, _, bins, frames = features.shape
-    device = features.device
+    device = features.device  # the generator lives on the batch's device (a CUDA generator for batches on a GPU)
     keep = torch.ones(batch, bins, frames, dtype=torch.bool, device=device)
     for axis, masks, width, size in ((2, time_masks, time_width, frames), (1, frequency_masks, frequency_width, bins)):
         for _ in range(masks):
-            widths = torch.randint(0, width + 1, (batch, 1), generator=generator).to(device)
-            starts = (torch.rand(batch, 1, generator=generator).to(device) * (size - widths + 1)).long()
+            widths = torch.randint(0, width + 1, (batch, 1), generator=generator, device=generator.device).to(device)
+            starts = torch.rand(batch, 1, generator=generator, device=generator.device).to(device)
+            starts = (starts * (size - widths + 1)).long()
             position = torch.arange(size, device=device)[None, :]
             band = (position >= starts) & (position < starts + widths)  # (B, size)
             keep &= ~(band[:, None, :] if axis == 2 else band[:, :, None])

@@ -45,6 +45,9 @@ class WeightAverage(Callback):
     def fit_start(self, loop) -> None:
         self.model = copy.deepcopy(loop.model)
         self.model.requires_grad_(False)
+        for module in self.model.modules():
+            if isinstance(module, nn.RNNBase):  # a copy scatters cuDNN's packed weights: slow, and warns on CUDA
+                module.flatten_parameters()
         if self._restored is not None:
             self.model.load_state_dict(self._restored)
             self._restored = None
