@@ -93,6 +93,7 @@ def prepare(config: Any, pretrained: bool = True) -> Session:
     _apply_family_defaults(config)
     torch.manual_seed(config.seed)  # the same seed gives the same initial weights
     model = build_model(config.model, spec)
+    _check_norm_groups(config, model)
     transfer = _transfer(config, model, pretrained)
     sample_flops = _dry_run(model, data, config)
     set_threads(config.runtime.threads or auto_threads(sample_flops * config.train.batch_size))
@@ -112,6 +113,22 @@ def _transfer(config: Any, model: nn.Module, pretrained: bool) -> dict | None:
         raise ConfigError(problems)
     source = getattr(config.model, "init_from", None)
     return load_pretrained(model, source) if source and pretrained else None
+
+
+def _check_norm_groups(config: Any, model: nn.Module) -> None:
+    """Ghost batch norm splits each training batch into groups; a batch size it does not divide would make every
+    batch fall back to plain batch statistics without a word."""
+    from lamina.models.normalization import GhostBatchNorm
+
+    sizes = {module.group_size for module in model.modules() if isinstance(module, GhostBatchNorm)}
+    batch = config.train.batch_size
+    for size in sorted(size for size in sizes if batch % size):
+        divisor = max(d for d in range(1, size + 1) if batch % d == 0)
+        fix = f"use a divisor of {batch} such as {divisor}, or " if divisor > 1 else ""
+        raise ConfigError([Problem("model.norm_group_size",
+                                   f"is {size}, which does not divide train.batch_size {batch}, so no batch "
+                                   "would be split into groups",
+                                   f"{fix}make train.batch_size a multiple of {size}")])  # fmt: skip
 
 
 def _apply_family_defaults(config: Any) -> None:

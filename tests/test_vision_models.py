@@ -61,6 +61,22 @@ def test_too_many_strided_stages_for_small_images_is_a_model_error():
                     DataSpec("image", "classification", (1, 8, 8), num_classes=10))  # fmt: skip
 
 
+def test_a_norm_group_size_that_does_not_divide_the_batch_is_a_config_error(tmp_path):
+    import yaml
+
+    from conftest import run_cli
+
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"data": "digits", "train": {"epochs": 1, "batch_size": 64},
+                                      "model": {"name": "resnet", "preset": "small", "norm_group_size": 24}}))  # fmt: skip
+    result = run_cli("train", str(config), "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2 and not (tmp_path / "runs").exists()
+    assert (
+        "model.norm_group_size: is 24, which does not divide train.batch_size 64, so no batch would be split "
+        "into groups; use a divisor of 64 such as 16, or make train.batch_size a multiple of 24"
+    ) in result.stderr
+
+
 def test_vae_kl_matches_torch_distributions():
     spec = DataSpec("image", "reconstruction", (1, 28, 28), output_size=784)
     torch.manual_seed(0)
