@@ -159,11 +159,15 @@ def save_weights(model: nn.Module, path: Path) -> None:
     out first: safetensors refuses to write tensors that share memory."""
     state = _unwrap(model).state_dict()
     groups = _alias_groups(state)
-    storages = Counter(state[names[0]].untyped_storage().data_ptr() for names in groups if state[names[0]].numel())
+
+    def storage(tensor: Tensor) -> tuple:
+        return tensor.device, tensor.untyped_storage().data_ptr()
+
+    storages = Counter(storage(state[names[0]]) for names in groups if state[names[0]].numel())
     tensors = {}
     for names in groups:
         tensor = state[names[0]].detach()
-        shared = tensor.numel() and storages[tensor.untyped_storage().data_ptr()] > 1
+        shared = tensor.numel() and storages[storage(tensor)] > 1
         tensors[sorted(names)[0]] = tensor.clone() if shared else tensor.contiguous()
     save_file(tensors, str(path))
 
