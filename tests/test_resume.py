@@ -224,3 +224,6 @@ def test_weights_packed_in_one_buffer_and_tied_weights_save_and_load(tmp_path):
     save_file(stored, str(tmp_path / "short.safetensors"))
     with pytest.raises(RunError, match=r"do not fit the model: missing second; unexpected none"):
         load_weights(Packed(), tmp_path / "short.safetensors")
+    (tmp_path / "damaged.safetensors").write_bytes((tmp_path / "model.safetensors").read_bytes()[:100])
+    with pytest.raises(RunError, match=r"cannot read the weights in .*damaged.safetensors: .*invalid header length"):
+        load_weights(Packed(), tmp_path / "damaged.safetensors")

@@ -175,8 +175,14 @@ def save_weights(model: nn.Module, path: Path) -> None:
 def load_weights(model: nn.Module, path: Path) -> nn.Module:
     """Load safetensors weights into `model` (strict, tied weights stored under any one of their names);
     RunError if they do not fit."""
+    from safetensors import SafetensorError
+
     module = _unwrap(model)
-    stored = load_file(str(path))
+    try:
+        stored = load_file(str(path))
+    except (SafetensorError, OSError) as error:
+        raise RunError(f"cannot read the weights in {path}: {str(error).splitlines()[0]}",
+                       "the file is damaged or incomplete; copy the run folder again, or retrain") from None  # fmt: skip
     state = module.state_dict()
     loadable, missing = {}, []
     for names in _alias_groups(state):
