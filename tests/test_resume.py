@@ -62,6 +62,13 @@ def test_checkpoints_every_n_steps_and_a_completed_run_cannot_resume(uninterrupt
     assert state["train_state"]["step"] == 20 and (run.dir / "checkpoints" / "best" / "model.safetensors").is_file()
     with pytest.raises(RunError, match="already completed"):
         resume(run.dir)
+    last = run.dir / "checkpoints" / "last"
+    (last / "state.safetensors").write_bytes((last / "state.safetensors").read_bytes()[:50])
+    with pytest.raises(RunError, match=r"cannot read .*state.safetensors: .*\n.*damaged or incomplete"):
+        read_checkpoint(last)
+    (last / "state.json").write_text('{"format": 1, "train_st')
+    with pytest.raises(RunError, match=r"cannot read .*state.json: Unterminated string"):
+        read_checkpoint(last)
 
 
 def test_early_stopping_restores_the_best_weights(runs_dir):

@@ -129,11 +129,21 @@ def read_checkpoint(directory: Path) -> dict[str, Any]:
     found = checkpoint_path(directory)
     if found is None:
         raise RunError(f"no checkpoint in {directory}", "the run stopped before its first checkpoint; start it again")
-    document = json.loads((found / "state.json").read_text())
-    if document.get("format") != FORMAT:
-        raise RunError(f"checkpoint {found} has format {document.get('format')}, expected {FORMAT}",
+    from safetensors import SafetensorError
+
+    damaged = "the checkpoint is damaged or incomplete; copy the run folder again, or start the run again"
+    try:
+        document = json.loads((found / "state.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunError(f"cannot read {found / 'state.json'}: {str(error).splitlines()[0]}", damaged) from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        found_format = document.get("format") if isinstance(document, dict) else None
+        raise RunError(f"checkpoint {found} has format {found_format}, expected {FORMAT}",
                        "it was written by another lamina version")  # fmt: skip
-    tensors = load_file(str(found / "state.safetensors"))
+    try:
+        tensors = load_file(str(found / "state.safetensors"))
+    except (SafetensorError, OSError) as error:
+        raise RunError(f"cannot read {found / 'state.safetensors'}: {str(error).splitlines()[0]}", damaged) from None
     state = unflatten_tensors(document, tensors)
     state["path"] = found
     return state
