@@ -43,7 +43,9 @@ def train(arguments: Namespace) -> int | None:
 def evaluate(arguments: Namespace) -> int | None:
     from lamina.run import load_run
 
-    metrics = load_run(arguments.run_dir).evaluate(arguments.split)
+    if len(arguments.run_dir) > 1:
+        return _evaluate_ensemble(arguments)
+    metrics = load_run(arguments.run_dir[0]).evaluate(arguments.split)
     if arguments.json:
         print(json.dumps(metrics))
         return
@@ -51,6 +53,34 @@ def evaluate(arguments: Namespace) -> int | None:
     print_table(["metric", arguments.split], [[name, f"{value:.6g}"] for name, value in metrics.items()])
     if confusion is not None:
         print("\nconfusion matrix (rows: true class, columns: predicted)")
+        for row in confusion:
+            print("  " + " ".join(f"{count:5d}" for count in row))
+
+
+def _evaluate_ensemble(arguments: Namespace) -> None:
+    from lamina.ensemble import evaluate_ensemble
+
+    result = evaluate_ensemble(arguments.run_dir, arguments.split)
+    if arguments.json:
+        print(json.dumps(result))
+        return
+    metrics = result["metrics"]
+    members = result["members"]
+    names = [name for name, value in metrics["ensemble"].items() if isinstance(value, float)]
+    header = ["metric"] + [f"run {index + 1}" for index in range(len(members))] + ["ensemble"]
+    rows = [[name] + [f"{metrics[m][name]:.6g}" if name in metrics[m] else "" for m in members]
+            + [f"{metrics['ensemble'][name]:.6g}"] for name in names]  # fmt: skip
+    print(f"{arguments.split} split; ensemble = mean of the {len(members)} runs' predictions")
+    print_table(header, rows)
+    for index, member in enumerate(members):
+        print(f"run {index + 1}: {member}")
+    if "threshold" in result:
+        threshold = result["threshold"]
+        print(f"threshold {threshold['value']:.4g} for {threshold['positive_class']!r}, chosen on the ensemble's "
+              f"val predictions ({threshold['rule']})")  # fmt: skip
+    confusion = metrics["ensemble"].get("confusion_matrix")
+    if confusion is not None:
+        print("\nensemble confusion matrix (rows: true class, columns: predicted)")
         for row in confusion:
             print("  " + " ".join(f"{count:5d}" for count in row))
 

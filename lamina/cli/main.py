@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("--progress", choices=["auto", "rich", "plain"], default="auto",
                        help="live bar (rich), a line per epoch (plain), or rich on a terminal (auto)")  # fmt: skip
 
-    evaluate = commands.add_parser("evaluate", help="metrics of a trained run on a split")
-    evaluate.add_argument("run_dir", help="run folder")
+    evaluate = commands.add_parser("evaluate", help="metrics of a trained run (or an ensemble of runs) on a split")
+    evaluate.add_argument("run_dir", nargs="+",
+                          help="run folder; with several, their ensemble (mean of their predictions) beside each")  # fmt: skip
     evaluate.add_argument("--split", default="test", choices=["train", "val", "test"], help="default: test")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
 

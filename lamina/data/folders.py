@@ -27,6 +27,8 @@ __all__ = ["ImageFolderOptions", "MedMNISTOptions", "decode_images", "read_sourc
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
+LUMA = numpy.array([0.299, 0.587, 0.114])  # ITU-R 601: RGB → grayscale
+
 
 class ImageFolderOptions(ImageOptions):
     """Images sorted into one subfolder per class, in a folder or a .tar/.tar.gz archive (PNG, JPEG, BMP, …)."""
@@ -121,7 +123,7 @@ def decode_images(path: Path, channels: int | None, size: tuple[int, int] | None
             array = array[:, :, None]
         if array.shape[2] != channels:  # gray → RGB repeats the channel; RGB → gray uses ITU-R 601 luma
             array = (numpy.repeat(array, 3, axis=2) if channels == 3 else
-                     (array @ numpy.array([0.299, 0.587, 0.114]))[:, :, None].round().astype(numpy.uint8))  # fmt: skip
+                     (array @ LUMA)[:, :, None].round().astype(numpy.uint8))  # fmt: skip
         stacked[index] = array.transpose(2, 0, 1)  # (H, W, C) → (C, H, W)
     return torch.from_numpy(stacked), classes, skipped
 
@@ -195,6 +197,9 @@ class MedMNISTOptions(ImageOptions):
     positive_class: int = Field(1, ge=0)
     """For two classes: the class counted as positive by sensitivity, specificity and the validation threshold
     (BreastMNIST: 0 = malignant)."""
+    channels: Literal[1, 3] | None = None
+    """1 (grayscale) or 3 (RGB); default: as stored. Grayscale → RGB repeats the channel, RGB → grayscale uses
+    ITU-R 601 luma (e.g. 3 to fine-tune a backbone pretrained on colour images with every layer kept)."""
 
 
 @datasets.register("medmnist", config=MedMNISTOptions)
@@ -219,6 +224,9 @@ def medmnist(config: MedMNISTOptions, seed: int):
             raise DataError(f"{path} has {labels.shape[1]} labels per image (multi-label)",
                             "only single-label MedMNIST data sets are supported")  # fmt: skip
         images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)  # → (N, C, H, W)
+        if config.channels is not None and images.shape[1] != config.channels:
+            images = (numpy.repeat(images, 3, axis=1) if config.channels == 3 else
+                      numpy.tensordot(images, LUMA, axes=([1], [0]))[:, None].round())  # fmt: skip
         splits[split] = Split(torch.from_numpy(numpy.ascontiguousarray(images, dtype=numpy.uint8)),
                               torch.from_numpy(labels.reshape(-1).astype(numpy.int64)))  # fmt: skip
     count = int(max(int(split.targets.max()) for split in splits.values())) + 1

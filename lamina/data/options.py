@@ -18,6 +18,9 @@ class SplitOptions(Options):
     """Fraction held out for the final test (ignored where the data set has an official test split)."""
     stratify: bool = True
     """Keep class proportions equal across splits (classification)."""
+    seed: int | None = None
+    """Seed of the split into train/val/test (and of the labelled subset); default: the run's seed. Fix it to
+    compare or ensemble runs of several seeds on the same held-out data."""
 
     @model_validator(mode="after")
     def _leaves_training_data(self):
