@@ -80,13 +80,17 @@ class Registry:
         """A pydantic type accepting any entry's options, chosen by `name`; a bare string means `{name: ...}`."""
         classes = tuple(entry.config for entry in self._entries.values())
         member = Annotated[Union[classes], Field(discriminator="name")] if len(classes) > 1 else classes[0]  # noqa: UP007 (a runtime tuple of classes)
-        return Annotated[member, BeforeValidator(_name_shorthand)]
+        return Annotated[member, BeforeValidator(_name_shorthand), RegistryChoice(self.kind)]
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class RegistryChoice(str):
+    """Marks a registry's union type, so option tables can print it as its kind ('augmentation')."""
 
 
 def _name_shorthand(value: Any) -> Any:

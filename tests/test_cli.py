@@ -210,6 +210,8 @@ def test_inspection_commands(tmp_path):
     assert "parameters: 1,"[:12] in sized.stdout and "Conv2d" in sized.stdout and "(2, 16, 4, 4)" in sized.stdout
     datasets = run_cli("datasets")
     assert "mnist — " in datasets.stdout and "val_fraction" in datasets.stdout
+    augment = next(line for line in datasets.stdout.splitlines() if line.startswith("augment "))
+    assert augment.split()[1:4] == ["list[augmentation", "(by", "name)]"]  # not the union of every option class
     summary = run_cli("datasets", "summary", config)
     assert summary.returncode == 0 and "one training batch" in summary.stdout and "0:" in summary.stdout
     schema = json.loads(run_cli("schema").stdout)

@@ -89,6 +89,13 @@ def test_bad_override_syntax_is_a_config_error():
         parse_overrides(["train.epochs"])
 
 
+def test_a_flow_mapping_without_a_space_after_the_colon_is_explained():
+    overrides = parse_overrides(["train.unfreeze={backbone:3}"])  # YAML reads {'backbone:3': None}
+    problems = problems_of({"data": "digits", "model": "mlp"}, overrides)
+    assert problems == ["train.unfreeze.backbone:3: YAML needs a space after the colon of a key; "
+                        "write {backbone: 3}, not {backbone:3}"]  # fmt: skip
+
+
 def test_yaml_errors_name_the_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("data: digits\nmodel: [mlp\n")

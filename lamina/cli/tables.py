@@ -24,7 +24,10 @@ def type_name(annotation: Any) -> str:
     if origin is typing.Literal:
         return "|".join(str(value) for value in typing.get_args(annotation))
     if origin is typing.Annotated:
-        return type_name(typing.get_args(annotation)[0])
+        from lamina.registry import RegistryChoice
+
+        marks = [mark for mark in annotation.__metadata__ if isinstance(mark, RegistryChoice)]
+        return f"{marks[0]} (by name)" if marks else type_name(typing.get_args(annotation)[0])
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         return " | ".join("none" if arg is type(None) else type_name(arg) for arg in typing.get_args(annotation))
     if origin is list:

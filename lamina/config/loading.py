@@ -134,6 +134,10 @@ def problems_from(error: ValidationError, root: type[BaseModel], prefix: str = "
 def _problem(item: dict, path: str, owner: type | None) -> Problem:
     kind, received = item["type"], item.get("input")
     context = item.get("ctx") or {}
+    key = path.rpartition(".")[2]
+    if received is None and re.fullmatch(r"[^:\s]+:\S.*", key):  # YAML read {backbone:3} as {'backbone:3': None}
+        name, _, value = key.partition(":")
+        return Problem(path, "YAML needs a space after the colon of a key", f"write {{{name}: {value}}}, not {{{key}}}")
     if kind == "extra_forbidden":
         section, _, key = path.rpartition(".")
         options = list(owner.model_fields) if owner else []
