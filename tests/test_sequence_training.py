@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from test_resume import InterruptAt
 
 from conftest import EXACT_RUNTIME, ROOT, run_cli, shared_data
-from lamina.errors import RunInterrupted
+from lamina.errors import DataError, RunInterrupted
 from lamina.pipeline import resume, train
 
 
@@ -143,9 +143,9 @@ def test_forecasting_beats_the_naive_last_value(runs_dir):
     location = importlib.util.find_spec("vega_datasets")
     if location is None:
         pytest.skip("vega_datasets (a test dependency holding the Seattle temperatures) is not installed")
-    path = Path(location.submodule_search_locations[0]) / "_data" / "seattle-temps.csv"
+    path = "package:vega_datasets/_data/seattle-temps.csv"  # inside the installed package, wherever it is
     config = {
-        "data": {"name": "timeseries", "path": str(path), "target": "temp", "lookback": 48, "horizon": 12, "stride": 4},
+        "data": {"name": "timeseries", "path": path, "target": "temp", "lookback": 48, "horizon": 12, "stride": 4},
         "model": {"name": "rnn", "cell": "gru", "hidden_size": 32},
         "train": {"epochs": 6, "batch_size": 64, "optimizer": {"name": "adamw", "learning_rate": 0.005},
                   "metrics": ["mae", "rmse"]},
@@ -155,6 +155,14 @@ def test_forecasting_beats_the_naive_last_value(runs_dir):
     test = run.metrics["test"]  # hourly temperature, 12 hours ahead, in °F
     assert test["mae"] < test["naive_mae"] and test["rmse"] < test["naive_rmse"]
     assert test["naive_mae"] == pytest.approx(run.spec.extra["baselines"]["test"]["mae"])
+
+
+def test_a_package_path_names_a_missing_package():
+    from lamina.data.inputs import data_path
+
+    with pytest.raises(DataError, match=r"names the package 'no_such_package', which is not installed\n.*pip install"):
+        data_path("package:no_such_package/data.csv")
+    assert data_path("~/x.csv") == Path.home() / "x.csv"
 
 
 def test_text_config_mistakes_are_clear(tmp_path):

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from lamina.data.augment import mix_batch
 from lamina.data.bundle import DataBundle, Split, split_indices
+from lamina.data.inputs import data_path
 from lamina.data.options import SplitOptions
 from lamina.data.registry import datasets
 from lamina.data.spec import DataSpec
@@ -117,7 +118,7 @@ def read_waveform(path: Path, sample_rate: int, samples: int) -> numpy.ndarray:
 
 def _files(config: AudioOptions) -> tuple[list[Path], list[str], list[str]]:
     """(files, labels, groups) for the layout."""
-    folder = Path(config.path).expanduser()
+    folder = data_path(config.path)
     if not folder.is_dir():
         raise DataError(f"data.path {config.path!r} is not a folder", "point it at a folder of WAV files")
     if config.layout == "folders":

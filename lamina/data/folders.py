@@ -17,7 +17,7 @@ from pydantic import Field
 from lamina.data.bundle import Split, split_indices
 from lamina.data.cache import cache_folder, cached, source_key
 from lamina.data.images import image_bundle
-from lamina.data.inputs import IMAGE_SUFFIXES
+from lamina.data.inputs import IMAGE_SUFFIXES, data_path
 from lamina.data.options import ImageOptions
 from lamina.data.registry import datasets
 from lamina.errors import DataError
@@ -205,7 +205,7 @@ class MedMNISTOptions(ImageOptions):
 @datasets.register("medmnist", config=MedMNISTOptions)
 def medmnist(config: MedMNISTOptions, seed: int):
     """MedMNIST .npz (official train/val/test splits), 2-D single-label data sets such as BreastMNIST."""
-    path = Path(config.path).expanduser()
+    path = data_path(config.path)
     if not path.is_file():
         raise DataError(f"data.path {config.path!r} is not a file",
                         "point it at a MedMNIST .npz, e.g. ../shared/datasets/breastmnist/breastmnist.npz")  # fmt: skip

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from lamina.data.bundle import DataBundle, Split, split_indices
+from lamina.data.inputs import data_path
 from lamina.data.options import ImageOptions
 from lamina.data.registry import datasets
 from lamina.data.spec import DataSpec
@@ -143,7 +144,7 @@ class MNISTOptions(ImageOptions):
 @datasets.register("mnist", config=MNISTOptions)
 def mnist(config: MNISTOptions, seed: int) -> DataBundle:
     """MNIST from IDX files, with its official 10,000-image test split."""
-    folder = Path(config.path).expanduser()
+    folder = data_path(config.path)
     if not folder.is_dir():
         raise DataError(
             f"data.path {config.path!r} is not a folder",

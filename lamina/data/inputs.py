@@ -11,9 +11,24 @@ from torch import Tensor
 
 from lamina.errors import DataError
 
-__all__ = ["read_inputs", "transform_for", "IMAGE_SUFFIXES"]
+__all__ = ["read_inputs", "transform_for", "data_path", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def data_path(text: str) -> Path:
+    """A data.path: a file or folder (`~` expanded), or `package:NAME/inside/it` for data shipped inside an
+    installed Python package (e.g. package:vega_datasets/_data/seattle-temps.csv), found without importing it."""
+    if not text.startswith("package:"):
+        return Path(text).expanduser()
+    import importlib.util
+
+    name, _, inside = text.removeprefix("package:").partition("/")
+    spec = importlib.util.find_spec(name) if name.isidentifier() else None
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"data.path {text!r} names the package {name!r}, which is not installed",
+                        f"pip install {name}, or point data.path at the file itself")  # fmt: skip
+    return Path(list(spec.submodule_search_locations)[0]) / inside
 
 
 def transform_for(preprocessing: dict) -> Callable[[Tensor], Tensor]:

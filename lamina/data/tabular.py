@@ -17,6 +17,7 @@ import torch
 from pydantic import Field
 
 from lamina.data.bundle import DataBundle, Split, split_indices
+from lamina.data.inputs import data_path
 from lamina.data.options import SplitOptions
 from lamina.data.registry import datasets
 from lamina.data.spec import DataSpec
@@ -215,7 +216,7 @@ class CSVOptions(SplitOptions):
 @datasets.register("csv", config=CSVOptions)
 def csv_table(config: CSVOptions, seed: int) -> DataBundle:
     """A CSV table: classification or regression on numeric and categorical columns."""
-    path = Path(config.path).expanduser()
+    path = data_path(config.path)
     header, columns = read_table(path, config.separator)
     _check_column(config.target, header, path, "data.target")
     for name in [*(config.features or []), *config.ignore, *(config.categorical or [])]:

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from lamina.config.base import Options
 from lamina.data.bundle import DataBundle, Split, split_indices
+from lamina.data.inputs import data_path
 from lamina.data.options import SplitOptions
 from lamina.data.registry import datasets
 from lamina.data.spec import DataSpec
@@ -106,7 +107,7 @@ class TextOptions(Options):
 @datasets.register("text", config=TextOptions)
 def text(config: TextOptions, seed: int) -> DataBundle:
     """Plain text for language modeling (tiny shakespeare, your corpus): next-token prediction."""
-    path = Path(config.path).expanduser()
+    path = data_path(config.path)
     corpus = _read_file(path)
     train_end = int(len(corpus) * (1 - config.val_fraction - config.test_fraction))
     val_end = int(len(corpus) * (1 - config.test_fraction))
@@ -212,7 +213,7 @@ def read_labelled(path: Path, config: LabelledTextOptions) -> tuple[list[str], l
 @datasets.register("labelled_text", config=LabelledTextOptions)
 def labelled_text(config: LabelledTextOptions, seed: int) -> DataBundle:
     """Text classification from a TSV/CSV file (SMS spam, reviews, ...)."""
-    path = Path(config.path).expanduser()
+    path = data_path(config.path)
     texts, labels = read_labelled(path, config)
     class_names = sorted(set(labels))
     if len(class_names) < 2:

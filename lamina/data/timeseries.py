@@ -10,7 +10,6 @@ naive last-value forecast's MAE and RMSE on each split are computed beside the m
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 from pydantic import Field, model_validator
@@ -18,6 +17,7 @@ from torch import Tensor
 
 from lamina.config.base import Options
 from lamina.data.bundle import DataBundle, Split
+from lamina.data.inputs import data_path
 from lamina.data.registry import datasets
 from lamina.data.spec import DataSpec
 from lamina.data.tabular import _check_column, _number, read_table
@@ -72,7 +72,7 @@ def naive_errors(futures: Tensor, last: Tensor) -> dict[str, float]:
 @datasets.register("timeseries", config=TimeSeriesOptions)
 def timeseries(config: TimeSeriesOptions, seed: int) -> DataBundle:
     """CSV time series → sliding windows for multi-step forecasting (with a naive last-value baseline)."""
-    path = Path(config.path).expanduser()
+    path = data_path(config.path)
     header, columns = read_table(path)
     features = config.features or [config.target]
     for name in [config.target, *features]:
