@@ -143,7 +143,7 @@ def _load(path: Path, config: ImageFolderOptions, channels, size) -> tuple[torch
 
 
 def _existing(option: str, label: str) -> Path:
-    path = Path(option).expanduser()
+    path = data_path(option)
     if not path.exists():
         raise DataError(f"data.{label} {option!r} does not exist",
                         "point it at a folder of class subfolders or a .tar/.tar.gz archive of them")  # fmt: skip
