@@ -120,6 +120,25 @@ def test_breastmnist_official_splits_and_positive_class():
     assert data.spec.input_shape == (1, 28, 28) and data.spec.extra["positive_class"] == 0
 
 
+def test_medmnist_channels_repeat_gray_and_take_the_luma_of_rgb(tmp_path):
+    generator = numpy.random.default_rng(0)
+    arrays = {}
+    for split, count in (("train", 12), ("val", 4), ("test", 4)):
+        arrays[f"{split}_images"] = generator.integers(0, 256, (count, 6, 5, 3), dtype=numpy.uint8)  # (N, H, W, RGB)
+        arrays[f"{split}_labels"] = (numpy.arange(count) % 2).reshape(-1, 1)
+    numpy.savez(tmp_path / "rgb.npz", **arrays)
+    options = {"name": "medmnist", "path": str(tmp_path / "rgb.npz"), "val_fraction": 0.0}
+    colour = data_of(options).splits["test"].inputs
+    gray = data_of({**options, "channels": 1}).splits["test"].inputs
+    assert colour.shape == (4, 3, 6, 5) and gray.shape == (4, 1, 6, 5)
+    luma = (arrays["test_images"] @ numpy.array([0.299, 0.587, 0.114])).round()
+    assert numpy.array_equal(gray[:, 0].numpy(), luma.astype(numpy.uint8))
+    numpy.savez(tmp_path / "gray.npz", **{k: (v[..., 0] if k.endswith("images") else v) for k, v in arrays.items()})
+    repeated = data_of({**options, "path": str(tmp_path / "gray.npz"), "channels": 3}).splits["test"].inputs
+    assert repeated.shape == (4, 3, 6, 5) and all(torch.equal(repeated[:, c], repeated[:, 0]) for c in (1, 2))
+    assert torch.equal(repeated[:, 0], torch.from_numpy(arrays["test_images"][..., 0]))
+
+
 def test_labelled_fraction_keeps_a_stratified_seeded_subset():
     data = data_of({"name": "digits", "labelled_fraction": 0.1}, seed=4)
     train, pool = data.splits["train"], data.splits["unlabelled"]
