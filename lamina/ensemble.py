@@ -90,7 +90,7 @@ def _describe(spec) -> str:
 
 def _member_scores(runs, splits: list[str]) -> dict[str, tuple[torch.Tensor, list[torch.Tensor]]]:
     """Each run's probabilities (or predictions) on each split, after checking that every run holds out the
-    same samples. Data is read once per distinct (data options, seed)."""
+    same samples. Data is read once per distinct (data options, split seed)."""
     from lamina.data import build_data
     from lamina.train.evaluate import model_outputs
 
@@ -99,7 +99,10 @@ def _member_scores(runs, splits: list[str]) -> dict[str, tuple[torch.Tensor, lis
     reference: dict[str, tuple[Any, Any]] = {}
     for run in runs:
         config = run.config
-        key = json.dumps([config.data.model_dump(mode="json"), config.seed], sort_keys=True)
+        data_seed = getattr(config.data, "seed", None)  # build_data's rule: data.seed, else the run's seed
+        key = json.dumps(
+            [config.data.model_dump(mode="json"), config.seed if data_seed is None else data_seed], sort_keys=True
+        )  # runs of several seeds on one data.seed read the data once
         if key not in built:
             built[key] = build_data(config.data, config.seed)
         data = built[key]

@@ -41,8 +41,13 @@ def test_data_seed_fixes_the_split_whatever_the_run_seed(members):
     assert members[0].metrics["test"]["loss"] != members[1].metrics["test"]["loss"]
 
 
-def test_ensemble_is_the_mean_of_the_members_probabilities(members):
+def test_ensemble_is_the_mean_of_the_members_probabilities(members, monkeypatch):
+    import lamina.data
+
+    reads = []
+    monkeypatch.setattr(lamina.data, "build_data", lambda *a: reads.append(a) or build_data(*a))
     result = evaluate_ensemble([run.dir for run in members], "test")
+    assert len(reads) == 1  # three seeds on one data.seed: the data is read once
     for run in members:  # each member as its own run reports it
         for name in ("accuracy", "roc_auc"):
             assert result["metrics"][str(run.dir)][name] == pytest.approx(run.metrics["test"][name], abs=1e-6)
