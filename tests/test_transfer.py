@@ -209,6 +209,35 @@ def test_online_pseudo_labels_train_on_the_pool_and_reject_label_mixing(runs_dir
         load_config(offline)
 
 
+def test_pseudo_labels_from_several_teachers_average_them_and_refuse_leaked_labels(runs_dir):
+    from lamina.config import load_config
+    from lamina.data import build_data
+    from lamina.errors import DataError
+
+    config = tiny_config(epochs=15, batch_size=32)
+    config["data"]["labelled_fraction"] = 0.2
+    first = train(config, runs_dir=runs_dir, progress="quiet")
+    # another seed on the same labelled subset (data.seed fixes it)
+    second = train({**config, "seed": 4, "data": {**config["data"], "seed": 3}}, runs_dir=runs_dir, progress="quiet")
+    pseudo = {"teacher": [str(first.dir), str(second.dir)], "threshold": 0.6}
+    student = {**config, "data": {**config["data"], "pseudo_labels": pseudo}}
+    data = build_data(load_config(student).data, student["seed"])
+    pool = build_data(load_config(config).data, config["seed"]).splits["unlabelled"]
+    mean = sum(torch.tensor([list(row["probabilities"].values()) for row in run.predict(pool.inputs)])
+               for run in (first, second)) / 2  # fmt: skip
+    chosen = mean.max(dim=1).values >= 0.6
+    assert 0 < int(chosen.sum()) < len(pool) - 2  # the threshold keeps some and drops some
+    assert torch.equal(data.splits["train"].targets[-int(chosen.sum()) :], mean.argmax(dim=1)[chosen])
+    assert any(note.startswith(f"pseudo-labels: {int(chosen.sum())} of ") and "mean of 2 teachers" in note
+               for note in data.notes)  # fmt: skip
+    # a teacher whose own split seed differs was trained on labels of images in this student's pool
+    leaking = {**student, "seed": 5}
+    with pytest.raises(
+        DataError, match=r"trained on another labelled subset of this data set: split seed 3 \(here 5\)"
+    ):
+        build_data(load_config(leaking).data, leaking["seed"])
+
+
 def test_youden_threshold_matches_sklearns_roc_curve():
     from sklearn.metrics import roc_curve
 

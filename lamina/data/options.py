@@ -44,9 +44,10 @@ class PseudoLabelOptions(Options):
     at every step the model being trained labels a weakly augmented unlabelled batch and learns those labels,
     where it is confident, on strongly augmented copies of the same images."""
 
-    teacher: str | None = None
+    teacher: str | list[str] | None = None
     """Offline: run folder of the model that labels (trained on the same labelled subset, e.g. with the same
-    config). None: online pseudo-labelling by the model itself."""
+    config), or a list of them, whose probabilities are averaged. None: online pseudo-labelling by the model
+    itself."""
     threshold: float = Field(0.95, gt=0, lt=1)
     """Keep a pseudo-label only where the labelling model gives its class at least this probability."""
     strong_augment: _augmentation_list() = []  # type: ignore[valid-type]
