@@ -11,6 +11,8 @@ pseudo-labels (offline teacher → student, and online FixMatch), each on the sa
    offline pseudo-labels = the scratch run labels the unlabelled 95 %; images it gives ≥ --threshold probability
    (label smoothing 0.1 caps confidence near 0.91) join the training split, and a fresh student trains on both
    for --student-epochs epochs;
+   ensemble pseudo-labels = the same, labelled by the mean of --teachers scratch runs on the same labelled subset
+   (the scratch run and --teachers − 1 more seeds with data.seed fixed); their ensemble's accuracy is printed too;
    online pseudo-labels = the config with data.pseudo_labels (no teacher): each step also learns the model's own
    confident labels (≥ --online-threshold) of --unlabelled-ratio × batch unlabelled images on strongly
    augmented copies.
@@ -32,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import lamina  # noqa: E402
+from lamina.ensemble import evaluate_ensemble  # noqa: E402
 
-METHODS = ("autoencoder-pretrained", "offline-pseudo-labels", "online-pseudo-labels")
+METHODS = ("autoencoder-pretrained", "offline-pseudo-labels", "ensemble-pseudo-labels", "online-pseudo-labels")
 # the online method's strong view, on top of the config's crop + affine
 STRONG_AUGMENT = [{"name": "affine", "degrees": 10, "scale": [0.9, 1.1]}, {"name": "cutout", "size": 8}]
 
@@ -51,7 +54,8 @@ def main() -> None:
         help="learning-rate factor of the pretrained encoder while fine-tuning",
     )
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--threshold", type=float, default=0.8, help="offline pseudo-label confidence threshold")
+    parser.add_argument("--threshold", type=float, default=0.5, help="offline pseudo-label confidence threshold")
+    parser.add_argument("--teachers", type=int, default=3, help="scratch runs whose mean labels (ensemble method)")
     parser.add_argument("--student-epochs", type=int, default=10, help="epochs of the offline student")
     parser.add_argument("--online-threshold", type=float, default=0.85)
     parser.add_argument("--unlabelled-ratio", type=int, default=2)
@@ -85,6 +89,15 @@ def main() -> None:
         if "offline-pseudo-labels" in arguments.methods:
             runs["offline-pseudo-labels"] = train("mnist_few_labels.yaml", seed=seed, **{
                 "data.pseudo_labels": {"teacher": str(scratch.dir), "threshold": arguments.threshold},
+                "train.epochs": arguments.student_epochs})  # fmt: skip
+        if "ensemble-pseudo-labels" in arguments.methods:
+            teachers = [scratch] + [train("mnist_few_labels.yaml", seed=seed + 100 * k, **{"data.seed": seed})
+                                    for k in range(1, arguments.teachers)]  # fmt: skip
+            ensemble = evaluate_ensemble([run.dir for run in teachers])["metrics"]["ensemble"]["accuracy"]
+            results.setdefault("(teacher ensemble)", []).append(ensemble)
+            print(f"  teacher ensemble of {len(teachers)}: test accuracy {ensemble:.4f}", flush=True)
+            runs["ensemble-pseudo-labels"] = train("mnist_few_labels.yaml", seed=seed, **{
+                "data.pseudo_labels": {"teacher": [str(run.dir) for run in teachers], "threshold": arguments.threshold},
                 "train.epochs": arguments.student_epochs})  # fmt: skip
         if "online-pseudo-labels" in arguments.methods:
             runs["online-pseudo-labels"] = train("mnist_few_labels.yaml", seed=seed, **{

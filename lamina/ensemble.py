@@ -43,6 +43,8 @@ def evaluate_ensemble(paths: list[str | Path], split: str = "test") -> dict[str,
     if split not in ("train", "val", "test"):
         raise RunError(f"unknown split {split!r}", "use train, val or test")
     runs = [load_run(path) for path in paths]
+    for run in runs:
+        run.require_completed("an ensemble")
     first = runs[0]
     spec = first.spec
     if spec.task not in TASKS:

@@ -54,6 +54,14 @@ class Run:
 
         return DataSpec.from_dict(self.data_record["spec"])
 
+    def require_completed(self, purpose: str) -> None:
+        """Raise RunError unless the run finished training (an interrupted or killed run predicts from its last
+        checkpoint, which would silently weaken an ensemble or a teacher)."""
+        status = self.summary.get("status", "unknown")
+        if status != "completed":
+            raise RunError(f"run {self.dir} is {status}, not completed; {purpose} needs finished runs",
+                           f"finish it with 'lamina resume {self.dir}', or leave it out")  # fmt: skip
+
     @property
     def summary(self) -> dict[str, Any]:
         return self.folder.summary()

@@ -90,3 +90,14 @@ def test_cli_prints_members_and_ensemble_and_exits_2_on_a_bad_ensemble(members, 
     failed = run_cli("evaluate", str(members[0].dir), str(bad))
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
     assert "predicts 2 classes (cat, dog), but" in failed.stderr and len(failed.stderr.strip().splitlines()) <= 2
+
+
+def test_an_unfinished_run_is_refused_not_silently_scored_from_its_last_checkpoint(members, tmp_path):
+    import shutil
+
+    unfinished = tmp_path / "killed"
+    shutil.copytree(members[1].dir, unfinished)
+    summary = json.loads((unfinished / "summary.json").read_text())
+    (unfinished / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
+    with pytest.raises(RunError, match=r"killed is interrupted, not completed; an ensemble needs finished runs"):
+        evaluate_ensemble([members[0].dir, unfinished])

@@ -230,6 +230,18 @@ def test_pseudo_labels_from_several_teachers_average_them_and_refuse_leaked_labe
     assert torch.equal(data.splits["train"].targets[-int(chosen.sum()) :], mean.argmax(dim=1)[chosen])
     assert any(note.startswith(f"pseudo-labels: {int(chosen.sum())} of ") and "mean of 2 teachers" in note
                for note in data.notes)  # fmt: skip
+    # a teacher that never finished would label from its last checkpoint: refused
+    import json
+    import shutil
+
+    from lamina.errors import RunError
+
+    killed = runs_dir / "killed-teacher"
+    shutil.copytree(second.dir, killed)
+    (killed / "summary.json").write_text(json.dumps({**second.summary, "status": "interrupted"}))
+    unfinished = {**student, "data": {**student["data"], "pseudo_labels": {**pseudo, "teacher": [str(killed)]}}}
+    with pytest.raises(RunError, match="is interrupted, not completed; a pseudo-labelling teacher needs finished"):
+        build_data(load_config(unfinished).data, unfinished["seed"])
     # a teacher whose own split seed differs was trained on labels of images in this student's pool
     leaking = {**student, "seed": 5}
     with pytest.raises(

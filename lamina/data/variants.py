@@ -84,6 +84,7 @@ def add_pseudo_labels(bundle: DataBundle, config, seed: int) -> DataBundle:
     probabilities = None
     for path in paths:
         teacher = load_run(path)
+        teacher.require_completed("a pseudo-labelling teacher")
         if teacher.spec.class_names != bundle.spec.class_names or teacher.spec.input_shape != bundle.spec.input_shape:
             raise DataError(f"the teacher run {path} was trained on other classes or image shapes",
                             "use a teacher trained on the same data set")  # fmt: skip
