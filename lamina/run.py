@@ -60,7 +60,7 @@ class Run:
         status = self.summary.get("status", "unknown")
         if status != "completed":
             raise RunError(f"run {self.dir} is {status}, not completed; {purpose} needs finished runs",
-                           f"finish it with 'lamina resume {self.dir}', or leave it out")  # fmt: skip
+                           f"finish it with 'lamina train --resume {self.dir}', or leave it out")  # fmt: skip
 
     @property
     def summary(self) -> dict[str, Any]:

@@ -207,6 +207,9 @@ def test_online_pseudo_labels_train_on_the_pool_and_reject_label_mixing(runs_dir
     offline = {**config, "data": {**config["data"], "pseudo_labels": {**online, "teacher": "runs/x"}}}
     with pytest.raises(ConfigError, match="strong_augment is used by online pseudo-labelling only"):
         load_config(offline)
+    empty = {**config, "data": {**config["data"], "pseudo_labels": {"teacher": []}}}
+    with pytest.raises(ConfigError, match="teacher is an empty list; name one or more run folders"):
+        load_config(empty)
 
 
 def test_pseudo_labels_from_several_teachers_average_them_and_refuse_leaked_labels(runs_dir):
@@ -240,7 +243,10 @@ def test_pseudo_labels_from_several_teachers_average_them_and_refuse_leaked_labe
     shutil.copytree(second.dir, killed)
     (killed / "summary.json").write_text(json.dumps({**second.summary, "status": "interrupted"}))
     unfinished = {**student, "data": {**student["data"], "pseudo_labels": {**pseudo, "teacher": [str(killed)]}}}
-    with pytest.raises(RunError, match="is interrupted, not completed; a pseudo-labelling teacher needs finished"):
+    with pytest.raises(
+        RunError,
+        match=r"is interrupted, not completed; a pseudo-labelling teacher needs finished runs\n.*lamina train --resume",
+    ):
         build_data(load_config(unfinished).data, unfinished["seed"])
     # a teacher whose own split seed differs was trained on labels of images in this student's pool
     leaking = {**student, "seed": 5}

@@ -60,6 +60,9 @@ class PseudoLabelOptions(Options):
 
     @model_validator(mode="after")
     def _online_options_need_online(self):
+        if self.teacher == []:
+            raise ValueError("teacher is an empty list; name one or more run folders, or remove teacher for online "
+                             "pseudo-labelling")  # fmt: skip
         if self.teacher is not None and self.strong_augment:
             raise ValueError("strong_augment is used by online pseudo-labelling only; remove it, or remove teacher")
         return self
