@@ -104,11 +104,17 @@ def test_pixel_losses_match_torch_formulas():
 
 
 def test_denoising_noise_acts_only_in_training():
+    from lamina.models.autoencoder import corrupt
+
     spec = DataSpec("image", "reconstruction", (1, 8, 8), output_size=64)
     model = build_model({"name": "autoencoder", "kind": "dense", "hidden_sizes": [16], "noise": "masking",
                          "noise_level": 0.5}, spec)  # fmt: skip
     x = torch.randn(4, 1, 8, 8)
-    assert (model.corrupt(x) == 0).float().mean() > 0.3
+    assert (corrupt(x, model.config) == 0).float().mean() > 0.3
+    patches = corrupt(torch.ones(64, 1, 8, 8), model.config.model_copy(update={"noise": "patches", "patch_size": 4}))
+    blocks = patches.unfold(2, 4, 4).unfold(3, 4, 4).reshape(64, 4, 16)  # (B, 4 patches, 16 pixels each)
+    assert ((blocks == 0).all(-1) | (blocks == 1).all(-1)).all()  # whole 4 × 4 patches masked, none in part
+    assert 0.35 < (blocks[..., 0] == 0).float().mean() < 0.65
     model.eval()
     assert torch.equal(model(x).prediction, model(x).prediction)
 
@@ -288,3 +294,18 @@ def test_airbench_blocks_learn_digits(tmp_path):
               "runtime": {"threads": 1}}  # fmt: skip
     run = train(config, runs_dir=tmp_path, progress="quiet")
     assert run.metrics["test"]["accuracy"] >= 0.95
+
+
+def test_reconstructing_unlabelled_images_leaves_the_classifiers_batch_norm_statistics():
+    spec = DataSpec("image", "classification", (1, 8, 8), output_size=3)
+    model = build_model({"name": "autoencoder", "channels": [4], "latent_size": 5, "reconstruction_weight": 1.0,
+                         "noise": "masking", "classify_from": "code"}, spec)  # fmt: skip
+    images = torch.randint(0, 256, (6, 1, 8, 8), dtype=torch.uint8)
+    before = {name: value.clone() for name, value in model.encoder.state_dict().items()}
+    loss = model.reconstruction_loss(images.float() / 255, images)
+    loss.backward()
+    after = model.encoder.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before if "running" in name)
+    assert model.encoder[0].weight.grad.abs().sum() > 0 and model.encoder[1].momentum == 0.1
+    model(images.float() / 255)  # the classifier's own batches do move them
+    assert not torch.equal(before["1.running_mean"], model.encoder.state_dict()["1.running_mean"])

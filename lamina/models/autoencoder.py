@@ -40,16 +40,28 @@ class AutoencoderConfig(Options):
     """A variational autoencoder: the encoder gives a mean and log-variance, the code is sampled from them."""
     kl_weight: float = Field(1.0, ge=0)
     """Weight of the KL term of a VAE (1 is the evidence lower bound; β-VAE uses more)."""
-    noise: Literal["none", "gaussian", "masking"] = "none"
-    """Denoising: corrupt training inputs with Gaussian noise or by masking pixels; the target stays clean."""
+    noise: Literal["none", "gaussian", "masking", "patches"] = "none"
+    """Denoising: corrupt training inputs with Gaussian noise, by masking pixels, or by masking square patches
+    (as masked autoencoders do: the model must fill in shapes, not just interpolate neighbours); the target
+    stays clean."""
     noise_level: float = Field(0.3, ge=0, lt=1)
-    """Noise standard deviation (in normalized input units) or the fraction of pixels masked."""
+    """Noise standard deviation (in normalized input units), or the fraction of pixels or patches masked."""
+    patch_size: int = Field(4, ge=1)
+    """noise: patches — side of the square patches, in pixels."""
     batch_norm: bool = True
     """Batch normalization after each hidden layer."""
     activation: Activation = "relu"
     """Non-linearity after each hidden layer."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout before the classification head (classification tasks only)."""
+    reconstruction_weight: float = Field(0.0, ge=0)
+    """Classification with data.labelled_fraction < 1: keep the decoder and, at every step, also reconstruct as
+    many images of the unlabelled split as the batch holds (corrupted by `noise`), adding this weight × their
+    mean per-pixel binary cross-entropy to the loss — the encoder keeps learning from images without labels
+    while the head learns from labels (a semi-supervised autoencoder). 0: the decoder is dropped."""
+    classify_from: Literal["features", "code"] = "features"
+    """Classification tasks: the head reads the encoder's features, or its latent code (`latent` → batch norm →
+    activation → head), so a pretrained autoencoder's code layer is fine-tuned too, not only its convolutions."""
 
 
 def _layer(layer: nn.Module, width: int, config: AutoencoderConfig, conv: bool) -> list[nn.Module]:
@@ -82,6 +94,39 @@ def _features(shapes: list[tuple]) -> int:
     return math.prod(shapes[-1])
 
 
+def build_decoder(shape: tuple[int, int, int], shapes: list[tuple], config: AutoencoderConfig) -> nn.Sequential:
+    """The decoder, the encoder mirrored: code (B, latent) → per-pixel logits (B, C, H', W'), H' ≥ H, W' ≥ W."""
+    features = _features(shapes)
+    decoder: list[nn.Module] = [*_layer(nn.Linear(config.latent_size, features), features, config, False)]
+    if config.kind == "conv":
+        decoder.append(nn.Unflatten(1, shapes[-1]))  # (B, C·h·w) → (B, C, h, w)
+        stages = shapes[::-1]  # deepest first, back to the input
+        for index in range(len(stages) - 1):
+            upsample = nn.ConvTranspose2d(stages[index][0], stages[index + 1][0], 4, 2, 1)  # doubles h, w
+            last = index == len(stages) - 2  # the output layer: logits, no norm or activation
+            decoder += [upsample] if last else _layer(upsample, stages[index + 1][0], config, True)
+    else:
+        widths = [stage[0] for stage in shapes[:0:-1]]  # hidden sizes, deepest first
+        for size, out in zip(widths, widths[1:], strict=False):
+            decoder += _layer(nn.Linear(size, out), out, config, False)
+        decoder += [nn.Linear(widths[-1], math.prod(shape)), nn.Unflatten(1, shape)]
+    return nn.Sequential(*decoder)
+
+
+def corrupt(inputs: Tensor, config: AutoencoderConfig) -> Tensor:
+    """Training inputs with the configured noise (`noise`, `noise_level`, `patch_size`)."""
+    if config.noise == "gaussian":
+        return inputs + config.noise_level * torch.randn_like(inputs)
+    if config.noise == "masking":
+        return inputs.masked_fill(torch.rand_like(inputs) < config.noise_level, 0.0)
+    if config.noise == "patches":
+        size, (height, width) = config.patch_size, inputs.shape[-2:]
+        grid = torch.rand(len(inputs), 1, -(-height // size), -(-width // size), device=inputs.device)
+        mask = grid.repeat_interleave(size, 2).repeat_interleave(size, 3)[..., :height, :width]  # (B, 1, H, W)
+        return inputs.masked_fill(mask < config.noise_level, 0.0)
+    return inputs
+
+
 class Autoencoder(nn.Module):
     """encoder → (mean, log-variance) → code → decoder → per-pixel logits (B, C, H, W)."""
 
@@ -92,21 +137,7 @@ class Autoencoder(nn.Module):
         features = _features(shapes)
         self.latent = nn.Linear(features, config.latent_size)
         self.log_variance = nn.Linear(features, config.latent_size) if config.variational else None
-        conv = config.kind == "conv"
-        decoder: list[nn.Module] = [*_layer(nn.Linear(config.latent_size, features), features, config, False)]
-        if conv:
-            decoder.append(nn.Unflatten(1, shapes[-1]))  # (B, C·h·w) → (B, C, h, w)
-            stages = shapes[::-1]  # deepest first, back to the input
-            for index in range(len(stages) - 1):
-                upsample = nn.ConvTranspose2d(stages[index][0], stages[index + 1][0], 4, 2, 1)  # doubles h, w
-                last = index == len(stages) - 2  # the output layer: logits, no norm or activation
-                decoder += [upsample] if last else _layer(upsample, stages[index + 1][0], config, True)
-        else:
-            widths = [stage[0] for stage in shapes[:0:-1]]  # hidden sizes, deepest first
-            for size, out in zip(widths, widths[1:], strict=False):
-                decoder += _layer(nn.Linear(size, out), out, config, False)
-            decoder += [nn.Linear(widths[-1], math.prod(shape)), nn.Unflatten(1, shape)]
-        self.decoder = nn.Sequential(*decoder)
+        self.decoder = build_decoder(shape, shapes, config)
 
     def encode(self, inputs: Tensor) -> tuple[Tensor, Tensor | None]:
         """(mean code (B, latent), log-variance or None)."""
@@ -118,15 +149,8 @@ class Autoencoder(nn.Module):
         logits = self.decoder(codes)
         return logits[:, :, : self.shape[1], : self.shape[2]]  # transposed convolutions may overshoot odd sizes
 
-    def corrupt(self, inputs: Tensor) -> Tensor:
-        if self.config.noise == "gaussian":
-            return inputs + self.config.noise_level * torch.randn_like(inputs)
-        if self.config.noise == "masking":
-            return inputs.masked_fill(torch.rand_like(inputs) < self.config.noise_level, 0.0)
-        return inputs
-
     def forward(self, inputs: Tensor) -> ModelOutput:
-        mean, log_variance = self.encode(self.corrupt(inputs) if self.training else inputs)
+        mean, log_variance = self.encode(corrupt(inputs, self.config) if self.training else inputs)
         if log_variance is None:
             return ModelOutput(self.decode(mean))
         code = mean + torch.randn_like(mean) * (0.5 * log_variance).exp() if self.training else mean
@@ -155,16 +179,48 @@ class Autoencoder(nn.Module):
 
 
 class AutoencoderClassifier(nn.Module):
-    """The autoencoder's `encoder` with a linear `head`: for fine-tuning a pretrained encoder on labels."""
+    """The autoencoder's `encoder` with a linear `head`: for fine-tuning a pretrained encoder on labels. With
+    `reconstruction_weight`, the autoencoder's `latent` and `decoder` stay too, for `reconstruction_loss`."""
 
     def __init__(self, shape: tuple[int, int, int], outputs: int, config: AutoencoderConfig):
         super().__init__()
+        self.config, self.shape = config, shape
+        self.reconstruction_weight = config.reconstruction_weight
         self.encoder, shapes = build_encoder(shape, config)
+        features = _features(shapes)
+        if config.classify_from == "code" or config.reconstruction_weight:  # named as in Autoencoder: they load
+            self.latent = nn.Linear(features, config.latent_size)
+        if config.classify_from == "code":
+            norm = [nn.BatchNorm1d(config.latent_size)] if config.batch_norm else []
+            self.code_activation = nn.Sequential(*norm, activation(config.activation))
+            features = config.latent_size
+        if config.reconstruction_weight:
+            self.decoder = build_decoder(shape, shapes, config)
         self.head = nn.Sequential(*([nn.Dropout(config.dropout)] if config.dropout else []),
-                                  nn.Linear(_features(shapes), outputs))  # fmt: skip
+                                  nn.Linear(features, outputs))  # fmt: skip
 
     def forward(self, inputs: Tensor) -> Tensor:
-        return self.head(self.encoder(inputs))
+        features = self.encoder(inputs)
+        if self.config.classify_from == "code":
+            features = self.code_activation(self.latent(features))
+        return self.head(features)
+
+    def reconstruction_loss(self, inputs: Tensor, images: Tensor) -> Tensor:
+        """Mean per-pixel binary cross-entropy of reconstructing `images` (uint8, as stored) from `inputs` (the
+        same images normalized), the inputs corrupted by the configured noise while training."""
+        from lamina.train.reconstruction import pixels
+
+        norms = [module for module in self.encoder if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+        momenta = [norm.momentum for norm in norms]
+        for norm in norms:  # corrupted, unaugmented images must not move the statistics the classifier runs on
+            norm.momentum = 0.0
+        try:
+            codes = self.latent(self.encoder(corrupt(inputs, self.config) if self.training else inputs))
+        finally:
+            for norm, momentum in zip(norms, momenta, strict=True):
+                norm.momentum = momentum
+        logits = self.decoder(codes)[:, :, : self.shape[1], : self.shape[2]]  # (B, C, H, W)
+        return nn.functional.binary_cross_entropy_with_logits(logits, pixels(images))
 
 
 @models.register("autoencoder", config=AutoencoderConfig)
