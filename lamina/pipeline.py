@@ -33,6 +33,7 @@ from lamina.train.metrics import metrics
 from lamina.train.optimizers import build_optimizer
 from lamina.train.progress import Progress
 from lamina.train.pseudo_labels import online_pseudo_labels
+from lamina.train.reconstruction import unlabelled_reconstruction
 from lamina.train.runtime import auto_threads, select_device, set_deterministic, set_threads
 from lamina.train.tasks import defaults_for
 from lamina.train.transfer import Freezing, with_learning_rate_factors
@@ -261,7 +262,11 @@ def _execute(session: Session, folder: RunFolder, checkpoint: dict | None, progr
     loop = Loop(session.model, session.data, session.objective, optimizer, settings,
                 metric_names=session.metric_names, monitor=session.monitor, seed=config.seed,
                 callbacks=callbacks, forward_model=forward_model)  # fmt: skip
-    loop.step_function = online_pseudo_labels(loop, config.data) or loop.step_function
+    online, reconstruct = online_pseudo_labels(loop, config.data), unlabelled_reconstruction(loop)
+    if online is not None and reconstruct is not None:
+        raise ConfigError([Problem("model.reconstruction_weight", "cannot be combined with online pseudo-labels "
+                                   "(data.pseudo_labels without a teacher)", "choose one of the two")])  # fmt: skip
+    loop.step_function = online or reconstruct or loop.step_function
     if checkpoint is not None:
         load_weights(session.model, checkpoint["path"] / "model.safetensors")
         restore_loop(loop, checkpoint)

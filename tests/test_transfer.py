@@ -293,3 +293,22 @@ def test_resume_does_not_need_the_pretrained_source_any_more(tmp_path, runs_dir)
         train(config, runs_dir=runs_dir, progress="quiet", callbacks=[InterruptAt(25)])
     shutil.rmtree(copy)
     assert resume(caught.value.run_dir, progress="quiet").summary["status"] == "completed"
+
+
+def test_semi_supervised_autoencoder_fine_tunes_the_whole_autoencoder_on_labels_and_unlabelled_images(runs_dir):
+    autoencoder = {"name": "autoencoder", "channels": [8, 16], "latent_size": 12, "noise": "masking"}
+    pretrain = tiny_config(epochs=2)
+    pretrain["data"]["task"] = "reconstruction"
+    pretrain["model"] = autoencoder
+    pretrained = train(pretrain, runs_dir=runs_dir, progress="quiet")
+    config = tiny_config(epochs=2)
+    config["data"]["labelled_fraction"] = 0.3
+    config["model"] = {**autoencoder, "classify_from": "code", "reconstruction_weight": 1.0,
+                       "init_from": str(pretrained.dir)}  # fmt: skip
+    run = train(config, runs_dir=runs_dir, progress="quiet")
+    assert run.summary["init_from"]["fresh"] == ["code_activation.0", "head.0"]  # latent and decoder loaded
+    first, last = (row["train.unlabelled_reconstruction"] for row in (run.history[0], run.history[-1]))
+    assert last < first and run.metrics["test"]["accuracy"] > 0.5  # learns from both at once
+    del config["data"]["labelled_fraction"]
+    with pytest.raises(ConfigError, match="is 1, but there are no unlabelled images to reconstruct"):
+        train(config, runs_dir=runs_dir, progress="quiet")

@@ -7,17 +7,20 @@ weighed against them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from lamina.config.base import Options
 from lamina.data.spec import DataSpec
+from lamina.errors import ConfigError, Problem
 from lamina.train.losses import Objective, loss_for, losses
 from lamina.train.metrics import Predictions, metric
 from lamina.train.tasks import Task, register_task
 
-__all__ = ["pixels", "reconstruction_errors"]
+__all__ = ["pixels", "reconstruction_errors", "UnlabelledReconstruction", "unlabelled_reconstruction"]
 
 register_task(Task("reconstruction", "pixel_bce", ("pixel_mse", "pixel_mae", "psnr"), "val.loss"))
 
@@ -81,3 +84,37 @@ def psnr(predictions: Predictions) -> float:
     """Peak signal-to-noise ratio in dB, averaged over images (higher is better)."""
     per_image = _difference(predictions).pow(2).mean(dim=1).clamp(min=1e-10)
     return float((-10 * torch.log10(per_image)).mean())
+
+
+class UnlabelledReconstruction:
+    """A training step that also reconstructs unlabelled images: loss = supervised loss + weight · the model's
+    `reconstruction_loss` on a batch of the 'unlabelled' split as large as the labelled one. The draw is a
+    function of (seed, step) only, so a resumed run sees the same images."""
+
+    def __init__(self, loop: Any, weight: float):
+        self.loop, self.weight = loop, weight
+        self.pool = loop.data.splits["unlabelled"]
+
+    def __call__(self, model: nn.Module, inputs: Tensor, targets: Tensor, objective: Objective):
+        from lamina.train.loop import supervised_step
+
+        loop = self.loop
+        position = ((loop.seed * 1_000_003 + loop.state.step) * 7919 + 29) % (2**63)
+        index = torch.randint(len(self.pool), (len(inputs),), generator=torch.Generator().manual_seed(position))
+        images = self.pool.inputs[index.to(self.pool.inputs.device)].to(inputs.device)  # uint8 (B, C, H, W)
+        loss, prediction, logged = supervised_step(model, inputs, targets, objective)
+        reconstruction = model.reconstruction_loss(loop.data.transform(images), images)
+        logged["unlabelled_reconstruction"] = reconstruction.detach()
+        return loss + self.weight * reconstruction, prediction, logged
+
+
+def unlabelled_reconstruction(loop: Any) -> UnlabelledReconstruction | None:
+    """The step for a model with a `reconstruction_weight` above 0 (a semi-supervised autoencoder), else None."""
+    weight = getattr(loop.model, "reconstruction_weight", 0.0)
+    if not weight:
+        return None
+    if "unlabelled" not in loop.data.splits:
+        raise ConfigError([Problem("model.reconstruction_weight", f"is {weight:g}, but there are no unlabelled "
+                                   "images to reconstruct", "set data.labelled_fraction below 1, or the weight "
+                                   "to 0")])  # fmt: skip
+    return UnlabelledReconstruction(loop, weight)
