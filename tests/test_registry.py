@@ -59,3 +59,14 @@ def test_a_user_registered_family_is_validated_and_trained(tiny_family, runs_dir
 def test_registering_a_name_twice_is_refused():
     with pytest.raises(ValueError, match="registered twice"):
         models.register("mlp", config=TinyConfig)(lambda config, spec: None)
+
+
+def test_every_shipped_config_validates_and_every_family_has_one():
+    from pathlib import Path
+
+    import lamina.models  # noqa: F401  (registers every built-in family)
+
+    folder = Path(__file__).resolve().parents[1] / "configs"
+    families = {load_config(path).model.name for path in sorted(folder.glob("*.yaml"))}
+    builtin = {name for name in models.names() if models.get(name).function.__module__.startswith("lamina.")}
+    assert builtin and builtin <= families, f"families without an example config: {builtin - families}"
