@@ -64,8 +64,16 @@ def main() -> None:
     parser.add_argument("--student-epochs", type=int, default=10, help="epochs of the offline student")
     parser.add_argument("--online-threshold", type=float, default=0.85)
     parser.add_argument("--unlabelled-ratio", type=int, default=2)
+    parser.add_argument(
+        "--model",
+        type=json.loads,
+        default={},
+        help="model options (JSON) for every run, the pretraining included, e.g. a deeper encoder: "
+        '\'{"channels": [32, 64, 128], "latent_size": 64, "classify_from": "code"}\'',
+    )
     arguments = parser.parse_args()
-    common = {"data.path": arguments.data, "runtime.threads": 1}
+    common = {"data.path": arguments.data, "runtime.threads": 1,
+              **{f"model.{key}": value for key, value in arguments.model.items()}}  # fmt: skip
     configs = ROOT / "configs"
 
     def train(config: str, **overrides):
