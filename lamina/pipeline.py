@@ -56,6 +56,21 @@ class Session:
     transfer: dict | None = None  # what model.init_from loaded (lamina/train/transfer.py)
 
 
+def _reconstruction_problems(config: Any, data: Any) -> list[Problem]:
+    """A semi-supervised autoencoder (model.reconstruction_weight) needs unlabelled images and its own step."""
+    weight = getattr(config.model, "reconstruction_weight", 0.0)
+    if not weight:
+        return []
+    if "unlabelled" not in data.splits:
+        return [Problem("model.reconstruction_weight", f"is {weight:g}, but there are no unlabelled images to "
+                        "reconstruct", "set data.labelled_fraction below 1, or the weight to 0")]  # fmt: skip
+    online = getattr(config.data, "pseudo_labels", None)
+    if online is not None and online.teacher is None:
+        return [Problem("model.reconstruction_weight", "cannot be combined with online pseudo-labels "
+                        "(data.pseudo_labels without a teacher)", "choose one of the two")]  # fmt: skip
+    return []
+
+
 def prepare(config: Any, pretrained: bool = True) -> Session:
     """Check and build everything the config names; raises a lamina error before anything is written.
     `pretrained=False` skips loading model.init_from (a resumed run loads its own checkpoint instead)."""
@@ -88,6 +103,7 @@ def prepare(config: Any, pretrained: bool = True) -> Session:
     if metric not in available:
         problems.append(Problem("train.monitor", f"{monitor!r} is not computed by this run",
                                 f"choose one of: {', '.join(f'{split}.{m}' for m in available)}"))  # fmt: skip
+    problems += _reconstruction_problems(config, data)
     if problems:
         raise ConfigError(problems)
     config.train.metrics, config.train.monitor = metric_names, monitor  # saved resolved in config.yaml
@@ -262,11 +278,10 @@ def _execute(session: Session, folder: RunFolder, checkpoint: dict | None, progr
     loop = Loop(session.model, session.data, session.objective, optimizer, settings,
                 metric_names=session.metric_names, monitor=session.monitor, seed=config.seed,
                 callbacks=callbacks, forward_model=forward_model)  # fmt: skip
-    online, reconstruct = online_pseudo_labels(loop, config.data), unlabelled_reconstruction(loop)
-    if online is not None and reconstruct is not None:
-        raise ConfigError([Problem("model.reconstruction_weight", "cannot be combined with online pseudo-labels "
-                                   "(data.pseudo_labels without a teacher)", "choose one of the two")])  # fmt: skip
-    loop.step_function = online or reconstruct or loop.step_function
+    # (prepare checked that at most one of the two applies)
+    loop.step_function = (
+        online_pseudo_labels(loop, config.data) or unlabelled_reconstruction(loop) or loop.step_function
+    )
     if checkpoint is not None:
         load_weights(session.model, checkpoint["path"] / "model.safetensors")
         restore_loop(loop, checkpoint)

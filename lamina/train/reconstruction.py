@@ -15,7 +15,6 @@ from torch import Tensor, nn
 
 from lamina.config.base import Options
 from lamina.data.spec import DataSpec
-from lamina.errors import ConfigError, Problem
 from lamina.train.losses import Objective, loss_for, losses
 from lamina.train.metrics import Predictions, metric
 from lamina.train.tasks import Task, register_task
@@ -109,12 +108,7 @@ class UnlabelledReconstruction:
 
 
 def unlabelled_reconstruction(loop: Any) -> UnlabelledReconstruction | None:
-    """The step for a model with a `reconstruction_weight` above 0 (a semi-supervised autoencoder), else None."""
+    """The step for a model with a `reconstruction_weight` above 0 (a semi-supervised autoencoder), else None.
+    The pipeline has checked that the data has an 'unlabelled' split."""
     weight = getattr(loop.model, "reconstruction_weight", 0.0)
-    if not weight:
-        return None
-    if "unlabelled" not in loop.data.splits:
-        raise ConfigError([Problem("model.reconstruction_weight", f"is {weight:g}, but there are no unlabelled "
-                                   "images to reconstruct", "set data.labelled_fraction below 1, or the weight "
-                                   "to 0")])  # fmt: skip
-    return UnlabelledReconstruction(loop, weight)
+    return UnlabelledReconstruction(loop, weight) if weight else None
