@@ -61,6 +61,10 @@ def _reconstruction_problems(config: Any, data: Any) -> list[Problem]:
     weight = getattr(config.model, "reconstruction_weight", 0.0)
     if not weight:
         return []
+    if data.spec.task != "classification":
+        return [Problem("model.reconstruction_weight", f"is {weight:g}, but it trains a classifier beside its "
+                        f"decoder and the task is {data.spec.task!r}", "remove it: a reconstruction task "
+                        "already trains the whole autoencoder")]  # fmt: skip
     if "unlabelled" not in data.splits:
         return [Problem("model.reconstruction_weight", f"is {weight:g}, but there are no unlabelled images to "
                         "reconstruct", "set data.labelled_fraction below 1, or the weight to 0")]  # fmt: skip

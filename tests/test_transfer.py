@@ -309,6 +309,8 @@ def test_semi_supervised_autoencoder_fine_tunes_the_whole_autoencoder_on_labels_
     assert run.summary["init_from"]["fresh"] == ["code_activation.0", "head.0"]  # latent and decoder loaded
     first, last = (row["train.unlabelled_reconstruction"] for row in (run.history[0], run.history[-1]))
     assert last < first and run.metrics["test"]["accuracy"] > 0.5  # learns from both at once
+    start, end = (load_file(path / "model.safetensors") for path in (pretrained.dir, run.dir))
+    assert not torch.equal(start["decoder.0.weight"], end["decoder.0.weight"])  # the reconstruction trains it
     before = sorted(runs_dir.iterdir())
     del config["data"]["labelled_fraction"]
     with pytest.raises(ConfigError, match="is 1, but there are no unlabelled images to reconstruct"):
@@ -316,4 +318,7 @@ def test_semi_supervised_autoencoder_fine_tunes_the_whole_autoencoder_on_labels_
     config["data"].update(labelled_fraction=0.3, pseudo_labels={"threshold": 0.5})
     with pytest.raises(ConfigError, match="cannot be combined with online pseudo-labels"):
         train(config, runs_dir=runs_dir, progress="quiet")
+    pretrain["model"] = {**autoencoder, "reconstruction_weight": 1.0}
+    with pytest.raises(ConfigError, match="the task is 'reconstruction'"):
+        train(pretrain, runs_dir=runs_dir, progress="quiet")
     assert sorted(runs_dir.iterdir()) == before  # refused before a run folder was made
