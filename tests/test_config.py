@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import Field
 
-from lamina.config import load_config, schema
+from lamina.config import Options, load_config, schema
 from lamina.config.loading import apply_overrides, parse_overrides
 from lamina.config.schema import config_class
 from lamina.errors import ConfigError
@@ -114,3 +115,31 @@ def test_schema_lists_every_family_and_option():
     for name in ("mlp", "cnn", "digits", "mnist", "csv", "breast_cancer", "adamw", "muon", "one_cycle", "huber"):
         assert f"'{name}'" in text
     assert "Width of each hidden layer" in text  # option docstrings become descriptions
+
+
+def test_docstrings_below_fields_become_descriptions_in_local_and_derived_classes():
+    class Local(Options):
+        width: int = 3
+        """Width of a layer."""
+        depth: int = 2
+        """Layers.
+
+        More detail."""
+        labelled: int = Field(1, description="explicit wins")
+        """Not used."""
+
+    class Derived(Local):
+        depth: int = 4  # redeclared without a docstring: no description, as with pydantic
+        extra: float = 0.5
+        """Extra."""
+
+    descriptions = {name: field.description for name, field in Derived.model_fields.items()}
+    assert descriptions == {"width": "Width of a layer.", "depth": None, "labelled": "explicit wins", "extra": "Extra."}
+    assert Local.model_fields["depth"].description == "Layers.\n\nMore detail."
+    assert Local.model_json_schema()["properties"]["width"]["description"] == "Width of a layer."
+
+
+def test_a_class_without_source_gets_no_descriptions():
+    namespace = {"Options": Options, "__name__": "made_by_exec"}
+    exec('class Hidden(Options):\n    size: int = 1\n    """Size."""\n', namespace)
+    assert namespace["Hidden"].model_fields["size"].description is None
