@@ -322,3 +322,23 @@ def test_semi_supervised_autoencoder_fine_tunes_the_whole_autoencoder_on_labels_
     with pytest.raises(ConfigError, match="the task is 'reconstruction'"):
         train(pretrain, runs_dir=runs_dir, progress="quiet")
     assert sorted(runs_dir.iterdir()) == before  # refused before a run folder was made
+
+
+def test_semi_supervised_autoencoder_resumes_exactly(runs_dir):
+    config = tiny_config(epochs=3, batch_size=16)
+    config["data"]["labelled_fraction"] = 0.3
+    config["model"] = {"name": "autoencoder", "channels": [8], "latent_size": 6, "noise": "masking",
+                       "reconstruction_weight": 1.0}  # fmt: skip
+    first = train(config, runs_dir=runs_dir, progress="quiet")
+
+    class InterruptAt(Callback):
+        def step_end(self, loop, loss):
+            loop.interrupt_requested = loop.state.step == 30  # mid-epoch 2 (24 steps per epoch)
+
+    with pytest.raises(RunInterrupted) as caught:
+        train(config, runs_dir=runs_dir, progress="quiet", callbacks=[InterruptAt()])
+    resumed = resume(caught.value.run_dir, progress="quiet")
+    weights, again = (load_file(run.dir / "model.safetensors") for run in (first, resumed))
+    assert all(torch.equal(weights[name], again[name]) for name in weights)  # unlabelled draws and masks replay
+    assert [row["train.unlabelled_reconstruction"] for row in first.history] == [
+        row["train.unlabelled_reconstruction"] for row in resumed.history]  # fmt: skip
