@@ -1,11 +1,11 @@
 """Learning from 5 % of MNIST's labels: from scratch, from an autoencoder-pretrained encoder, and with
 pseudo-labels (offline teacher → student, and online FixMatch), each on the same labelled subset per seed.
 
-    .venv/bin/python bench/few_labels.py [--seeds 0 1 2] [--methods ...] [--runs-dir runs/few-labels]
+    .venv/bin/python bench/few_labels.py [--seeds 0 1 2] [--methods ...] [--runs-dir runs/few-labels] [--family dense]
 
-1. pretrain a denoising autoencoder on all training images, labels unused (configs/mnist_autoencoder_pretrain.yaml)
-   — or reuse one with --encoder RUN_DIR
-2. per seed: scratch = configs/mnist_few_labels.yaml as written;
+1. pretrain a denoising autoencoder on all training images, labels unused (configs/mnist_autoencoder_pretrain.yaml,
+   or its _dense twin with --family dense) — or reuse one with --encoder RUN_DIR
+2. per seed: scratch = configs/mnist_few_labels.yaml (or mnist_few_labels_dense.yaml) as written;
    autoencoder-pretrained = the same with model.init_from = the autoencoder run (encoder loaded, head new), the
    encoder at --encoder-factor × the learning rate;
    offline pseudo-labels = the scratch run labels the unlabelled 95 %; images it gives ≥ --threshold probability
@@ -46,6 +46,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--runs-dir", default="runs/few-labels")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "mnist"))
+    parser.add_argument("--family", choices=["conv", "dense"], default="conv",
+                        help="conv: configs/mnist_few_labels.yaml; dense: the fully connected _dense configs")  # fmt: skip
+    parser.add_argument("--no-augmentation", action="store_true",
+                        help="train every classifier without data.augment (pretraining is unaugmented anyway)")  # fmt: skip
     parser.add_argument("--encoder", help="a finished mnist_autoencoder_pretrain run to reuse")
     parser.add_argument(
         "--encoder-factor",
@@ -74,11 +78,15 @@ def main() -> None:
     arguments = parser.parse_args()
     common = {"data.path": arguments.data, "runtime.threads": 1,
               **{f"model.{key}": value for key, value in arguments.model.items()}}  # fmt: skip
+    classifier = {"data.augment": []} if arguments.no_augmentation else {}
     configs = ROOT / "configs"
+    suffix = "_dense" if arguments.family == "dense" else ""
+    few_labels, pretrain = f"mnist_few_labels{suffix}.yaml", f"mnist_autoencoder_pretrain{suffix}.yaml"
 
     def train(config: str, **overrides):
         started = time.perf_counter()
-        run = lamina.train(configs / config, {**common, **overrides}, runs_dir=arguments.runs_dir, progress="quiet")
+        settings = {**common, **(classifier if config == few_labels else {}), **overrides}
+        run = lamina.train(configs / config, settings, runs_dir=arguments.runs_dir, progress="quiet")
         print(f"  {run.dir.name}: test accuracy {run.metrics['test'].get('accuracy', float('nan')):.4f} "
               f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
         return run
@@ -89,31 +97,31 @@ def main() -> None:
             encoder = lamina.load_run(arguments.encoder)
         else:
             print("self-supervised pretraining (all training images, no labels)")
-            encoder = train("mnist_autoencoder_pretrain.yaml")
+            encoder = train(pretrain)
     results: dict[str, list[float]] = {name: [] for name in ["scratch", *arguments.methods]}
     for seed in arguments.seeds:
         print(f"seed {seed}")
-        scratch = train("mnist_few_labels.yaml", seed=seed)
+        scratch = train(few_labels, seed=seed)
         runs = {"scratch": scratch}
         if "autoencoder-pretrained" in arguments.methods:
-            runs["autoencoder-pretrained"] = train("mnist_few_labels.yaml", seed=seed, **{
+            runs["autoencoder-pretrained"] = train(few_labels, seed=seed, **{
                 "model.init_from": str(encoder.dir),
                 "train.learning_rate_factors": {"encoder": arguments.encoder_factor}})  # fmt: skip
         if "offline-pseudo-labels" in arguments.methods:
-            runs["offline-pseudo-labels"] = train("mnist_few_labels.yaml", seed=seed, **{
+            runs["offline-pseudo-labels"] = train(few_labels, seed=seed, **{
                 "data.pseudo_labels": {"teacher": str(scratch.dir), "threshold": arguments.threshold},
                 "train.epochs": arguments.student_epochs})  # fmt: skip
         if "ensemble-pseudo-labels" in arguments.methods:
-            teachers = [scratch] + [train("mnist_few_labels.yaml", seed=seed + 100 * k, **{"data.seed": seed})
+            teachers = [scratch] + [train(few_labels, seed=seed + 100 * k, **{"data.seed": seed})
                                     for k in range(1, arguments.teachers)]  # fmt: skip
             ensemble = evaluate_ensemble([run.dir for run in teachers])["metrics"]["ensemble"]["accuracy"]
             results.setdefault("(teacher ensemble)", []).append(ensemble)
             print(f"  teacher ensemble of {len(teachers)}: test accuracy {ensemble:.4f}", flush=True)
-            runs["ensemble-pseudo-labels"] = train("mnist_few_labels.yaml", seed=seed, **{
+            runs["ensemble-pseudo-labels"] = train(few_labels, seed=seed, **{
                 "data.pseudo_labels": {"teacher": [str(run.dir) for run in teachers], "threshold": arguments.threshold},
                 "train.epochs": arguments.student_epochs})  # fmt: skip
         if "online-pseudo-labels" in arguments.methods:
-            runs["online-pseudo-labels"] = train("mnist_few_labels.yaml", seed=seed, **{
+            runs["online-pseudo-labels"] = train(few_labels, seed=seed, **{
                 "data.pseudo_labels": {"threshold": arguments.online_threshold, "strong_augment": STRONG_AUGMENT,
                                        "unlabelled_ratio": arguments.unlabelled_ratio}})  # fmt: skip
         for name, run in runs.items():
