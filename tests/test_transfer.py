@@ -11,7 +11,6 @@ from safetensors.torch import load_file, save_file
 from conftest import tiny_config
 from lamina.errors import ConfigError, ModelError, RunInterrupted
 from lamina.pipeline import resume, train
-from lamina.train.callbacks import Callback
 from lamina.train.transfer import adapt_channels, with_learning_rate_factors
 
 
@@ -192,13 +191,7 @@ def test_online_pseudo_labels_train_on_the_pool_and_reject_label_mixing(runs_dir
     fractions = [row["train.pseudo_label_fraction"] for row in first.history]
     assert fractions[-1] > fractions[0] and fractions[-1] > 0.3  # the model grows confident on the pool
 
-    class InterruptAt(Callback):
-        def step_end(self, loop, loss):
-            loop.interrupt_requested = loop.state.step == 30  # mid-epoch 2 (24 steps per epoch)
-
-    with pytest.raises(RunInterrupted) as caught:
-        train(config, runs_dir=runs_dir, progress="quiet", callbacks=[InterruptAt()])
-    resumed = resume(caught.value.run_dir, progress="quiet")
+    resumed = _interrupted_at_step_30_and_resumed(config, runs_dir)
     weights, again = (load_file(run.dir / "model.safetensors") for run in (first, resumed))
     assert all(torch.equal(weights[name], again[name]) for name in weights)  # draws depend on (seed, step) only
     mixing = {**config, "data": {**config["data"], "augment": [{"name": "mixup"}]}}
@@ -330,15 +323,17 @@ def test_semi_supervised_autoencoder_resumes_exactly(runs_dir):
     config["model"] = {"name": "autoencoder", "channels": [8], "latent_size": 6, "noise": "masking",
                        "reconstruction_weight": 1.0}  # fmt: skip
     first = train(config, runs_dir=runs_dir, progress="quiet")
-
-    class InterruptAt(Callback):
-        def step_end(self, loop, loss):
-            loop.interrupt_requested = loop.state.step == 30  # mid-epoch 2 (24 steps per epoch)
-
-    with pytest.raises(RunInterrupted) as caught:
-        train(config, runs_dir=runs_dir, progress="quiet", callbacks=[InterruptAt()])
-    resumed = resume(caught.value.run_dir, progress="quiet")
+    resumed = _interrupted_at_step_30_and_resumed(config, runs_dir)
     weights, again = (load_file(run.dir / "model.safetensors") for run in (first, resumed))
     assert all(torch.equal(weights[name], again[name]) for name in weights)  # unlabelled draws and masks replay
     assert [row["train.unlabelled_reconstruction"] for row in first.history] == [
         row["train.unlabelled_reconstruction"] for row in resumed.history]  # fmt: skip
+
+
+def _interrupted_at_step_30_and_resumed(config: dict, runs_dir):
+    """Train `config`, stop it after step 30 (mid-epoch 2 with 24 steps per epoch) as Ctrl-C does, resume it."""
+    from test_resume import InterruptAt
+
+    with pytest.raises(RunInterrupted) as caught:
+        train(config, runs_dir=runs_dir, progress="quiet", callbacks=[InterruptAt(30)])
+    return resume(caught.value.run_dir, progress="quiet")
