@@ -85,6 +85,15 @@ def test_overrides_are_parsed_as_yaml_and_applied_by_dotted_path():
     assert config.train.loss.name == "cross_entropy" and config.train.loss.label_smoothing == 0.1
 
 
+def test_step_milestones_must_increase():
+    problems = problems_of(
+        {"data": "digits", "model": "mlp", "train": {"schedule": {"name": "step", "milestones": [75, 50]}}}
+    )
+    assert problems == [
+        "train.schedule.milestones: must be increasing epochs ≥ 1, received [75, 50]; for example [50, 75]"
+    ]
+
+
 def test_bad_override_syntax_is_a_config_error():
     with pytest.raises(ConfigError, match="expected dotted.key=value, received 'train.epochs'"):
         parse_overrides(["train.epochs"])

@@ -109,6 +109,8 @@ def schedule(name: str, **options):
 def test_schedules_follow_their_formulas():
     assert factor(schedule("constant"), 50, 100, 10) == 1.0
     assert factor(schedule("step", every_epochs=2, gamma=0.5), 45, 100, 10) == 0.25
+    milestones = schedule("step", milestones=[5, 8], gamma=0.5)  # 10 steps per epoch
+    assert [factor(milestones, s, 100, 10) for s in (49, 50, 79, 80, 99)] == [1.0, 0.5, 0.5, 0.25, 0.25]
     assert factor(schedule("cosine", min_factor=0.1), 50, 100, 10) == pytest.approx(0.55)
     assert factor(schedule("cosine", min_factor=0.1), 100, 100, 10) == pytest.approx(0.1)
     assert factor(schedule("linear", final_factor=0.0), 75, 100, 10) == pytest.approx(0.25)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lamina.config.base import Options
 from lamina.registry import Registry
@@ -56,18 +56,30 @@ def constant(config: ConstantOptions, progress: float, step: int, steps_per_epoc
 
 
 class StepOptions(ScheduleOptions):
-    """Multiply the learning rate by `gamma` every `every_epochs` epochs."""
+    """Multiply the learning rate by `gamma` every `every_epochs` epochs, or at each epoch in `milestones`."""
 
     every_epochs: int = Field(10, ge=1)
-    """Epochs between decays."""
+    """Epochs between decays (ignored when `milestones` is given)."""
+    milestones: list[int] | None = None
+    """Epochs (0-based, increasing) at which the rate is multiplied by `gamma`, as PyTorch's MultiStepLR:
+    [50, 75] with 100 epochs decays twice. Replaces `every_epochs`."""
     gamma: float = Field(0.1, gt=0)
     """Multiplier applied at each decay."""
+
+    @field_validator("milestones")
+    @classmethod
+    def _increasing(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (any(epoch < 1 for epoch in value) or value != sorted(set(value))):
+            raise ValueError(f"must be increasing epochs ≥ 1, received {value}; for example [50, 75]")
+        return value
 
 
 @schedules.register("step", config=StepOptions)
 def step_decay(config: StepOptions, progress: float, step: int, steps_per_epoch: int) -> float:
-    """Step decay every N epochs."""
+    """Step decay every N epochs, or at the given milestone epochs."""
     epoch = step // max(1, steps_per_epoch)
+    if config.milestones is not None:
+        return config.gamma ** sum(epoch >= milestone for milestone in config.milestones)
     return config.gamma ** (epoch // config.every_epochs)
 
 
