@@ -34,7 +34,7 @@ from lamina.train.optimizers import build_optimizer
 from lamina.train.progress import Progress
 from lamina.train.pseudo_labels import online_pseudo_labels
 from lamina.train.reconstruction import unlabelled_reconstruction
-from lamina.train.runtime import auto_threads, select_device, set_deterministic, set_threads
+from lamina.train.runtime import auto_threads, keep_freed_memory, select_device, set_deterministic, set_threads
 from lamina.train.tasks import defaults_for
 from lamina.train.transfer import Freezing, with_learning_rate_factors
 
@@ -81,6 +81,8 @@ def prepare(config: Any, pretrained: bool = True) -> Session:
     set_threads(config.runtime.threads or 1)
     set_deterministic(config.runtime.deterministic)
     device = select_device(config.runtime.device)
+    if config.runtime.keep_freed_memory and device.type == "cpu":
+        keep_freed_memory()  # on a GPU, activations live in PyTorch's own caching allocator already
     data = build_data(config.data, config.seed)
     spec = data.spec
     default_loss, default_metrics, default_monitor = defaults_for(spec)

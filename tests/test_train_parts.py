@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -124,3 +126,32 @@ def test_warmup_ramps_linearly_then_hands_over():
     config = schedule("cosine", warmup_steps=9, min_factor=0.0)
     assert [factor(config, s, 109, 10) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
     assert factor(config, 59, 109, 10) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+
+
+MAPPED_BYTES_OF_A_LARGE_TENSOR = """
+import ctypes, sys, torch
+from lamina.train.runtime import keep_freed_memory
+
+class MallocInfo(ctypes.Structure):  # glibc's struct mallinfo2
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+
+mallinfo2 = ctypes.CDLL(None).mallinfo2
+mallinfo2.restype = MallocInfo
+kept = keep_freed_memory() if sys.argv[1] == "keep" else False
+block = torch.empty(16 << 20)  # 64 MiB
+print(kept, mallinfo2().hblkhd >> 20)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_kept_memory_serves_large_tensors_from_the_reusable_heap():
+    def mapped(mode: str) -> tuple[str, int]:
+        command = [sys.executable, "-c", MAPPED_BYTES_OF_A_LARGE_TENSOR, mode]
+        kept, mebibytes = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+        return kept, int(mebibytes)
+
+    # by default glibc maps the 64 MiB block on its own and unmaps it on free (faulted in again next step)
+    default, keep = mapped("default"), mapped("keep")
+    assert default[0] == "False" and default[1] >= 64
+    assert keep[0] == "True" and keep[1] < 64

@@ -135,6 +135,9 @@ class RuntimeOptions(Options):
     deterministic: bool = False
     """Deterministic kernels, so a resumed or repeated run on a GPU matches bitwise (slower there; CPU runs are
     bitwise repeatable either way)."""
+    keep_freed_memory: bool = True
+    """On CPU, let the C library (glibc) reuse freed memory instead of unmapping every large tensor after each
+    step: up to a fifth faster conv-net steps, at the cost of holding more memory (docs/performance.md)."""
 
     @field_validator("device")
     @classmethod

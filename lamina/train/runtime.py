@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 
 import torch
 
 from lamina.errors import ConfigError, Problem
 
-__all__ = ["select_device", "set_threads", "set_deterministic", "default_threads", "auto_threads", "SMALL_BATCH_FLOPS"]
+__all__ = [
+    "select_device",
+    "set_threads",
+    "set_deterministic",
+    "default_threads",
+    "auto_threads",
+    "keep_freed_memory",
+    "SMALL_BATCH_FLOPS",
+]
 
 # Below this many forward FLOPs per batch, one thread beats several: waking OpenMP workers for each small op
 # costs more than the work (measured crossover ≈ 350 MFLOP on 2 cores; docs/performance.md).
@@ -71,3 +81,27 @@ def set_deterministic(deterministic: bool) -> None:
     torch.backends.cudnn.deterministic = deterministic
     if deterministic:
         torch.backends.cudnn.benchmark = False  # autotuning may pick a different kernel each run
+
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEEP_BYTES = 1 << 30
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc keep freed memory for the next allocation instead of returning it to the system.
+
+    By default glibc serves each block over 32 MiB with a fresh mmap and unmaps it on free, so every large
+    activation of every step is page-faulted in again: on this machine a quarter of a conv net's CPU step time
+    went to the kernel (docs/performance.md). Raising the mmap and trim thresholds to 1 GiB makes the heap reuse
+    those pages; the process keeps its peak memory instead of shrinking between steps. Process-wide and
+    irreversible; a no-op (False) where the C library is not glibc."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and other C libraries have no mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES))
