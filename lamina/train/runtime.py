@@ -92,7 +92,7 @@ def keep_freed_memory() -> bool:
     """Let glibc's malloc keep freed memory for the next allocation instead of returning it to the system.
 
     By default glibc serves each block over 32 MiB with a fresh mmap and unmaps it on free, so every large
-    activation of every step is page-faulted in again: on this machine a quarter of a conv net's CPU step time
+    activation of every step is page-faulted in again: on this machine a sixth to a fifth of a conv net's step time
     went to the kernel (docs/performance.md). Raising the mmap and trim thresholds to 1 GiB makes the heap reuse
     those pages; the process keeps its peak memory instead of shrinking between steps. Process-wide and
     irreversible; a no-op (False) where the C library is not glibc."""
