@@ -110,6 +110,11 @@ def prepare(config: Any, pretrained: bool = True) -> Session:
         problems.append(Problem("train.monitor", f"{monitor!r} is not computed by this run",
                                 f"choose one of: {', '.join(f'{split}.{m}' for m in available)}"))  # fmt: skip
     problems += _reconstruction_problems(config, data)
+    milestones = getattr(config.train.schedule, "milestones", None)
+    if milestones and config.train.max_steps is None and milestones[-1] >= config.train.epochs:
+        problems.append(Problem("train.schedule.milestones", f"epoch {milestones[-1]} is not before the end of "
+                                f"training (train.epochs {config.train.epochs}), so it never decays the rate",
+                                f"use epochs below {config.train.epochs}, or more epochs"))  # fmt: skip
     if problems:
         raise ConfigError(problems)
     config.train.metrics, config.train.monitor = metric_names, monitor  # saved resolved in config.yaml

@@ -131,6 +131,17 @@ def test_set_overrides_are_validated_too(tmp_path):
         in result.stderr  # fmt: skip
 
 
+def test_a_milestone_at_the_end_of_training_exits_2(tmp_path):
+    config = write_config(tmp_path / "c.yaml", tiny_config())
+    result = run_cli("validate", config, "--set", "train.epochs=4", "--set",
+                     "train.schedule={name: step, milestones: [2, 4]}")  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "train.schedule.milestones: epoch 4 is not before the end of training (train.epochs 4), so it never " \
+        "decays the rate" in result.stderr  # fmt: skip
+    assert run_cli("validate", config, "--set", "train.epochs=5", "--set",
+                   "train.schedule={name: step, milestones: [2, 4]}").returncode == 0  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("data", "model", "message"),
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import platform
 import subprocess
 import sys
 
@@ -144,7 +145,12 @@ print(kept, mallinfo2().hblkhd >> 20)
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+LIBC, LIBC_VERSION = platform.libc_ver()
+
+
+@pytest.mark.skipif(
+    LIBC != "glibc" or tuple(map(int, LIBC_VERSION.split(".")[:2])) < (2, 33), reason="needs glibc ≥ 2.33 (mallinfo2)"
+)
 def test_kept_memory_serves_large_tensors_from_the_reusable_heap():
     def mapped(mode: str) -> tuple[str, int]:
         command = [sys.executable, "-c", MAPPED_BYTES_OF_A_LARGE_TENSOR, mode]

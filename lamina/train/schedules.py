@@ -61,8 +61,8 @@ class StepOptions(ScheduleOptions):
     every_epochs: int = Field(10, ge=1)
     """Epochs between decays (ignored when `milestones` is given)."""
     milestones: list[int] | None = None
-    """Epochs (0-based, increasing) at which the rate is multiplied by `gamma`, as PyTorch's MultiStepLR:
-    [50, 75] with 100 epochs decays twice. Replaces `every_epochs`."""
+    """Multiply the rate by `gamma` after each of these many epochs, as PyTorch's MultiStepLR: [50, 75] with 100
+    epochs trains 50 epochs at the full rate, 25 at `gamma` × and 25 at `gamma`² ×. Replaces `every_epochs`."""
     gamma: float = Field(0.1, gt=0)
     """Multiplier applied at each decay."""
 
