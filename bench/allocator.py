@@ -1,5 +1,5 @@
 """What `runtime.keep_freed_memory` buys on CPU: glibc's malloc left as it is against malloc told to keep freed
-memory (lamina.train.runtime.keep_freed_memory), on the training steps and evaluation passes of a conv net.
+memory (lamina.training.runtime.keep_freed_memory), on the training steps and evaluation passes of a conv net.
 
     .venv/bin/python bench/allocator.py [--steps 40] [--threads 1] [--repeats 2]
 
@@ -28,7 +28,7 @@ def measure(keep: bool, steps: int, threads: int) -> dict:
 
     from lamina.data.spec import DataSpec
     from lamina.models.registry import build_model
-    from lamina.train.runtime import keep_freed_memory
+    from lamina.training.runtime import keep_freed_memory
 
     kept = keep_freed_memory() if keep else False
     torch.set_num_threads(threads)

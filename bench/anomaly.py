@@ -18,10 +18,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lamina.data import build_data  # noqa: E402
+from lamina.data.build import build_data  # noqa: E402
 from lamina.data.inputs import transform_for  # noqa: E402
 from lamina.run import load_run  # noqa: E402
-from lamina.train.metrics import roc_auc  # noqa: E402
+from lamina.training.metrics import roc_auc  # noqa: E402
 
 
 def main() -> None:

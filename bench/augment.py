@@ -25,11 +25,13 @@ import torch.nn.functional as F  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lamina.data.augment import augmentations, build_augmentation  # noqa: E402
+from lamina.data.augment import build_augmentation  # noqa: E402
+from lamina.data.augment_options import augmentations  # noqa: E402
 from lamina.data.bundle import DataBundle, Split  # noqa: E402
 from lamina.data.spec import DataSpec  # noqa: E402
-from lamina.models import build_model  # noqa: E402
-from lamina.train.optimizers import build_optimizer, optimizers  # noqa: E402
+from lamina.models.registry import build_model  # noqa: E402
+from lamina.training.optimizers import build_optimizer  # noqa: E402
+from lamina.training.options import optimizers  # noqa: E402
 
 
 def median_ms(function, rounds: int) -> float:
@@ -52,7 +54,7 @@ def bundle_for(shape: tuple[int, int, int]) -> DataBundle:
 
 def step_ms(model_config: dict, shape, batch: int, rounds: int) -> float:
     model = build_model(model_config, DataSpec("image", "classification", shape, num_classes=10))
-    optimizer = build_optimizer(optimizers.get("sgd").config(), model)
+    optimizer = build_optimizer(optimizers.get("sgd").options(), model)
     inputs, targets = torch.randn(batch, *shape), torch.randint(0, 10, (batch,))
 
     def step():
@@ -79,8 +81,10 @@ def main() -> None:
         print(f"\n{label}: batch {batch} × {'×'.join(map(str, shape))}")
         step = step_ms(model, shape, batch, arguments.rounds)
         print(f"  {'training step (forward + backward + SGD)':44s} {step:9.2f}")
-        for entry in augmentations.entries():
-            augment = build_augmentation([entry.config()], bundle)
+        for entry in augmentations.values():
+            if "image" not in entry.metadata["inputs"] or entry.metadata["stage"] != "inputs":
+                continue  # the image augmentations applied to each batch
+            augment = build_augmentation([entry.options()], bundle, "data.augment")
             seeds = iter(range(10**6))
             cost = median_ms(lambda a=augment: a(inputs, targets, torch.Generator().manual_seed(next(seeds))),
                              arguments.rounds)  # fmt: skip

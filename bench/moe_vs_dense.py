@@ -21,14 +21,15 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lamina.config import load_config  # noqa: E402
-from lamina.pipeline import prepare  # noqa: E402
-from lamina.train.loop import Loop  # noqa: E402
-from lamina.train.optimizers import build_optimizer  # noqa: E402
+from lamina.config.loading import load_config  # noqa: E402
+from lamina.pipeline.prepare import prepare  # noqa: E402
+from lamina.training.loop import Loop  # noqa: E402
+from lamina.training.optimizers import build_optimizer  # noqa: E402
 
 
 def tokens_per_second(session, config, seed: int, tokens: int) -> float:
     model = copy.deepcopy(session.model)
+    config = session.config
     loop = Loop(model, session.data, session.objective, build_optimizer(config.train.optimizer, model), config.train,
                 metric_names=session.metric_names, monitor=session.monitor, seed=seed, callbacks=[])  # fmt: skip
     started = time.perf_counter()

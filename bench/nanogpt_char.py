@@ -142,10 +142,10 @@ def nanogpt_estimates(run_dir: str, repeats: int = 10) -> None:
     import statistics
 
     from lamina import load_run
-    from lamina.data import build_data
+    from lamina.run import run_data
 
     run = load_run(run_dir)
-    data = build_data(run.config.data, run.config.seed)
+    data = run_data(run.config)
     val = data.splits["val"]
     stream = torch.cat([val.inputs.reshape(-1), val.targets[-1, -1:]])  # the val text, rebuilt from its windows
     model, context = run.model.eval(), data.spec.input_shape[0]
@@ -182,10 +182,10 @@ def main() -> None:
     if arguments.estimate:
         return nanogpt_estimates(arguments.estimate)
 
-    from lamina.config import load_config
-    from lamina.pipeline import prepare
-    from lamina.train.loop import Loop
-    from lamina.train.optimizers import build_optimizer
+    from lamina.config.loading import load_config
+    from lamina.pipeline.prepare import prepare
+    from lamina.training.loop import Loop
+    from lamina.training.optimizers import build_optimizer
 
     overrides = {"data.path": arguments.data, "runtime.threads": arguments.threads,
                  "data.windows_per_epoch": 12 * arguments.steps, "train.max_steps": None,
@@ -210,8 +210,8 @@ def main() -> None:
     lamina_rates, plain_rates = [], []
     for round_index in range(arguments.rounds + 1):  # round 0 warms both up and is not counted
         model = copy.deepcopy(session.model)
-        loop = Loop(model, session.data, session.objective, build_optimizer(config.train.optimizer, model),
-                    config.train, metric_names=session.metric_names, monitor=session.monitor, seed=round_index,
+        loop = Loop(model, session.data, session.objective, build_optimizer(session.config.train.optimizer, model),
+                    session.config.train, metric_names=session.metric_names, monitor=session.monitor, seed=round_index,
                     callbacks=[])  # fmt: skip
         started = time.perf_counter()
         loop._train_epoch(started)

@@ -24,11 +24,11 @@ import torch.nn.functional as F  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lamina.config import load_config  # noqa: E402
+from lamina.config.loading import load_config  # noqa: E402
 from lamina.data.bundle import epoch_order  # noqa: E402
-from lamina.pipeline import prepare  # noqa: E402
-from lamina.train.loop import Loop  # noqa: E402
-from lamina.train.optimizers import build_optimizer  # noqa: E402
+from lamina.pipeline.prepare import prepare  # noqa: E402
+from lamina.training.loop import Loop  # noqa: E402
+from lamina.training.optimizers import build_optimizer  # noqa: E402
 
 
 def hand_written_epoch(model, optimizer, scheduler, inputs, targets, mean, std, batch_size, order, smoothing):
@@ -63,7 +63,7 @@ def main() -> None:
     config = load_config(arguments.config, overrides)
     session = prepare(config)
     torch.set_num_threads(arguments.threads)
-    settings = config.train
+    settings = session.config.train
     train = session.data.splits["train"]
     mean = torch.tensor(session.data.preprocessing["mean"]).view(1, -1, 1, 1)
     std = torch.tensor(session.data.preprocessing["std"]).view(1, -1, 1, 1)

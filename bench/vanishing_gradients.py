@@ -26,9 +26,9 @@ import torch  # noqa: E402
 
 def column_gradients(run, batch: int = 256) -> list[float]:
     """‖∂loss/∂x_t‖ per column t of `batch` test strings (the model in eval mode, inputs as the model sees them)."""
-    from lamina.data import build_data
+    from lamina.run import run_data
 
-    data = build_data(run.config.data, run.config.seed)
+    data = run_data(run.config)
     split = data.splits["test"]
     inputs = data.transform(split.inputs[:batch]).requires_grad_(True)
     model = run.model.eval()

@@ -1,10 +1,15 @@
 """lamina: train, understand and ship neural networks from one YAML file.
 
-    >>> import lamina
-    >>> run = lamina.train("configs/digits_cnn.yaml", overrides={"train.epochs": 3})  # doctest: +SKIP
-    >>> run.metrics["test"]["accuracy"]  # doctest: +SKIP
+    >>> import lamina, tempfile
+    >>> run = lamina.train("configs/digits_cnn.yaml", overrides={"train.epochs": 3}, runs_dir=tempfile.mkdtemp(),
+    ...                    progress="quiet")
+    >>> run.metrics["test"]["accuracy"] > 0.9
+    True
 
-The public names are imported lazily, so `import lamina` (and `lamina --help`) does not load PyTorch.
+The public names are imported lazily, so `import lamina` (and `lamina --help`) does not load PyTorch. The package
+is layered, each layer importing only those below it (docs/architecture.md):
+
+    core → tasks → data → models → training → artifacts → config → run → pipeline → ensemble, generate → cli
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from lamina.core.version import __version__
 
 __all__ = [
     "train",
@@ -35,14 +40,14 @@ _HOMES = {
     "resume": "lamina.pipeline",
     "load_run": "lamina.run",
     "Run": "lamina.run",
-    "build_model": "lamina.models",
-    "load_config": "lamina.config",
+    "build_model": "lamina.models.registry",
+    "load_config": "lamina.config.loading",
     "DataSpec": "lamina.data.spec",
-    "LaminaError": "lamina.errors",
-    "ConfigError": "lamina.errors",
-    "DataError": "lamina.errors",
-    "ModelError": "lamina.errors",
-    "RunError": "lamina.errors",
+    "LaminaError": "lamina.core.errors",
+    "ConfigError": "lamina.core.errors",
+    "DataError": "lamina.core.errors",
+    "ModelError": "lamina.core.errors",
+    "RunError": "lamina.core.errors",
 }
 
 

@@ -21,11 +21,14 @@ from typing import Any
 
 import torch
 
-from lamina.errors import RunError
+from lamina.core.errors import RunError
+from lamina.data.spec import DataSpec
+from lamina.run import SPLITS, Run, load_run, run_data
+from lamina.tasks import task_of, tasks
+from lamina.training.evaluate import model_outputs
+from lamina.training.metrics import Predictions, compute_metrics
 
 __all__ = ["evaluate_ensemble"]
-
-TASKS = ("classification", "regression")
 
 
 def evaluate_ensemble(paths: list[str | Path], split: str = "test") -> dict[str, Any]:
@@ -33,69 +36,63 @@ def evaluate_ensemble(paths: list[str | Path], split: str = "test") -> dict[str,
 
     Returns {"split", "members": [run folders], "metrics": {"ensemble": {...}, "<run folder>": {...}},
     "threshold": {...} (two classes with a val split)}.
-    """
-    from lamina.run import load_run
-    from lamina.train.metrics import Predictions, compute_metrics
-    from lamina.train.tasks import defaults_for
 
+    Example:
+        >>> import tempfile, lamina
+        >>> folder = tempfile.mkdtemp()
+        >>> runs = [lamina.train({"data": {"name": "digits", "seed": 0}, "model": "mlp", "seed": seed,
+        ...                       "train": {"epochs": 2}}, runs_dir=folder, progress="quiet") for seed in (1, 2)]
+        >>> result = evaluate_ensemble([run.dir for run in runs])
+        >>> result["metrics"]["ensemble"]["accuracy"] > 0.9
+        True
+    """
     if len(paths) < 2:
         raise RunError(f"an ensemble needs at least two runs; got {len(paths)}", "name two or more run folders")
-    if split not in ("train", "val", "test"):
-        raise RunError(f"unknown split {split!r}", "use train, val or test")
+    if split not in SPLITS:
+        raise RunError(f"unknown split {split!r}", f"use {', '.join(SPLITS)}")
     runs = [load_run(path) for path in paths]
     for run in runs:
         run.require_completed("an ensemble")
     first = runs[0]
     spec = first.spec
-    if spec.task not in TASKS:
+    task = task_of(spec)
+    if not task.ensembles:
+        able = [other.name for other in tasks.values() if other.ensembles]
         raise RunError(f"{first.dir} is a {spec.task} run; ensembles average classifiers and regressors only",
-                       f"ensemble runs whose task is one of: {', '.join(TASKS)}")  # fmt: skip
+                       f"ensemble runs whose task is one of: {', '.join(able)}")  # fmt: skip
     for run in runs[1:]:
         mine = (run.spec.task, run.spec.output_size, run.spec.class_names, run.spec.target_names)
         if mine != (spec.task, spec.output_size, spec.class_names, spec.target_names):
             raise RunError(f"{run.dir} predicts {_describe(run.spec)}, but {first.dir} predicts {_describe(spec)}",
                            "ensemble runs trained on the same data set")  # fmt: skip
     splits = [split]
-    binary = spec.task == "classification" and spec.num_classes == 2
-    if binary and split != "val":
+    if task.chooses_threshold(spec) and split != "val":
         splits.append("val")  # where the threshold is chosen
     scores = _member_scores(runs, splits)  # {split: (targets, [scores per run])}
-    if binary and "val" in splits and "val" not in scores:
-        splits.remove("val")
-    names = first.config.train.metrics or defaults_for(spec)[1]
+    names = first.config.train.metrics or task.defaults(spec)[1]
     targets, members = scores[split]
     result: dict[str, Any] = {"split": split, "members": [str(run.dir) for run in runs], "metrics": {}}
     combined = {name: Predictions(spec.task, torch.stack(values).mean(dim=0), targets)
                 for name, (targets, values) in scores.items()}  # fmt: skip
-    for label, predictions in [("ensemble", combined[split])] + [
-        (str(run.dir), Predictions(spec.task, values, targets)) for run, values in zip(runs, members, strict=True)
-    ]:
-        metrics = compute_metrics(predictions, names)
-        if spec.task == "classification":
-            metrics["confusion_matrix"] = predictions.confusion().tolist()
-        result["metrics"][label] = metrics
-    if binary and "val" in splits and len(combined["val"].targets):
-        from lamina.train.thresholds import threshold_report
-
-        positive = spec.extra.get("positive_class", 1)
-        threshold, _, rates = threshold_report(combined["val"], combined[split], positive, spec.class_names)
-        result["threshold"] = threshold
-        result["metrics"]["ensemble"].update({f"{name}_at_threshold": value for name, value in rates.items()})
-    return result
+    added, facts = task.report(combined, spec)  # the threshold is chosen on the ensemble's val predictions
+    result["metrics"]["ensemble"] = {**compute_metrics(combined[split], names), **added[split]}
+    for run, values in zip(runs, members, strict=True):
+        predictions = Predictions(spec.task, values, targets)
+        report, _ = task.report({split: predictions}, spec, threshold_from=None)
+        result["metrics"][str(run.dir)] = {**compute_metrics(predictions, names), **report[split]}
+    return {**result, **facts}
 
 
-def _describe(spec) -> str:
-    if spec.task == "classification":
-        return f"{spec.num_classes} classes ({', '.join(spec.class_names or [])})"
+def _describe(spec: DataSpec) -> str:
+    task = task_of(spec)
+    if task.classes:
+        return f"{task.describe(spec)} ({', '.join(spec.class_names or [])})"
     return f"{spec.task} of {spec.output_size} value(s)"
 
 
-def _member_scores(runs, splits: list[str]) -> dict[str, tuple[torch.Tensor, list[torch.Tensor]]]:
+def _member_scores(runs: list[Run], splits: list[str]) -> dict[str, tuple[torch.Tensor, list[torch.Tensor]]]:
     """Each run's probabilities (or predictions) on each split, after checking that every run holds out the
     same samples. Data is read once per distinct (data options, split seed)."""
-    from lamina.data import build_data
-    from lamina.train.evaluate import model_outputs
-
     built: dict[str, Any] = {}
     found: dict[str, tuple[torch.Tensor, list[torch.Tensor]]] = {}
     reference: dict[str, tuple[Any, Any]] = {}
@@ -106,7 +103,7 @@ def _member_scores(runs, splits: list[str]) -> dict[str, tuple[torch.Tensor, lis
             [config.data.model_dump(mode="json"), config.seed if data_seed is None else data_seed], sort_keys=True
         )  # runs of several seeds on one data.seed read the data once
         if key not in built:
-            built[key] = build_data(config.data, config.seed)
+            built[key] = run_data(config)
         data = built[key]
         for name in splits:
             if name not in data.splits:

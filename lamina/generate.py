@@ -1,29 +1,38 @@
-"""`lamina generate RUN_DIR`: new samples from a trained generative model (VAE images, language-model text).
+"""`lamina generate RUN_DIR`: new samples from a trained generative model — images from a variational
+autoencoder's prior, text from a language model (transformer, moe or rnn).
 
-A model family that can generate registers a function under its own model name, with the options it takes:
-
-    @generators.register("transformer", config=TextGenerationOptions)
-    def generate_text(run, options) -> dict: ...   # {"text": ...} or {"path": ...}
+Each family that can generate is registered under its model name with the options it takes; this module is the
+list of them.
 """
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+import torch
+from pydantic import Field, ValidationError
 
-from lamina.errors import ConfigError, Problem, RunError
-from lamina.registry import Registry
+from lamina.artifacts.plots import image_grid
+from lamina.core.errors import ConfigError, Problem, RunError
+from lamina.core.options import Options
+from lamina.core.problems import problems_from
+from lamina.core.registry import Registry
+from lamina.data.tokenizers import tokenizer_from_dict
+from lamina.models.autoencoder import Autoencoder
+from lamina.models.generation import rnn_tokens, transformer_tokens
+from lamina.run import Run
+from lamina.tasks import task_of
 
-__all__ = ["generators", "generate"]
+__all__ = ["generators", "generate", "ImageGenerationOptions", "TextGenerationOptions"]
 
 generators = Registry("generator")
 
 
-def generate(run, **options: Any) -> dict[str, Any]:
-    """Generate with a run's model; `options` are the family's generation options (None values are dropped)."""
-    from lamina.config.loading import problems_from
-
+def generate(run: Run, **options: Any) -> dict[str, Any]:
+    """Generate with a run's model; `options` are the family's generation options (None values are dropped).
+    Returns {"text": ...} and/or {"path": ...}."""
     family = run.config.model.name
     if family not in generators:
         able = ", ".join(generators.names()) or "none yet"
@@ -31,8 +40,88 @@ def generate(run, **options: Any) -> dict[str, Any]:
     entry = generators.get(family)
     given = {name: value for name, value in options.items() if value is not None}
     try:
-        parsed = entry.config.model_validate({"name": family, **given})
+        parsed = entry.options.model_validate(given)
     except ValidationError as error:
-        problems = problems_from(error, entry.config)
+        problems = problems_from(error, entry.options)
         raise ConfigError([Problem(f"--{p.path.replace('_', '-')}", p.message, p.hint) for p in problems]) from None
     return entry.function(run, parsed)
+
+
+# ---- images from a variational autoencoder ---------------------------------------------------------------------
+
+
+class ImageGenerationOptions(Options):
+    """Sample images from a variational autoencoder's prior."""
+
+    samples: int = Field(64, ge=1, le=4096)
+    """Images to draw; they are written as one PNG grid."""
+    seed: int = 0
+    """Random seed: the same seed draws the same images."""
+    temperature: float = Field(1.0, gt=0)
+    """Scale of the codes drawn from N(0, I): below 1 gives more typical, less varied images."""
+    output: str | None = None
+    """PNG file to write; default samples-<seed>.png in the run's plots/ folder."""
+
+
+def generate_images(run: Run, options: ImageGenerationOptions) -> dict:
+    """A PNG grid of images decoded from codes drawn from the prior (variational autoencoders)."""
+    model = run.model
+    if not isinstance(model, Autoencoder) or not model.config.variational:
+        raise RunError(f"run {run.dir} is not a variational autoencoder, so it has no prior to sample from",
+                       "train one with model.variational: true and data.task: reconstruction")  # fmt: skip
+    generator = torch.Generator(model.latent.weight.device).manual_seed(options.seed)
+    images = model.sample(options.samples, generator, options.temperature).cpu()
+    path = Path(options.output) if options.output else run.dir / "plots" / f"samples-{options.seed}.png"
+    image_grid(path, images, columns=max(1, round(math.sqrt(options.samples))))
+    return {"path": str(path)}
+
+
+# ---- text from a language model --------------------------------------------------------------------------------
+
+
+class TextGenerationOptions(Options):
+    """Sampling text from a language model."""
+
+    prompt: str = "\n"
+    """Text to continue."""
+    max_tokens: int = Field(300, ge=1)
+    """Tokens to generate."""
+    temperature: float = Field(1.0, gt=0)
+    """Divides the logits: below 1 is more conservative, above 1 more adventurous."""
+    top_k: int | None = Field(None, ge=1)
+    """Sample only among the k most likely tokens."""
+    seed: int | None = None
+    """Random seed, for repeatable samples; default: a different sample every time."""
+    output: str | None = None
+    """Also write the text to this file."""
+
+
+def generate_text(run: Run, options: TextGenerationOptions) -> dict:
+    """Continue `options.prompt` with the run's language model; {"text"} (and {"path"} with output)."""
+    task = task_of(run.spec)
+    if not task.causal:
+        raise RunError(f"run {run.dir} is a {task.name} model, not a language model",
+                       "generate text from a run trained on data: {name: text}")  # fmt: skip
+    tokenizer = tokenizer_from_dict(run.data_record["preprocessing"]["tokenizer"])
+    prompt = tokenizer.encode(options.prompt)
+    if not prompt:
+        raise RunError("the prompt is empty after tokenizing", "pass --prompt with some text")
+    generator = torch.Generator()
+    if options.seed is not None:
+        generator.manual_seed(options.seed)
+    else:
+        generator.seed()
+    model = run.model.eval()
+    produce = rnn_tokens if run.config.model.name == "rnn" else transformer_tokens
+    new = produce(model, prompt, options.max_tokens, options.temperature, options.top_k, generator)
+    text = tokenizer.decode(prompt + new)
+    result: dict = {"text": text}
+    if options.output:
+        Path(options.output).write_text(text, encoding="utf-8")
+        result["path"] = options.output
+    return result
+
+
+generators.add_function("autoencoder", generate_images, ImageGenerationOptions)
+for _family in ("transformer", "moe", "rnn"):
+    generators.add_function(_family, generate_text, TextGenerationOptions)

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lamina.config import load_config
-from lamina.data import build_data
-from lamina.errors import ConfigError
+from lamina.config.loading import load_config
+from lamina.core.errors import ConfigError
+from lamina.data.build import build_data
 
 
 def augmenter(*steps, section: dict | None = None):
@@ -86,7 +86,7 @@ def test_augmented_training_resumes_exactly(runs_dir):
     from test_resume import InterruptAt
 
     from conftest import tiny_config
-    from lamina.errors import RunInterrupted
+    from lamina.core.errors import RunInterrupted
     from lamina.pipeline import resume, train
 
     config = tiny_config(epochs=2)
@@ -106,11 +106,15 @@ def test_augmented_training_resumes_exactly(runs_dir):
 
 
 def test_alternating_flip_mirrors_each_image_every_other_epoch():
-    from lamina.data.augment import alternating_flips
-    from lamina.data.bundle import Split
+    from lamina.data.augment import alternating_flip
+    from lamina.data.augment_options import AlternatingFlipOptions
 
     images = torch.arange(40 * 2 * 3 * 4, dtype=torch.uint8).view(40, 2, 3, 4)  # (N, C, H, W), no symmetry
-    epoch_split = alternating_flips(Split(images, torch.zeros(40, dtype=torch.int64)))
+    flips = alternating_flip(AlternatingFlipOptions(), None)
+
+    def epoch_split(seed: int, epoch: int):
+        return type("Split", (), {"inputs": flips(images, seed, epoch, torch.Generator())})
+
     first, second, third = (epoch_split(seed=5, epoch=epoch).inputs for epoch in (0, 1, 2))
     mirrored = (first != images).flatten(1).any(1)
     assert 10 < int(mirrored.sum()) < 30  # about half in epoch 0

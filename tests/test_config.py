@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import Field
 
-from lamina.config import Options, load_config, schema
-from lamina.config.loading import apply_overrides, parse_overrides
-from lamina.config.schema import config_class
-from lamina.errors import ConfigError
-from lamina.models import models
+from lamina.config.loading import apply_overrides, load_config, parse_overrides
+from lamina.config.schema import config_class, schema
+from lamina.core.errors import ConfigError
+from lamina.core.options import Options
+from lamina.models.options import models
 
 
 def problems_of(document: dict, overrides=None) -> list[str]:

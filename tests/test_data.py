@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from conftest import shared_data
-from lamina.config import load_config
-from lamina.data import build_data
+from lamina.config.loading import load_config
+from lamina.core.errors import DataError
+from lamina.data.build import build_data
 from lamina.data.bundle import Split, batch_bounds, epoch_order, iterate_batches, split_indices
 from lamina.data.images import read_idx
-from lamina.errors import DataError
 
 
 def data_of(section: dict, seed: int = 0):

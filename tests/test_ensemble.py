@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from conftest import EXACT_RUNTIME, run_cli
-from lamina.data import build_data
+from lamina.core.errors import RunError
+from lamina.data.build import build_data
 from lamina.ensemble import evaluate_ensemble
-from lamina.errors import RunError
 from lamina.pipeline import train
-from lamina.train.metrics import roc_auc
+from lamina.training.metrics import roc_auc
 
 
 def breast_cancer(seed: int, data_seed: int | None) -> dict:
@@ -42,10 +42,11 @@ def test_data_seed_fixes_the_split_whatever_the_run_seed(members):
 
 
 def test_ensemble_is_the_mean_of_the_members_probabilities(members, monkeypatch):
-    import lamina.data
+    import lamina.ensemble
+    from lamina.run import run_data
 
     reads = []
-    monkeypatch.setattr(lamina.data, "build_data", lambda *a: reads.append(a) or build_data(*a))
+    monkeypatch.setattr(lamina.ensemble, "run_data", lambda *a: reads.append(a) or run_data(*a))
     result = evaluate_ensemble([run.dir for run in members], "test")
     assert len(reads) == 1  # three seeds on one data.seed: the data is read once
     for run in members:  # each member as its own run reports it

@@ -7,7 +7,8 @@ import pytest
 import torch
 from sklearn import metrics as reference
 
-from lamina.train.metrics import Predictions, compute_metrics, confusion_matrix, roc_auc
+from lamina.tasks.decisions import confusion_matrix
+from lamina.training.metrics import Predictions, compute_metrics, roc_auc
 
 
 @pytest.fixture

@@ -7,9 +7,11 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from lamina.core.errors import ConfigError, ModelError
 from lamina.data.spec import DataSpec
-from lamina.errors import ConfigError, ModelError
-from lamina.models import build_model, models, split_output
+from lamina.models.options import models
+from lamina.models.output import split_output
+from lamina.models.registry import build_model
 
 # Specs a family may be asked to fit; each family must accept at least one.
 SPECS = [

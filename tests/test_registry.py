@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import pytest
 from pydantic import Field
 from torch import nn
 
 from conftest import tiny_config
-from lamina.config import Options, load_config
-from lamina.errors import ConfigError, did_you_mean
-from lamina.models.registry import models
+from lamina.config.loading import load_config
+from lamina.core.errors import ConfigError, did_you_mean
+from lamina.models.options import MLPOptions, ModelOptions, models
 from lamina.pipeline import train
 
 
@@ -29,23 +30,25 @@ def test_unknown_lookup_lists_what_exists():
     )
 
 
-class TinyConfig(Options):
+class TinyOptions(ModelOptions):
     """One hidden layer."""
 
+    name: Literal["tiny_test"] = "tiny_test"
     width: int = Field(8, ge=1)
     """Hidden width."""
 
 
+def build_tiny(config: TinyOptions, spec) -> nn.Module:
+    """A one-hidden-layer network."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(spec.input_shape), config.width), nn.ReLU(),
+                         nn.Linear(config.width, spec.output_size))  # fmt: skip
+
+
 @pytest.fixture
 def tiny_family():
-    @models.register("tiny_test", config=TinyConfig)
-    def build_tiny(config: TinyConfig, spec) -> nn.Module:
-        """A one-hidden-layer network."""
-        return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(spec.input_shape), config.width), nn.ReLU(),
-                             nn.Linear(config.width, spec.output_size))  # fmt: skip
-
+    models.register(build_tiny)(TinyOptions)
     yield
-    models._entries.pop("tiny_test")
+    models.remove("tiny_test")
 
 
 def test_a_user_registered_family_is_validated_and_trained(tiny_family, runs_dir):
@@ -58,13 +61,11 @@ def test_a_user_registered_family_is_validated_and_trained(tiny_family, runs_dir
 
 def test_registering_a_name_twice_is_refused():
     with pytest.raises(ValueError, match="registered twice"):
-        models.register("mlp", config=TinyConfig)(lambda config, spec: None)
+        models.register(build_tiny)(MLPOptions)
 
 
 def test_every_shipped_config_validates_and_every_family_has_one():
     from pathlib import Path
-
-    import lamina.models  # noqa: F401  (registers every built-in family)
 
     folder = Path(__file__).resolve().parents[1] / "configs"
     families = {load_config(path).model.name for path in sorted(folder.glob("*.yaml"))}

@@ -10,9 +10,9 @@ from safetensors.torch import load_file
 
 from conftest import tiny_config
 from lamina.artifacts.checkpoint import read_checkpoint
-from lamina.errors import RunError, RunInterrupted
+from lamina.core.errors import RunError, RunInterrupted
 from lamina.pipeline import resume, train
-from lamina.train.callbacks import Callback
+from lamina.training.callbacks import Callback
 
 
 class InterruptAt(Callback):
@@ -112,7 +112,7 @@ def test_max_steps_and_augmentation_resume_exactly(runs_dir):
 
 
 def test_weight_average_follows_its_formula_and_resumes_exactly(runs_dir):
-    from lamina.train.averaging import average_rate
+    from lamina.training.averaging import average_rate
 
     assert average_rate(0.99, 5, 0) == 0.0 and average_rate(0.99, 5, 1) == pytest.approx(2 / 11)
     assert average_rate(0.99, 5, 10_000) == pytest.approx(0.99**5)
@@ -140,7 +140,7 @@ def test_weight_average_follows_its_formula_and_resumes_exactly(runs_dir):
 def test_lookahead_pulls_the_weights_to_the_ramped_average_and_resumes_exactly(runs_dir):
     from types import SimpleNamespace
 
-    from lamina.train.averaging import WeightAverage
+    from lamina.training.averaging import WeightAverage
 
     model = torch.nn.Linear(2, 1, bias=False)
     loop = SimpleNamespace(model=model, total_steps=10, state=SimpleNamespace(step=0))

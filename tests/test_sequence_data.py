@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from conftest import shared_data
-from lamina.config import load_config
-from lamina.data import build_data
-from lamina.data.audio import change_speed, read_waveform, shift_and_noise, spec_augment
+from lamina.config.loading import load_config
+from lamina.core.errors import DataError
+from lamina.data.audio import read_waveform
+from lamina.data.audio_augment import change_speed, mask_bands, shift_and_noise
+from lamina.data.build import build_data
 from lamina.data.spectral import (
     dct_matrix,
     hz_to_mel,
@@ -24,7 +26,6 @@ from lamina.data.spectral import (
 from lamina.data.text import TrimPadding, pad_sequences, random_windows, text_windows
 from lamina.data.timeseries import naive_errors, sliding_windows
 from lamina.data.tokenizers import BPETokenizer, CharacterTokenizer, tokenizer_from_dict
-from lamina.errors import DataError
 
 
 def data_of(section: dict, seed: int = 0):
@@ -216,8 +217,10 @@ def test_fsdd_speaker_split_holds_out_whole_speakers():
 
 def test_fsdd_with_level_normalization_vtlp_and_tilt_augments_training_batches_only():
     path = shared_data("fsdd")
+    augment = [{"name": "vocal_tract_length", "warp": 0.1}, {"name": "spectral_tilt", "decibels": 10.0},
+               {"name": "mixup", "alpha": 0.2}]  # fmt: skip
     section = {"name": "audio", "path": str(path), "split": "group", "test_groups": ["theo"], "normalize": "level",
-               "vtlp": 0.1, "tilt_db": 10.0, "mixup": 0.2}  # fmt: skip
+               "augment": augment}  # fmt: skip
     data = data_of(section)
     inputs, labels = data.transform(data.splits["train"].inputs[:8]), data.splits["train"].targets[:8]
     augmented, soft = data.augment(inputs, labels, torch.Generator().manual_seed(0))
@@ -241,11 +244,11 @@ def test_mix_batch_mixes_inputs_and_labels_by_one_weight():
 
 
 def test_band_augmentations_on_mfcc_are_a_config_error_before_any_file_is_read():
-    from lamina.config import load_config
-    from lamina.errors import ConfigError
+    from lamina.config.loading import load_config
+    from lamina.core.errors import ConfigError
 
-    section = {"name": "audio", "path": "no/such/folder", "features": "mfcc", "tilt_db": 10.0}
-    with pytest.raises(ConfigError, match="vtlp and tilt_db work on log-mel bands, but features is 'mfcc'"):
+    section = {"name": "audio", "path": "no/such/folder", "features": "mfcc", "augment": ["spectral_tilt"]}
+    with pytest.raises(ConfigError, match="spectral_tilt works on log-mel bands, but features is 'mfcc'"):
         load_config({"data": section, "model": {"name": "hybrid"}})
 
 
@@ -262,7 +265,7 @@ def test_waveform_augmentation_is_seeded_and_spec_augment_masks_bands():
     assert torch.equal(faster[0], tone[0]) and torch.allclose(faster[1, :499], tone[1, ::2][:499], atol=1e-5)
     assert (faster[1, 500:] == 0).all()  # the recording ended: silence
     features = torch.ones(8, 1, 20, 30)
-    masked = spec_augment(features, torch.Generator().manual_seed(0), 2, 5, 1, 4)
+    masked = mask_bands(features, torch.Generator().manual_seed(0), 2, 5, 1, 4)
     zero_frames = (masked[:, 0] == 0).all(dim=1).sum(dim=1)  # whole frames masked per sample
     assert (zero_frames <= 10).all() and zero_frames.sum() > 0
 
@@ -275,7 +278,8 @@ def test_digit_strings_from_mnist_test_digits_only():
     data = data_of({"name": "digit_strings", "path": str(path), "train_strings": 50, "val_strings": 20,
                     "test_strings": 30, "jitter": 0})  # fmt: skip
     assert data.spec.task == "transcription" and data.spec.input_shape == (1, 28, 112)
-    from lamina.data.images import MNISTOptions, mnist
+    from lamina.data.images import mnist
+    from lamina.data.options import MNISTOptions
 
     test_digits = mnist(MNISTOptions(path=str(path)), 0).splits["test"]
     image, label = data.splits["test"].inputs[0, 0], data.splits["test"].targets[0]

@@ -6,12 +6,13 @@ import pytest
 import torch
 from torch import nn
 
+from lamina.core.errors import ModelError
 from lamina.data.spec import DataSpec
-from lamina.errors import ModelError
-from lamina.models import build_model, split_output
 from lamina.models.attention import KeyValueCache, SelfAttention, rotary_tables, rotate
 from lamina.models.generation import rnn_tokens, transformer_tokens
 from lamina.models.mixture import MixtureOfExperts, balance_loss
+from lamina.models.output import split_output
+from lamina.models.registry import build_model
 
 LM = DataSpec(
     "text", "language_modeling", (16,), num_classes=11, output_size=11, extra={"vocab_size": 11, "pad_id": None}
@@ -79,7 +80,7 @@ def test_cached_and_uncached_generation_sample_the_same_text():
 
 
 def test_tied_language_model_shares_the_embedding_and_decays_it_like_nanogpt():
-    from lamina.train.optimizers import decayed_parameters
+    from lamina.training.optimizers import decayed_parameters
 
     model = build_model({"name": "transformer", "layers": 1, "heads": 2, "width": 16}, LM)
     assert model.embed.weight is model.head.weight

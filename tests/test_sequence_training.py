@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from test_resume import InterruptAt
 
 from conftest import EXACT_RUNTIME, ROOT, run_cli, shared_data
-from lamina.errors import DataError, RunInterrupted
+from lamina.core.errors import DataError, RunInterrupted
 from lamina.pipeline import resume, train
 
 
@@ -112,8 +112,9 @@ def test_sms_spam_classifier_and_predict_on_text(tmp_path, runs_dir):
 
 def test_crnn_on_spoken_digits(runs_dir):
     config = {
-        "data": {"name": "audio", "path": str(shared_data("fsdd")), "time_masks": 1, "frequency_masks": 1,
-                 "shift_seconds": 0.05, "noise_snr": 20},
+        "data": {"name": "audio", "path": str(shared_data("fsdd")),
+                 "augment": [{"name": "time_shift", "seconds": 0.05}, {"name": "noise", "snr": 20},
+                             {"name": "spec_augment", "time_masks": 1, "frequency_masks": 1}]},
         "model": {"name": "hybrid", "channels": [8, 16, 16], "cell": "gru", "hidden_size": 32},
         "train": {"epochs": 4, "batch_size": 32, "optimizer": {"name": "adamw", "learning_rate": 0.005},
                   "schedule": "one_cycle"},
@@ -158,7 +159,7 @@ def test_forecasting_beats_the_naive_last_value(runs_dir):
 
 
 def test_a_package_path_names_a_missing_package():
-    from lamina.data.inputs import data_path
+    from lamina.data.paths import data_path
 
     with pytest.raises(DataError, match=r"names the package 'no_such_package', which is not installed\n.*pip install"):
         data_path("package:no_such_package/data.csv")
@@ -192,7 +193,8 @@ def test_audio_class_folders_with_augmentation_resume_exactly(tmp_path, runs_dir
     config = {
         "seed": 2,
         "data": {"name": "audio", "path": str(tmp_path / "clips"), "layout": "folders", "test_fraction": 0.25,
-                 "shift_seconds": 0.1, "noise_snr": 15, "time_masks": 2, "frequency_masks": 1},
+                 "augment": [{"name": "time_shift", "seconds": 0.1}, {"name": "noise", "snr": 15},
+                             {"name": "spec_augment", "time_masks": 2, "frequency_masks": 1}]},
         "model": {"name": "hybrid", "channels": [4, 8], "hidden_size": 8},
         "train": {"epochs": 3, "batch_size": 8},
         "runtime": dict(EXACT_RUNTIME),

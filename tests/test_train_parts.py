@@ -11,13 +11,14 @@ import pytest
 import torch
 from torch import nn
 
-from lamina.config import load_config
+from lamina.config.loading import load_config
+from lamina.core.errors import ConfigError
 from lamina.data.spec import DataSpec
-from lamina.errors import ConfigError
-from lamina.models import build_model
-from lamina.train.losses import build_objective, losses
-from lamina.train.optimizers import OptimizerSet, build_optimizer, decayed_parameters
-from lamina.train.schedules import factor, schedules
+from lamina.models.registry import build_model
+from lamina.training.losses import build_objective
+from lamina.training.optimizers import OptimizerSet, build_optimizer, decayed_parameters
+from lamina.training.options import losses
+from lamina.training.schedules import factor, schedules
 
 CLASSES = DataSpec("tabular", "classification", (6,), num_classes=3, class_names=["a", "b", "c"])
 BINARY = DataSpec("tabular", "classification", (6,), num_classes=2)
@@ -25,7 +26,7 @@ REGRESSION = DataSpec("tabular", "regression", (6,), num_targets=1, target_mean=
 
 
 def loss_config(name: str, **options):
-    return losses.get(name).config(**options)
+    return losses.get(name).options(**options)
 
 
 def test_cross_entropy_with_smoothing_and_balanced_weights_matches_torch():
@@ -106,7 +107,7 @@ def test_muon_takes_hidden_matrices_and_adamw_the_rest():
 
 
 def schedule(name: str, **options):
-    return schedules.get(name).config(**options)
+    return schedules.get(name).options(**options)
 
 
 def test_schedules_follow_their_formulas():
@@ -131,7 +132,7 @@ def test_warmup_ramps_linearly_then_hands_over():
 
 MAPPED_BYTES_OF_A_LARGE_TENSOR = """
 import ctypes, sys, torch
-from lamina.train.runtime import keep_freed_memory
+from lamina.training.runtime import keep_freed_memory
 
 class MallocInfo(ctypes.Structure):  # glibc's struct mallinfo2
     _fields_ = [(name, ctypes.c_size_t) for name in

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from conftest import tiny_config
-from lamina.errors import ConfigError, ModelError, RunInterrupted
+from lamina.core.errors import ConfigError, ModelError, RunInterrupted
 from lamina.pipeline import resume, train
-from lamina.train.transfer import adapt_channels, with_learning_rate_factors
+from lamina.training.transfer import adapt_channels, with_learning_rate_factors
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,8 @@ def resnet_config(pretrained, **train_options) -> dict:
 
 
 def test_init_from_loads_the_backbone_and_rebuilds_a_head_for_other_classes(pretrained, runs_dir):
-    from lamina.config import load_config
-    from lamina.pipeline import prepare
+    from lamina.config.loading import load_config
+    from lamina.pipeline.prepare import prepare
 
     session = prepare(load_config(resnet_config(pretrained)))
     assert session.transfer["fresh"] == ["head.0"] and session.transfer["loaded"] > 30
@@ -53,10 +53,10 @@ def test_channel_rule_gives_gray_images_the_same_response():
 
 
 def test_init_from_across_channels_and_unusable_sources(pretrained, tmp_path):
-    from lamina.config import load_config
+    from lamina.config.loading import load_config
     from lamina.data.spec import DataSpec
-    from lamina.models import build_model
-    from lamina.train.transfer import load_pretrained
+    from lamina.models.registry import build_model
+    from lamina.training.transfer import load_pretrained
 
     rgb = build_model({"name": "resnet", "preset": "small", "width": 0.5},
                       DataSpec("image", "classification", (3, 8, 8), num_classes=3))  # fmt: skip
@@ -70,7 +70,7 @@ def test_init_from_across_channels_and_unusable_sources(pretrained, tmp_path):
     with pytest.raises(ModelError, match="none of its 1 tensors fits this model"):
         load_pretrained(rgb, str(tmp_path / "other.safetensors"))
     with pytest.raises(ConfigError, match="model.init_from: '/nowhere' does not exist"):
-        from lamina.pipeline import prepare
+        from lamina.pipeline.prepare import prepare
 
         prepare(load_config({**tiny_config(), "model": {"name": "cnn", "init_from": "/nowhere"}}))
 
@@ -95,8 +95,8 @@ def test_frozen_backbone_stays_put_and_unfreezes_on_schedule(pretrained, runs_di
 
 
 def test_unknown_module_names_are_config_errors(pretrained):
-    from lamina.config import load_config
-    from lamina.pipeline import prepare
+    from lamina.config.loading import load_config
+    from lamina.pipeline.prepare import prepare
 
     with pytest.raises(ConfigError) as caught:
         prepare(load_config(resnet_config(pretrained, freeze=["backbon"], learning_rate_factors={"hed": 0.1})))
@@ -107,11 +107,12 @@ def test_unknown_module_names_are_config_errors(pretrained):
 
 def test_discriminative_rates_scale_each_groups_base_rate():
     from lamina.data.spec import DataSpec
-    from lamina.models import build_model
-    from lamina.train.optimizers import build_optimizer, optimizers
+    from lamina.models.registry import build_model
+    from lamina.training.optimizers import build_optimizer
+    from lamina.training.options import optimizers
 
     model = build_model("cnn", DataSpec("image", "classification", (1, 8, 8), num_classes=3))
-    optimizer = with_learning_rate_factors(build_optimizer(optimizers.get("sgd").config(learning_rate=0.1), model),
+    optimizer = with_learning_rate_factors(build_optimizer(optimizers.get("sgd").options(learning_rate=0.1), model),
                                            model, {"backbone": 0.1, "features.0": 0.5})  # fmt: skip
     rate = {id(p): group["base_lr"] for group in optimizer.param_groups for p in group["params"]}
     assert rate[id(model.head[0].weight)] == pytest.approx(0.1)
@@ -119,27 +120,27 @@ def test_discriminative_rates_scale_each_groups_base_rate():
     assert rate[id(model.features[4].weight)] == pytest.approx(0.01)
     assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
     for name in ("adamw", "muon"):  # every optimizer kind, including the two-part Muon + AdamW set
-        split = with_learning_rate_factors(build_optimizer(optimizers.get(name).config(), model), model,
+        split = with_learning_rate_factors(build_optimizer(optimizers.get(name).options(), model), model,
                                            {"head": 0.5})  # fmt: skip
         rates = {id(p): group["base_lr"] for group in split.param_groups for p in group["params"]}
         assert rates[id(model.head[0].weight)] == pytest.approx(0.5e-3) and len(rates) == len(list(model.parameters()))
 
 
 def test_pseudo_labels_from_a_teacher_join_the_training_split(runs_dir):
-    from lamina.config import load_config
-    from lamina.data import build_data
+    from lamina.config.loading import load_config
+    from lamina.run import run_data
 
     config = tiny_config(epochs=15, batch_size=32)
     config["data"]["labelled_fraction"] = 0.2
     teacher = train(config, runs_dir=runs_dir, progress="quiet")
     student = {**config, "data": {**config["data"], "pseudo_labels": {"teacher": str(teacher.dir), "threshold": 0.8}}}
-    data = build_data(load_config(student).data, student["seed"])
-    plain = build_data(load_config(config).data, config["seed"])
+    data = run_data(load_config(student))
+    plain = run_data(load_config(config))
     added = len(data.splits["train"]) - len(plain.splits["train"])
     assert added >= 10 and added + len(data.splits["unlabelled"]) == len(plain.splits["unlabelled"])
     assert any(note.startswith(f"pseudo-labels: {added} of ") for note in data.notes)
     with pytest.raises(Exception, match="needs unlabelled images"):
-        build_data(load_config({**student, "data": {**student["data"], "labelled_fraction": 1.0}}).data)
+        run_data(load_config({**student, "data": {**student["data"], "labelled_fraction": 1.0}}))
 
 
 def _online_step(threshold: float):
@@ -147,26 +148,28 @@ def _online_step(threshold: float):
     from types import SimpleNamespace
 
     from lamina.data.bundle import Split
-    from lamina.train.losses import Objective
-    from lamina.train.pseudo_labels import OnlinePseudoLabels
+    from lamina.training.losses import Objective
+    from lamina.training.semi_supervised import OnlinePseudoLabels
+    from lamina.training.steps import StepContext
 
     generator = torch.Generator().manual_seed(0)
     pool = Split(torch.randn(50, 4, generator=generator), torch.full((50,), -1))
     data = SimpleNamespace(splits={"unlabelled": pool}, transform=lambda x: x * 2, augment=None)
-    loop = SimpleNamespace(seed=1, state=SimpleNamespace(step=7), data=data, evaluation_model=None)
-    options = SimpleNamespace(threshold=threshold, weight=0.5, unlabelled_ratio=2)
+    options = SimpleNamespace(threshold=threshold, weight=0.5, unlabelled_ratio=2, strong_augment=[])
     objective = Objective(F.cross_entropy, lambda outputs: outputs.softmax(dim=1), 3)
     model = torch.nn.Linear(4, 3)
     with torch.no_grad():
         model.weight.copy_(torch.randn(3, 4, generator=generator) * 3)
-    strong = lambda inputs, targets, generator: (inputs + 0.5, targets)  # noqa: E731
-    return OnlinePseudoLabels(loop, options, strong), model, objective, pool
+    step = OnlinePseudoLabels(options, data)
+    step.strong_augment = lambda inputs, targets, generator: (inputs + 0.5, targets)
+    context = StepContext(objective, data, seed=1, step=7)
+    return (lambda model, inputs, targets: step(model, (inputs, targets), context)), model, objective, pool
 
 
 def test_online_pseudo_labels_add_the_confident_strong_views_loss():
     step, model, objective, pool = _online_step(threshold=0.7)
     inputs, targets = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
-    loss, prediction, logged = step(model, inputs, targets, objective)
+    loss, prediction, logged = step(model, inputs, targets)
     # the same draw by hand: 10 pool images (ratio 2 × batch 5), seeded by (seed, step)
     position = ((1 * 1_000_003 + 7) * 7919 + 17) % (2**63)
     weak = pool.inputs[torch.randint(50, (10,), generator=torch.Generator().manual_seed(position))] * 2
@@ -177,12 +180,12 @@ def test_online_pseudo_labels_add_the_confident_strong_views_loss():
     assert torch.allclose(loss, F.cross_entropy(model(inputs), targets) + 0.5 * unlabelled)
     assert torch.allclose(prediction, model(inputs)) and logged["pseudo_label_fraction"] == keep.float().mean()
     none_kept = _online_step(threshold=1.01)  # above any probability: nothing kept
-    loss, _, logged = none_kept[0](none_kept[1], inputs, targets, objective)
+    loss, _, logged = none_kept[0](none_kept[1], inputs, targets)
     assert torch.allclose(loss, F.cross_entropy(none_kept[1](inputs), targets)) and logged["unlabelled_loss"] == 0
 
 
 def test_online_pseudo_labels_train_on_the_pool_and_reject_label_mixing(runs_dir):
-    from lamina.config import load_config
+    from lamina.config.loading import load_config
 
     config = tiny_config(epochs=8, batch_size=16)
     online = {"threshold": 0.5, "strong_augment": [{"name": "cutout", "size": 3}]}
@@ -206,9 +209,9 @@ def test_online_pseudo_labels_train_on_the_pool_and_reject_label_mixing(runs_dir
 
 
 def test_pseudo_labels_from_several_teachers_average_them_and_refuse_leaked_labels(runs_dir):
-    from lamina.config import load_config
-    from lamina.data import build_data
-    from lamina.errors import DataError
+    from lamina.config.loading import load_config
+    from lamina.core.errors import DataError
+    from lamina.run import run_data
 
     config = tiny_config(epochs=15, batch_size=32)
     config["data"]["labelled_fraction"] = 0.2
@@ -217,8 +220,8 @@ def test_pseudo_labels_from_several_teachers_average_them_and_refuse_leaked_labe
     second = train({**config, "seed": 4, "data": {**config["data"], "seed": 3}}, runs_dir=runs_dir, progress="quiet")
     pseudo = {"teacher": [str(first.dir), str(second.dir)], "threshold": 0.6}
     student = {**config, "data": {**config["data"], "pseudo_labels": pseudo}}
-    data = build_data(load_config(student).data, student["seed"])
-    pool = build_data(load_config(config).data, config["seed"]).splits["unlabelled"]
+    data = run_data(load_config(student))
+    pool = run_data(load_config(config)).splits["unlabelled"]
     mean = sum(torch.tensor([list(row["probabilities"].values()) for row in run.predict(pool.inputs)])
                for run in (first, second)) / 2  # fmt: skip
     chosen = mean.max(dim=1).values >= 0.6
@@ -230,7 +233,7 @@ def test_pseudo_labels_from_several_teachers_average_them_and_refuse_leaked_labe
     import json
     import shutil
 
-    from lamina.errors import RunError
+    from lamina.core.errors import RunError
 
     killed = runs_dir / "killed-teacher"
     shutil.copytree(second.dir, killed)
@@ -240,19 +243,19 @@ def test_pseudo_labels_from_several_teachers_average_them_and_refuse_leaked_labe
         RunError,
         match=r"is interrupted, not completed; a pseudo-labelling teacher needs finished runs\n.*lamina train --resume",
     ):
-        build_data(load_config(unfinished).data, unfinished["seed"])
+        run_data(load_config(unfinished))
     # a teacher whose own split seed differs was trained on labels of images in this student's pool
     leaking = {**student, "seed": 5}
     with pytest.raises(
         DataError, match=r"trained on another labelled subset of this data set: split seed 3 \(here 5\)"
     ):
-        build_data(load_config(leaking).data, leaking["seed"])
+        run_data(load_config(leaking))
 
 
 def test_youden_threshold_matches_sklearns_roc_curve():
     from sklearn.metrics import roc_curve
 
-    from lamina.train.thresholds import rates_at, youden_threshold
+    from lamina.tasks.decisions import rates_at, youden_threshold
 
     generator = torch.Generator().manual_seed(0)
     positives = torch.rand(200, generator=generator) < 0.3

@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 from conftest import shared_data
-from lamina.config import load_config
-from lamina.data import build_data
-from lamina.errors import DataError
+from lamina.config.loading import load_config
+from lamina.core.errors import DataError
+from lamina.data.build import build_data
 
 
 def data_of(section: dict, seed: int = 0):

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from conftest import run_cli
+from lamina.core.errors import ModelError
 from lamina.data.spec import DataSpec
-from lamina.errors import ModelError
-from lamina.models import build_model
+from lamina.models.registry import build_model
 
 CIFAR = DataSpec("image", "classification", (3, 32, 32), num_classes=10)
 IMAGENET = DataSpec("image", "classification", (3, 224, 224), num_classes=1000)
@@ -92,7 +92,7 @@ def test_vae_kl_matches_torch_distributions():
 
 
 def test_pixel_losses_match_torch_formulas():
-    from lamina.train.reconstruction import pixel_bce, pixel_mse
+    from lamina.training.reconstruction import pixel_bce, pixel_mse
 
     spec = DataSpec("image", "reconstruction", (1, 4, 4), output_size=16)
     logits, images = torch.randn(3, 1, 4, 4), torch.randint(0, 256, (3, 1, 4, 4), dtype=torch.uint8)
@@ -150,7 +150,7 @@ def test_vae_on_digits_learns_generates_and_scores_anomalies(tmp_path):
 
 
 def run_data_images(run) -> torch.Tensor:
-    from lamina.data import build_data
+    from lamina.data.build import build_data
 
     return build_data(run.config.data, run.config.seed).splits["test"].inputs
 
@@ -198,8 +198,9 @@ def test_patch_whitening_decorrelates_patches_and_keeps_its_first_fit():
 
 def test_fast_resnet9_options_freeze_scales_pool_first_and_scale_bias_rates():
     from lamina.models.normalization import GhostBatchNorm, PatchWhitening
-    from lamina.train.optimizers import build_optimizer, optimizers
-    from lamina.train.transfer import Freezing
+    from lamina.training.optimizers import build_optimizer
+    from lamina.training.options import optimizers
+    from lamina.training.transfer import Freezing
 
     model = build_model({"name": "resnet", "preset": "resnet9", "width": 0.5, "stem": "whitened",
                          "activation": "celu", "norm_group_size": 32, "train_norm_scales": False,
@@ -213,7 +214,7 @@ def test_fast_resnet9_options_freeze_scales_pool_first_and_scale_bias_rates():
     assert model.train()(torch.randn(64, 3, 32, 32)).shape == (64, 10)
     Freezing(["head"], {"head": 1}).fit_start(type("L", (), {"model": model, "state": type("S", (), {"epoch": 1})}))
     assert not any(m.weight.requires_grad for m in norms)  # unfreezing never trains what the model fixes
-    options = optimizers.get("sgd").config(learning_rate=0.5, weight_decay=5e-4, bias_learning_rate_factor=64)
+    options = optimizers.get("sgd").options(learning_rate=0.5, weight_decay=5e-4, bias_learning_rate_factor=64)
     groups = build_optimizer(options, model).param_groups
     assert {group["weight_decay"]: group["base_lr"] for group in groups} == {5e-4: 0.5, 0.0: 32.0}
 

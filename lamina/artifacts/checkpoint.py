@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from lamina.errors import RunError
+from lamina.core.errors import RunError
 
 __all__ = ["save_checkpoint", "read_checkpoint", "save_weights", "load_weights", "flatten_tensors",
            "unflatten_tensors", "rng_state", "set_rng_state", "checkpoint_path"]  # fmt: skip
@@ -129,8 +130,6 @@ def read_checkpoint(directory: Path) -> dict[str, Any]:
     found = checkpoint_path(directory)
     if found is None:
         raise RunError(f"no checkpoint in {directory}", "the run stopped before its first checkpoint; start it again")
-    from safetensors import SafetensorError
-
     damaged = "the checkpoint is damaged or incomplete; copy the run folder again, or start the run again"
     try:
         document = json.loads((found / "state.json").read_text())
@@ -185,8 +184,6 @@ def save_weights(model: nn.Module, path: Path) -> None:
 def load_weights(model: nn.Module, path: Path) -> nn.Module:
     """Load safetensors weights into `model` (strict, tied weights stored under any one of their names);
     RunError if they do not fit."""
-    from safetensors import SafetensorError
-
     module = _unwrap(model)
     try:
         stored = load_file(str(path))

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lamina.errors import RunError
+from lamina.core.errors import RunError
 
 __all__ = ["RunFolder", "atomic_write", "write_json", "list_runs"]
 

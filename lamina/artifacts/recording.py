@@ -1,18 +1,24 @@
-"""Callbacks that record a run into its folder: the metrics log and resumable checkpoints."""
+"""Callbacks that record a run into its folder: the metrics log, per-layer gradient norms and resumable
+checkpoints (the loop itself writes no files)."""
 
 from __future__ import annotations
 
 import json
+import math
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from lamina.artifacts.checkpoint import rng_state, save_checkpoint, set_rng_state
 from lamina.artifacts.folder import RunFolder
-from lamina.train.callbacks import Callback
+from lamina.artifacts.plots import line_chart
+from lamina.training.callbacks import Callback, state_keys
+from lamina.training.gradients import layer_gradient_norms
+from lamina.training.loop import Loop, TrainState
 
-__all__ = ["MetricsLog", "Checkpoints", "loop_state", "restore_loop"]
+__all__ = ["MetricsLog", "GradientNorms", "Checkpoints", "loop_state", "restore_loop"]
 
 
 class MetricsLog(Callback):
@@ -62,7 +68,46 @@ class MetricsLog(Callback):
             self.handle.close()
 
 
-def loop_state(loop, metrics_bytes: int) -> dict[str, Any]:
+class GradientNorms(Callback):
+    """Every `log_every_steps` steps a row {"kind": "gradients", "step", "total", "layers": {layer: norm}} goes to
+    metrics.jsonl through the run's MetricsLog, with norms as they were before clipping; at the end,
+    plots/gradient_norms.png shows log10 of each layer's norm over training."""
+
+    def __init__(self, log: MetricsLog, plot_path: Path | None = None):
+        self.log, self.plot_path = log, plot_path
+
+    def step_end(self, loop, loss: float | None) -> None:
+        if loss is None:
+            return
+        norms = layer_gradient_norms(getattr(loop.model, "_orig_mod", loop.model))
+        if not norms:
+            return
+        values = torch.stack(list(norms.values())).tolist()
+        clip = loop.settings.gradient_clip
+        scale = 1.0
+        if clip and loop.gradient_norm is not None:  # undo clipping: report what backpropagation produced
+            scale = min(1.0, clip / (float(loop.gradient_norm) + 1e-6))
+        layers = {layer: value / scale for layer, value in zip(norms, values, strict=True)}
+        total = math.sqrt(sum(value * value for value in layers.values()))
+        row = {"kind": "gradients", "step": loop.state.step, "total": total, "layers": layers}
+        self.log.handle.write(json.dumps(row) + "\n")
+
+    def fit_end(self, loop, status: str) -> None:
+        if self.plot_path is None or not self.log.folder.metrics.is_file():
+            return
+        rows = [json.loads(line) for line in self.log.folder.metrics.read_text().splitlines() if '"gradients"' in line]
+        rows = [row for row in rows if row.get("kind") == "gradients"]
+        if not rows:
+            return
+        layers = list(rows[-1]["layers"])
+        shown = layers if len(layers) <= 8 else layers[:4] + layers[-4:]  # first and last layers
+        series = {layer: ([row["step"] for row in rows if layer in row["layers"]],
+                          [math.log10(max(row["layers"][layer], 1e-12)) for row in rows if layer in row["layers"]])
+                  for layer in shown}  # fmt: skip
+        line_chart(self.plot_path, {"log10 gradient norm per layer": series}, x_label="step")
+
+
+def loop_state(loop: Loop, metrics_bytes: int) -> dict[str, Any]:
     """Everything beyond the weights that resuming needs, as one record."""
     state = loop.state.to_dict()
     # running sums as tensors: vectors (tokens per expert) and scalars alike, exactly
@@ -70,22 +115,21 @@ def loop_state(loop, metrics_bytes: int) -> dict[str, Any]:
     return {
         "train_state": state,
         "optimizer": loop.optimizer.state_dict(),
-        "callbacks": {type(callback).__name__: callback.state_dict() for callback in loop.callbacks},
+        "callbacks": {key: callback.state_dict() for key, callback in zip(state_keys(loop.callbacks), loop.callbacks,
+                                                                          strict=True)},  # fmt: skip
         "rng": rng_state(),
         "metrics_bytes": metrics_bytes,
     }
 
 
-def restore_loop(loop, checkpoint: dict[str, Any]) -> None:
+def restore_loop(loop: Loop, checkpoint: dict[str, Any]) -> None:
     """Put a loop back where `checkpoint` (from `read_checkpoint`) left it; weights are loaded separately."""
-    from lamina.train.loop import TrainState
-
     loop.state = TrainState(**checkpoint["train_state"])
     loop.optimizer.load_state_dict(checkpoint["optimizer"])
     saved = checkpoint.get("callbacks", {})
-    for callback in loop.callbacks:
-        if type(callback).__name__ in saved:
-            callback.load_state_dict(saved[type(callback).__name__])
+    for key, callback in zip(state_keys(loop.callbacks), loop.callbacks, strict=True):
+        if key in saved:
+            callback.load_state_dict(saved[key])
     set_rng_state(checkpoint["rng"])
 
 

@@ -1,4 +1,7 @@
-"""One function per CLI command. Each receives the parsed arguments and returns an exit code (None = 0)."""
+"""One function per CLI command. Each receives the parsed arguments and returns an exit code (None = 0).
+
+Commands import what they need when they run, so `lamina --help`, `lamina schema`, `lamina models` and
+`lamina datasets` never import PyTorch (seconds) and the others import it once they need it."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from lamina.cli.tables import options_table, print_table
 
 
 def train(arguments: Namespace) -> int | None:
-    from lamina.errors import ConfigError
+    from lamina.core.errors import ConfigError
     from lamina.pipeline import resume
     from lamina.pipeline import train as train_run
 
@@ -41,7 +44,7 @@ def train(arguments: Namespace) -> int | None:
 
 
 def evaluate(arguments: Namespace) -> int | None:
-    from lamina.run import load_run
+    from lamina.run import load_run  # PyTorch
 
     if len(arguments.run_dir) > 1:
         return _evaluate_ensemble(arguments)
@@ -58,7 +61,7 @@ def evaluate(arguments: Namespace) -> int | None:
 
 
 def _evaluate_ensemble(arguments: Namespace) -> None:
-    from lamina.ensemble import evaluate_ensemble
+    from lamina.ensemble import evaluate_ensemble  # PyTorch
 
     result = evaluate_ensemble(arguments.run_dir, arguments.split)
     if arguments.json:
@@ -86,7 +89,7 @@ def _evaluate_ensemble(arguments: Namespace) -> None:
 
 
 def predict(arguments: Namespace) -> int | None:
-    from lamina.run import load_run
+    from lamina.run import load_run  # PyTorch
 
     results = load_run(arguments.run_dir).predict(arguments.inputs)
     if arguments.json:
@@ -97,15 +100,17 @@ def predict(arguments: Namespace) -> int | None:
         print_table(["input", "anomaly score", "latent code"],
                     [[r["input"], f"{r['anomaly_score']:.5f}", " ".join(f"{v:.3f}" for v in r["code"][:8])
                       + (" …" if len(r["code"]) > 8 else "")] for r in results])  # fmt: skip
-    elif results and "label" in results[0]:
+    elif results and "probability" in results[0]:
         print_table(["input", "label", "probability"],
                     [[r["input"], r["label"], f"{r['probability']:.4f}"] for r in results])  # fmt: skip
+    elif results and "label" in results[0]:
+        print_table(["input", "label"], [[r["input"], r["label"]] for r in results])
     else:
         print_table(["input", "prediction"], [[r["input"], _number(r["prediction"])] for r in results])
 
 
 def generate(arguments: Namespace) -> int | None:
-    from lamina.generate import generate as generate_samples
+    from lamina.generate import generate as generate_samples  # PyTorch
     from lamina.run import load_run
 
     options = {name: getattr(arguments, name) for name in ("samples", "prompt", "max_tokens", "temperature",
@@ -125,11 +130,11 @@ def _number(value: Any) -> str:
 
 
 def validate(arguments: Namespace) -> int | None:
-    from lamina.config import load_config
-    from lamina.pipeline import prepare
+    from lamina.config.loading import load_config
+    from lamina.pipeline.prepare import prepare  # PyTorch
 
-    config = load_config(arguments.config, arguments.overrides)
-    session = prepare(config)
+    session = prepare(load_config(arguments.config, arguments.overrides))
+    config = session.config
     parameters = sum(p.numel() for p in session.model.parameters())
     sizes = ", ".join(f"{name} {len(split)}" for name, split in session.data.splits.items())
     print(f"{arguments.config}: valid")
@@ -144,25 +149,25 @@ def validate(arguments: Namespace) -> int | None:
 def models(arguments: Namespace) -> int | None:
     if arguments.config:
         return _model_summary(arguments)
-    from lamina.models import models as registry
+    from lamina.models.options import models as registry  # the options only: no PyTorch
 
     _list_entries(registry, "Show a config's model with its parameter count: lamina models CONFIG")
 
 
 def _list_entries(registry, closing: str) -> None:
-    for entry in registry.entries():
+    for entry in registry.values():
         print(f"\n{entry.name} — {entry.help}")
-        options_table(entry.config)
+        options_table(entry.options)
     print(f"\n{closing}")
 
 
 def _model_summary(arguments: Namespace) -> None:
-    from lamina.config import load_config
-    from lamina.models.summary import layer_table
-    from lamina.pipeline import prepare
+    from lamina.config.loading import load_config
+    from lamina.models.summary import layer_table  # PyTorch
+    from lamina.pipeline.prepare import prepare
 
-    config = load_config(arguments.config, arguments.overrides)
-    session = prepare(config)
+    session = prepare(load_config(arguments.config, arguments.overrides))
+    config = session.config
     sample = session.data.transform(session.data.splits["train"].inputs[:2])
     rows, total, trainable = layer_table(session.model, sample)
     print(f"model {config.model.name} for {config.data.name} ({session.data.spec.describe()})")
@@ -173,38 +178,31 @@ def _model_summary(arguments: Namespace) -> None:
 def datasets(arguments: Namespace) -> int | None:
     if arguments.action == "summary":
         return _data_summary(arguments)
-    from lamina.data import datasets as registry
+    from lamina.data.options import datasets as registry  # the options only: no PyTorch
 
     _list_entries(registry, "Inspect a config's data: lamina datasets summary CONFIG")
 
 
 def _data_summary(arguments: Namespace) -> None:
-    import torch
+    import torch  # PyTorch
 
-    from lamina.config import load_config
+    from lamina.config.loading import load_config
     from lamina.data.bundle import iterate_batches
-    from lamina.pipeline import prepare
+    from lamina.models.output import split_output
+    from lamina.pipeline.prepare import prepare
+    from lamina.tasks import task_of
 
-    config = load_config(arguments.config, arguments.overrides)
-    session = prepare(config)
-    data, spec = session.data, session.data.spec
+    session = prepare(load_config(arguments.config, arguments.overrides))
+    config, data, spec = session.config, session.data, session.data.spec
+    task = task_of(spec)
     print(f"data {config.data.name}: {spec.describe()}")
     rows = []
     for name, split in data.splits.items():
         inputs = split.inputs
         row = [name, f"{len(split)}", f"{tuple(inputs.shape[1:])} {str(inputs.dtype).replace('torch.', '')}"]
-        if name == "unlabelled":
-            row.append("no labels")
-        elif spec.task == "classification":
-            counts = torch.bincount(split.targets.cpu(), minlength=spec.num_classes).tolist()
-            row.append(" ".join(f"{spec.class_names[i] if spec.class_names else i}:{c}" for i, c in enumerate(counts)))
-        elif spec.task == "reconstruction":
-            row.append("the images themselves")
-        else:
-            targets = split.targets.double()
-            row.append(f"mean {targets.mean():.4g}, std {targets.std():.4g}")
+        row.append("no labels" if name == "unlabelled" else task.target_summary(split.targets, spec))
         rows.append(row)
-    print_table(["split", "samples", "input", "classes" if spec.task == "classification" else "target"], rows)
+    print_table(["split", "samples", "input", "classes" if task.classes else "target"], rows)
     for note in data.notes:
         print(f"note: {note}")
     inputs, targets = next(iterate_batches(data.splits["train"], config.train.batch_size))
@@ -213,8 +211,6 @@ def _data_summary(arguments: Namespace) -> None:
         f"one training batch: stored {tuple(inputs.shape)} {inputs.dtype} → model input {tuple(batch.shape)} "
         f"{batch.dtype}, mean {batch.float().mean():.3f}, std {batch.float().std():.3f}"
     )
-    from lamina.models.output import split_output
-
     with torch.no_grad():
         prediction, _, _ = split_output(session.model.eval()(batch))
     print(f"through model {config.model.name}: outputs {tuple(prediction.shape)}; targets {tuple(targets.shape)}")
@@ -239,7 +235,7 @@ def runs(arguments: Namespace) -> int | None:
 
 
 def schema(arguments: Namespace) -> int | None:
-    from lamina.config.schema import schema as config_schema
+    from lamina.config.schema import schema as config_schema  # the options only: no PyTorch
 
     text = json.dumps(config_schema(), indent=2)
     if arguments.output:

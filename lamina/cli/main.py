@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     if arguments.version:
-        from lamina import __version__
+        from lamina.core.version import __version__
 
         print(f"lamina {__version__}")
         return EXIT_OK
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_OK
     try:
-        from lamina.cli import commands
+        from lamina.cli import commands  # the commands import what they need (PyTorch) when they run
 
         return getattr(commands, arguments.command)(arguments) or EXIT_OK
     except KeyboardInterrupt:
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(error: Exception, debug: bool) -> int:
-    from lamina.errors import LaminaError, RunInterrupted
+    from lamina.core.errors import LaminaError, RunInterrupted
 
     if debug:
         import traceback

@@ -6,6 +6,11 @@ import re
 import typing
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from lamina.core.registry import RegistryChoice
+
 __all__ = ["print_table", "options_table", "type_name"]
 
 
@@ -24,8 +29,6 @@ def type_name(annotation: Any) -> str:
     if origin is typing.Literal:
         return "|".join(str(value) for value in typing.get_args(annotation))
     if origin is typing.Annotated:
-        from lamina.registry import RegistryChoice
-
         marks = [mark for mark in annotation.__metadata__ if isinstance(mark, RegistryChoice)]
         return f"{marks[0]} (by name)" if marks else type_name(typing.get_args(annotation)[0])
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
@@ -39,8 +42,6 @@ def type_name(annotation: Any) -> str:
 
 def options_table(options_class: Any, prefix: str = "") -> None:
     """Each option of a config class: name, type, default and its one-line help; nested option classes follow."""
-    from pydantic import BaseModel
-    from pydantic_core import PydanticUndefined
 
     rows, nested = [], []
     for name, field in options_class.model_fields.items():

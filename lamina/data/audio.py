@@ -2,8 +2,8 @@
 
 Layouts: `fsdd` (Free Spoken Digit names `digit_speaker_index.wav`: label and speaker from the name) and
 `folders` (one subfolder per class). Files are read with soundfile, mixed to mono, resampled (scipy's polyphase
-filter) and padded or cropped to `seconds`. Training-only augmentation: waveforms shifted in time and noised
-afresh each epoch (drawn from (seed, epoch), so resume is exact), then SpecAugment time and frequency masks.
+filter) and padded or cropped to `seconds`. Augmentations (time shift, noise, SpecAugment, …) are in
+lamina/data/audio_augment.py.
 """
 
 from __future__ import annotations
@@ -11,91 +11,21 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Literal
 
 import numpy
 import torch
-from pydantic import Field, model_validator
 from torch import Tensor
 
-from lamina.data.augment import mix_batch
+from lamina.core.errors import DataError
 from lamina.data.bundle import DataBundle, Split, split_indices
-from lamina.data.inputs import data_path
-from lamina.data.options import SplitOptions
-from lamina.data.registry import datasets
+from lamina.data.options import AudioOptions
+from lamina.data.paths import data_path
 from lamina.data.spec import DataSpec
-from lamina.data.spectral import dct_matrix, log_mel, mel_filterbank, mfcc, tilt_bands, warp_mel_frequencies
-from lamina.errors import DataError
+from lamina.data.spectral import dct_matrix, log_mel, mel_filterbank, mfcc
 
-__all__ = ["AudioFeatures", "read_waveform", "read_audio_files", "spec_augment", "shift_and_noise", "change_speed"]
+__all__ = ["AudioFeatures", "audio", "read_waveform", "read_audio_files"]
 
 FSDD_NAME = re.compile(r"^(?P<label>[^_]+)_(?P<group>[^_]+)_(?P<index>\d+)$")
-
-
-class AudioOptions(SplitOptions):
-    """WAV files: Free Spoken Digit naming (`digit_speaker_index.wav`) or one subfolder per class."""
-
-    path: str
-    """Folder of WAV files (fsdd: the recordings, or a folder holding recordings/)."""
-    layout: Literal["fsdd", "folders"] = "fsdd"
-    """fsdd: label and speaker from `label_speaker_index.wav`; folders: `path/<class>/*.wav`."""
-    split: Literal["random", "group"] = "random"
-    """random (stratified by class), or group: the speakers in `test_groups` are held out for test."""
-    test_groups: list[str] = []
-    """Speakers (groups) whose recordings form the test split when split: group."""
-    sample_rate: int = Field(8000, ge=1000)
-    """Resample every file to this rate (Hz)."""
-    seconds: float = Field(1.0, gt=0)
-    """Pad with silence or crop every recording to this length."""
-    features: Literal["log_mel", "mfcc"] = "log_mel"
-    """log-mel spectrogram (dB), or MFCCs (DCT of the log-mel)."""
-    n_fft: int = Field(512, ge=16)
-    """FFT size (window length) in samples."""
-    hop_length: int = Field(80, ge=1)
-    """Samples between frames (80 at 8 kHz = 10 ms)."""
-    n_mels: int = Field(40, ge=4)
-    """Mel bands."""
-    n_mfcc: int = Field(20, ge=2)
-    """Cepstral coefficients kept (features: mfcc)."""
-    shift_seconds: float = Field(0.0, ge=0)
-    """Training augmentation: shift each waveform by up to ± this many seconds (silence fills the gap)."""
-    noise_snr: float | None = None
-    """Training augmentation: add white noise at a random signal-to-noise ratio between this (dB) and 40 dB."""
-    speed: float = Field(0.0, ge=0, lt=0.5)
-    """Training augmentation: play each recording at a random speed in [1 - speed, 1 + speed]; pitch and
-    formants move with it, an imitation of other voices (helps on speakers never heard in training)."""
-    vtlp: float = Field(0.0, ge=0, lt=0.5)
-    """Training augmentation (features: log_mel): vocal-tract-length perturbation, each sample's frequency axis
-    scaled by a random factor in [1 - vtlp, 1 + vtlp] (formants and harmonics move, timing and duration do not)."""
-    tilt_db: float = Field(0.0, ge=0)
-    """Training augmentation (features: log_mel): add to each sample a straight line across the mel bands rising
-    by a random amount in [-tilt_db, tilt_db] dB from the lowest band to the highest (another microphone)."""
-    mixup: float = Field(0.0, ge=0)
-    """Training augmentation: mix each batch of features with a shuffled copy by a weight drawn from
-    Beta(mixup, mixup), and the labels alike (Zhang et al. 2018; 0.2 is usual); 0: off."""
-    normalize: Literal["dataset", "utterance", "level"] = "dataset"
-    """dataset: standardize each bin with train statistics; utterance: first remove each recording's own mean
-    per bin over its frames (cepstral mean normalization: a speaker's and microphone's fixed colouring); level:
-    first express each recording's log-mel in dB below its own loudest bin (one gain per recording, the
-    spectral shape kept), floored `top_db` below it."""
-    top_db: float = Field(80.0, gt=0)
-    """normalize: utterance or level: log-mel values more than this many dB below the recording's loudest are
-    raised to that floor (so zero padding and quiet microphones look alike)."""
-    time_masks: int = Field(0, ge=0)
-    """SpecAugment: masks of up to `time_mask_frames` consecutive frames per training sample."""
-    time_mask_frames: int = Field(10, ge=1)
-    """Longest time mask, in frames."""
-    frequency_masks: int = Field(0, ge=0)
-    """SpecAugment: masks of up to `frequency_mask_bins` consecutive feature bins per training sample."""
-    frequency_mask_bins: int = Field(6, ge=1)
-    """Widest frequency mask, in bins."""
-
-    @model_validator(mode="after")
-    def _band_augmentations_need_log_mel(self):
-        if (self.vtlp or self.tilt_db) and self.features != "log_mel":
-            raise ValueError(f"vtlp and tilt_db work on log-mel bands, but features is {self.features!r}; set "
-                             "features: log_mel, or vtlp: 0 and tilt_db: 0")  # fmt: skip
-        return self
 
 
 def read_waveform(path: Path, sample_rate: int, samples: int) -> numpy.ndarray:
@@ -178,58 +108,6 @@ class AudioFeatures:
         return (features - mean.view(1, 1, -1, 1)) / std.view(1, 1, -1, 1)
 
 
-def change_speed(waveforms: Tensor, factors: Tensor) -> Tensor:
-    """Each (S,) waveform played `factor` times as fast (linear interpolation; silence after its end)."""
-    count, samples = waveforms.shape
-    position = torch.arange(samples, dtype=torch.float32)[None, :] * factors[:, None]  # (N, S) source positions
-    left = position.floor().long()
-    weight = position - left
-    inside = left < samples
-    left = left.clamp(max=samples - 1)
-    padded = torch.cat([waveforms, waveforms.new_zeros(count, 1)], dim=1)  # (N, S + 1): silence after the end
-    mixed = padded.gather(1, left) * (1 - weight) + padded.gather(1, left + 1) * weight
-    return torch.where(inside, mixed, torch.zeros(()))
-
-
-def shift_and_noise(waveforms: Tensor, max_shift: int, noise_snr: float | None, generator: torch.Generator,
-                    speed: float = 0.0) -> Tensor:  # fmt: skip
-    """Each waveform played at a random speed in [1 - speed, 1 + speed], shifted by a random whole number of
-    samples in [-max_shift, max_shift] (zeros fill in), plus white noise at a random SNR from `noise_snr` to 40 dB."""
-    count, samples = waveforms.shape
-    result = waveforms
-    if speed:
-        result = change_speed(result, 1 + speed * (2 * torch.rand(count, generator=generator) - 1))
-    if max_shift:
-        shifts = torch.randint(-max_shift, max_shift + 1, (count,), generator=generator)
-        source = torch.arange(samples)[None, :] - shifts[:, None]  # (N, S): sample read for each position
-        valid = (source >= 0) & (source < samples)
-        result = torch.where(valid, result.gather(1, source.clamp(0, samples - 1)), torch.zeros(()))
-    if noise_snr is not None:
-        snr = noise_snr + (40.0 - noise_snr) * torch.rand(count, 1, generator=generator)
-        power = result.pow(2).mean(dim=1, keepdim=True).clamp(min=1e-10)
-        noise = torch.randn(result.shape, generator=generator) * (power / 10 ** (snr / 10)).sqrt()
-        result = result + noise
-    return result
-
-
-def spec_augment(features: Tensor, generator: torch.Generator, time_masks: int, time_width: int,
-                 frequency_masks: int, frequency_width: int) -> Tensor:  # fmt: skip
-    """SpecAugment (Park et al., 2019) on (B, 1, bins, frames): zero (the mean) random bands of frames and bins."""
-    batch, _, bins, frames = features.shape
-    device = features.device  # the generator lives on the batch's device (a CUDA generator for batches on a GPU)
-    keep = torch.ones(batch, bins, frames, dtype=torch.bool, device=device)
-    for axis, masks, width, size in ((2, time_masks, time_width, frames), (1, frequency_masks, frequency_width, bins)):
-        for _ in range(masks):
-            widths = torch.randint(0, width + 1, (batch, 1), generator=generator, device=generator.device).to(device)
-            starts = torch.rand(batch, 1, generator=generator, device=generator.device).to(device)
-            starts = (starts * (size - widths + 1)).long()
-            position = torch.arange(size, device=device)[None, :]
-            band = (position >= starts) & (position < starts + widths)  # (B, size)
-            keep &= ~(band[:, None, :] if axis == 2 else band[:, :, None])
-    return features * keep.unsqueeze(1)
-
-
-@datasets.register("audio", config=AudioOptions)
 def audio(config: AudioOptions, seed: int) -> DataBundle:
     """WAV folders (Free Spoken Digits, class subfolders) → log-mel/MFCC classification."""
     files, labels, groups = _files(config)
@@ -259,37 +137,7 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
     held_out = sorted({groups[i] for i in index["test"].tolist()})
     notes = [f"{len(files)} recordings, {config.seconds:g} s at {config.sample_rate} Hz → {config.features} "
              f"{tuple(raw.shape[1:])}; test speakers/groups: {', '.join(held_out) or '-'}"]  # fmt: skip
-    train_waveforms, max_shift = splits["train"].inputs, int(config.shift_seconds * config.sample_rate)
-    epoch_split = None
-    if max_shift or config.noise_snr is not None or config.speed:
-
-        def epoch_split(run_seed: int, epoch: int) -> Split:
-            generator = torch.Generator().manual_seed((run_seed * 1_000_003 + epoch) * 7919 + 29)
-            shifted = shift_and_noise(train_waveforms, max_shift, config.noise_snr, generator, config.speed)
-            return Split(shifted, splits["train"].targets)
-
-    augment = None
-    if config.time_masks or config.frequency_masks or config.vtlp or config.tilt_db or config.mixup:
-        mean, std = transform.mean.view(1, 1, -1, 1), transform.std.view(1, 1, -1, 1)  # (1, 1, bins, 1)
-
-        def augment(inputs: Tensor, targets: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-            if config.vtlp or config.tilt_db:  # on the dB values, not the standardized ones
-                shift, scale = mean.to(inputs.device), std.to(inputs.device)
-                decibels = inputs * scale + shift
-                if config.vtlp:
-                    draws = torch.rand(len(inputs), generator=generator, device=inputs.device)
-                    decibels = warp_mel_frequencies(decibels, 1 + config.vtlp * (2 * draws - 1), config.sample_rate)
-                if config.tilt_db:
-                    draws = torch.rand(len(inputs), generator=generator, device=inputs.device)
-                    decibels = tilt_bands(decibels, config.tilt_db * (2 * draws - 1))
-                inputs = (decibels - shift) / scale
-            masked = spec_augment(inputs, generator, config.time_masks, config.time_mask_frames,
-                                  config.frequency_masks, config.frequency_mask_bins)  # fmt: skip
-            if config.mixup:
-                return mix_batch(masked, targets, len(class_names), config.mixup, generator)
-            return masked, targets
-
-    return DataBundle(spec, splits, preprocessing, transform, notes, augment=augment, epoch_split=epoch_split)
+    return DataBundle(spec, splits, preprocessing, transform, notes)
 
 
 def _split(config: AudioOptions, targets: Tensor, groups: list[str], seed: int) -> dict[str, Tensor]:

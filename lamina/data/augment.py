@@ -1,61 +1,121 @@
-"""Augmentations of training batches, chosen by name in `data.augment` and applied in the order given:
+"""Augmentations of training data, composed from `data.augment` (options: lamina/data/augment_options.py).
 
-    data:
-      augment: [{name: random_crop, padding: 4}, horizontal_flip, {name: mixup, alpha: 0.2}]
-
-Each works on a whole normalized batch on its device, with every random draw taken from the batch's
-generator (seeded by seed, epoch and batch), so augmentation differs every epoch yet replays exactly on
-resume. Crop, flip, erasing, mixup and cutmix are batched tensor ops written here (faster than kornia's
-augmentation classes on CPU, see bench/augment.py); rotation/affine and colour changes use kornia's warps and
-colour functions (`pip install 'lamina[vision]'`) with parameters drawn here. "Zero" padding or erasing in a
-normalized batch is the training set's mean colour.
+Batch augmentations work on a whole normalized batch on its device, with every random draw taken from the
+batch's generator (seeded by seed, epoch and batch), so augmentation differs every epoch yet replays exactly on
+resume. Stored augmentations change the training split once per epoch, drawing from (seed, epoch) alone. Crop,
+flip, erasing, mixup and cutmix are batched tensor ops written here (faster than kornia's augmentation classes on
+CPU, see bench/augment.py); rotation/affine and colour changes use kornia's warps and colour functions
+(`pip install 'lamina[vision]'`) with parameters drawn here. "Zero" padding or erasing in a normalized batch is
+the training set's mean colour. Audio augmentations are in lamina/data/audio_augment.py.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from dataclasses import replace
 
+import numpy
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import Generator, Tensor
 
-from lamina.config.base import Options
-from lamina.errors import ConfigError, LaminaError, Problem
-from lamina.registry import Registry
+from lamina.core.errors import ConfigError, LaminaError, Problem
+from lamina.core.options import Options
+from lamina.data.augment_options import (
+    AffineOptions,
+    AlternatingFlipOptions,
+    ColorJitterOptions,
+    CutMixOptions,
+    CutoutOptions,
+    FlipOptions,
+    JitterOptions,
+    MixupOptions,
+    RandomCropOptions,
+    RandomErasingOptions,
+    augmentations,
+)
+from lamina.data.bundle import DataBundle, Split
+from lamina.tasks import task_of
 
-__all__ = ["augmentations", "build_augmentation", "Augmentation"]
+__all__ = ["with_augmentations", "build_augmentation", "Augmentation", "mix_batch"]
 
-augmentations = Registry("augmentation")
-
-# (inputs, targets, generator) → (inputs, targets)
+# (inputs, targets, generator) → (inputs, targets): one training batch
 Augmentation = Callable[[Tensor, Tensor, Generator], tuple[Tensor, Tensor]]
+# (stored inputs of the training split, seed, epoch, generator) → inputs: once per epoch
+StoredAugmentation = Callable[[Tensor, int, int, Generator], Tensor]
 
 
-def build_augmentation(configs: list[Options], bundle) -> Augmentation | None:
-    """One function applying every configured augmentation in order (None when the list is empty)."""
-    steps = []
+def with_augmentations(bundle: DataBundle, configs: list[Options], path: str = "data.augment") -> DataBundle:
+    """The bundle with its training batches (and, for stored augmentations, its training split each epoch)
+    augmented as `configs` say, in their order. Consecutive augmentations of audio features in dB share one
+    conversion to dB and back."""
+    stored, batch, decibels = [], [], []
     for index, config in enumerate(configs):
-        entry = augmentations.get(config.name, f"data.augment[{index}].name")
-        needs_classes = getattr(entry.function, "needs_classes", False)
-        if needs_classes and bundle.spec.task != "classification":
-            raise ConfigError([Problem(f"data.augment[{index}]", f"{config.name} mixes class labels, but the data "
-                                       f"is a {bundle.spec.task} task", "remove it")])  # fmt: skip
-        if len(bundle.spec.input_shape) != 3:
-            raise ConfigError([Problem(f"data.augment[{index}]", f"{config.name} needs images, the data gives "
-                                       f"{bundle.spec.kind} inputs", "remove data.augment")])  # fmt: skip
-        steps.append(entry.function(config, bundle))
-    if not steps:
-        return None
+        entry = augmentations.get(config.name, f"{path}[{index}].name")
+        task = task_of(bundle.spec)
+        if entry.metadata["mixes_labels"] and not task.classes:
+            raise ConfigError([Problem(f"{path}[{index}]", f"{config.name} mixes class labels, but the data is a "
+                                       f"{task.name} task", "remove it")])  # fmt: skip
+        step = entry.function(config, bundle)
+        stage = entry.metadata["stage"]
+        if stage != "decibels" and decibels:
+            batch.append(_in_decibels(decibels, bundle))
+            decibels = []
+        {"stored": stored, "inputs": batch, "decibels": decibels}[stage].append(step)
+    if decibels:
+        batch.append(_in_decibels(decibels, bundle))
+    if stored:
+        bundle = replace(bundle, epoch_split=_epoch_split(bundle, stored))
+    if batch:
+        bundle = replace(bundle, augment=_chain(batch))
+    return bundle
 
+
+def build_augmentation(configs: list[Options], bundle: DataBundle, path: str) -> Augmentation | None:
+    """One function applying batch augmentations in order (None when the list is empty), e.g. the strong view
+    of online pseudo-labelling."""
+    return with_augmentations(replace(bundle, augment=None), configs, path).augment if configs else None
+
+
+def _chain(steps: list[Augmentation]) -> Augmentation:
     def augment(inputs: Tensor, targets: Tensor, generator: Generator) -> tuple[Tensor, Tensor]:
         for step in steps:
             inputs, targets = step(inputs, targets, generator)
         return inputs, targets
 
     return augment
+
+
+def _in_decibels(steps: list[Augmentation], bundle: DataBundle) -> Augmentation:
+    """Audio feature augmentations on the features' dB values (before standardization), then standardized again."""
+    mean = torch.tensor(bundle.preprocessing["mean"]).view(1, 1, -1, 1)  # (1, 1, bins, 1)
+    std = torch.tensor(bundle.preprocessing["std"]).view(1, 1, -1, 1)
+
+    def apply(inputs: Tensor, targets: Tensor, generator: Generator) -> tuple[Tensor, Tensor]:
+        shift, scale = mean.to(inputs.device), std.to(inputs.device)
+        decibels = inputs * scale + shift
+        for step in steps:
+            decibels, targets = step(decibels, targets, generator)
+        return (decibels - shift) / scale, targets
+
+    return apply
+
+
+def _epoch_split(bundle: DataBundle, steps: list[StoredAugmentation]) -> Callable[[int, int], Split]:
+    """(seed, epoch) → the training split with the stored augmentations applied, each drawing in turn from one
+    generator seeded by (seed, epoch), on top of the data set's own per-epoch split if it has one."""
+    base, train = bundle.epoch_split, bundle.splits["train"]
+
+    def epoch_split(seed: int, epoch: int) -> Split:
+        split = base(seed, epoch) if base is not None else train
+        generator = torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 7919 + 29)
+        inputs = split.inputs
+        for step in steps:
+            inputs = step(inputs, seed, epoch, generator)
+        return Split(inputs, split.targets)
+
+    return epoch_split
 
 
 # ---- random draws from the batch's generator ------------------------------------------------------------
@@ -72,8 +132,6 @@ def _chosen(count: int, probability: float, generator: Generator, device) -> Ten
 
 def _beta(alpha: float, generator: Generator) -> float:
     """One Beta(alpha, alpha) draw via two Gamma draws seeded from the generator."""
-    import numpy
-
     seed = int(torch.randint(2**31 - 1, (1,), generator=generator, device=generator.device))
     return float(numpy.random.default_rng(seed).beta(alpha, alpha))
 
@@ -90,16 +148,6 @@ def _kornia():
 # ---- geometry -----------------------------------------------------------------------------------------
 
 
-class RandomCropOptions(Options):
-    """Pad each image, then cut a random window of the original size (a random translation)."""
-
-    padding: int = Field(4, ge=1)
-    """Pixels added on each side before cropping: shifts of up to ±padding."""
-    mode: Literal["zeros", "reflect"] = "reflect"
-    """Padding with zeros (the mean colour, as batches are normalized) or a mirror image of the border."""
-
-
-@augmentations.register("random_crop", config=RandomCropOptions)
 def random_crop(config: RandomCropOptions, bundle) -> Augmentation:
     """Random crop after padding (random translation by up to ±padding pixels)."""
     pad = config.padding
@@ -118,14 +166,6 @@ def random_crop(config: RandomCropOptions, bundle) -> Augmentation:
     return apply
 
 
-class FlipOptions(Options):
-    """Mirror images left-right."""
-
-    p: float = Field(0.5, ge=0, le=1)
-    """Probability that an image is flipped."""
-
-
-@augmentations.register("horizontal_flip", config=FlipOptions)
 def horizontal_flip(config: FlipOptions, bundle) -> Augmentation:
     """Random horizontal flip (left ↔ right)."""
 
@@ -136,51 +176,18 @@ def horizontal_flip(config: FlipOptions, bundle) -> Augmentation:
     return apply
 
 
-class AlternatingFlipOptions(Options):
-    """Mirror a fixed random half of the training images, then flip every image on every other epoch."""
-
-
-@augmentations.register("alternating_flip", config=AlternatingFlipOptions)
-def alternating_flip(config: AlternatingFlipOptions, bundle) -> Augmentation:
+def alternating_flip(config: AlternatingFlipOptions, bundle) -> StoredAugmentation:
     """Each image seen mirrored and unmirrored in turn, epoch after epoch (Jordan 2024): epoch 0 mirrors a random
-    half (drawn from the seed), odd epochs mirror the other half. Less repetition than a fresh coin each epoch.
-    It needs to know which image is which, so it becomes the bundle's per-epoch training split
-    (`alternating_flips`) and batches pass through it unchanged."""
-    bundle.epoch_split = alternating_flips(bundle.splits["train"])  # image data sets have no other per-epoch split
+    half (drawn from the seed), odd epochs mirror the other half. Less repetition than a fresh coin each epoch."""
 
-    def apply(inputs: Tensor, targets: Tensor, generator: Generator):
-        return inputs, targets
+    def apply(inputs: Tensor, seed: int, epoch: int, generator: Generator) -> Tensor:
+        coins = torch.rand(len(inputs), generator=torch.Generator().manual_seed(seed * 7919 + 104_729)) < 0.5
+        mirrored = (coins ^ bool(epoch % 2)).to(inputs.device).view(-1, *[1] * (inputs.ndim - 1))
+        return torch.where(mirrored, inputs.flip(-1), inputs)
 
     return apply
 
 
-def alternating_flips(train) -> Callable:
-    """(seed, epoch) → the training split with images mirrored where a seeded coin XOR (epoch is odd) says so."""
-
-    def epoch_split(seed: int, epoch: int):
-        coins = torch.rand(len(train), generator=torch.Generator().manual_seed(seed * 7919 + 104_729)) < 0.5
-        mirrored = (coins ^ bool(epoch % 2)).to(train.inputs.device).view(-1, *[1] * (train.inputs.ndim - 1))
-        return type(train)(torch.where(mirrored, train.inputs.flip(-1), train.inputs), train.targets)
-
-    return epoch_split
-
-
-class AffineOptions(Options):
-    """Small random rotations, shifts, zooms and shears (bilinear, with kornia)."""
-
-    degrees: float = Field(10.0, ge=0, le=180)
-    """Rotation drawn from [-degrees, degrees]."""
-    translate: float = Field(0.0, ge=0, lt=1)
-    """Shift drawn from [-translate, translate] × the image size, per axis."""
-    scale: tuple[float, float] = (1.0, 1.0)
-    """Zoom factor drawn from [low, high]."""
-    shear: float = Field(0.0, ge=0, lt=45)
-    """Shear angle in degrees drawn from [-shear, shear]."""
-    p: float = Field(1.0, ge=0, le=1)
-    """Probability that an image is transformed."""
-
-
-@augmentations.register("affine", config=AffineOptions)
 def affine(config: AffineOptions, bundle) -> Augmentation:
     """Random rotation / translation / scale / shear (kornia warp_affine)."""
     transform = _kornia().geometry.transform
@@ -205,22 +212,6 @@ def affine(config: AffineOptions, bundle) -> Augmentation:
 # ---- colour -------------------------------------------------------------------------------------------
 
 
-class ColorJitterOptions(Options):
-    """Random brightness, contrast, saturation and hue (saturation and hue on RGB only)."""
-
-    brightness: float = Field(0.2, ge=0, lt=1)
-    """Brightness multiplied by a factor drawn from [1 - brightness, 1 + brightness]."""
-    contrast: float = Field(0.2, ge=0, lt=1)
-    """Contrast factor drawn from [1 - contrast, 1 + contrast]."""
-    saturation: float = Field(0.2, ge=0, lt=1)
-    """Saturation factor drawn from [1 - saturation, 1 + saturation]."""
-    hue: float = Field(0.0, ge=0, le=0.5)
-    """Hue shift drawn from [-hue, hue] of a full turn."""
-    p: float = Field(1.0, ge=0, le=1)
-    """Probability that an image is changed."""
-
-
-@augmentations.register("color_jitter", config=ColorJitterOptions)
 def color_jitter(config: ColorJitterOptions, bundle) -> Augmentation:
     """Random brightness / contrast / saturation / hue (kornia.enhance), on the un-normalized image."""
     enhance = _kornia().enhance
@@ -260,16 +251,6 @@ def _box_mask(height: int, width: int, top: Tensor, left: Tensor, box_h: Tensor,
     return (inside_rows[:, :, None] & inside_columns[:, None, :])[:, None]
 
 
-class CutoutOptions(Options):
-    """Erase a square of fixed size at a random place (DeVries & Taylor's cutout)."""
-
-    size: int = Field(8, ge=1)
-    """Side of the square in pixels; it may hang over the border."""
-    p: float = Field(1.0, ge=0, le=1)
-    """Probability that an image gets a square."""
-
-
-@augmentations.register("cutout", config=CutoutOptions)
 def cutout(config: CutoutOptions, bundle) -> Augmentation:
     """Cutout: a size × size square set to the mean colour."""
 
@@ -286,20 +267,6 @@ def cutout(config: CutoutOptions, bundle) -> Augmentation:
     return apply
 
 
-class RandomErasingOptions(Options):
-    """Erase a random rectangle (Zhong et al.'s random erasing) with the mean colour or noise."""
-
-    p: float = Field(0.5, ge=0, le=1)
-    """Probability that an image gets a rectangle."""
-    area: tuple[float, float] = (0.02, 0.25)
-    """Rectangle area as a fraction of the image, drawn from [low, high]."""
-    aspect: tuple[float, float] = (0.3, 3.3)
-    """Height/width ratio drawn log-uniformly from [low, high]."""
-    value: Literal["mean", "noise"] = "mean"
-    """Fill with the mean colour or with standard normal noise."""
-
-
-@augmentations.register("random_erasing", config=RandomErasingOptions)
 def random_erasing(config: RandomErasingOptions, bundle) -> Augmentation:
     """Random erasing of a rectangle of random area and aspect ratio."""
 
@@ -329,23 +296,7 @@ def _soft(targets: Tensor, classes: int) -> Tensor:
     return targets if targets.ndim == 2 else F.one_hot(targets.long(), classes).float()
 
 
-class MixOptions(Options):
-    """Mix each batch with a shuffled copy of itself; targets become the same mix of the two labels."""
-
-    alpha: float = Field(0.2, gt=0)
-    """Mixing weight drawn from Beta(alpha, alpha) once per batch."""
-    p: float = Field(1.0, ge=0, le=1)
-    """Probability that a batch is mixed."""
-
-
-def _mixing(function: Callable) -> Callable:
-    function.needs_classes = True
-    return function
-
-
-@augmentations.register("mixup", config=MixOptions)
-@_mixing
-def mixup(config: MixOptions, bundle) -> Augmentation:
+def mixup(config: MixupOptions, bundle) -> Augmentation:
     """Mixup (Zhang et al.): a convex mix of two images and of their labels."""
     classes = bundle.spec.num_classes
 
@@ -366,15 +317,6 @@ def mix_batch(inputs: Tensor, targets: Tensor, classes: int, alpha: float, gener
     return weight * inputs + (1 - weight) * inputs[order], weight * soft + (1 - weight) * soft[order]
 
 
-class CutMixOptions(MixOptions):
-    """Paste a rectangle from a shuffled copy of the batch; targets are mixed by the pasted area."""
-
-    alpha: float = Field(1.0, gt=0)
-    """The kept fraction is drawn from Beta(alpha, alpha) once per batch."""
-
-
-@augmentations.register("cutmix", config=CutMixOptions)
-@_mixing
 def cutmix(config: CutMixOptions, bundle) -> Augmentation:
     """CutMix (Yun et al.): a rectangle from another image, labels mixed by area."""
     classes = bundle.spec.num_classes
@@ -394,5 +336,19 @@ def cutmix(config: CutMixOptions, bundle) -> Augmentation:
         weight = 1 - box_h * box_w / (height * width)  # the label weight is the area actually kept
         soft = _soft(targets, classes)
         return mixed, weight * soft + (1 - weight) * soft[order]
+
+    return apply
+
+
+# ---- sequences and tables -------------------------------------------------------------------------------
+
+
+def jitter(config: JitterOptions, bundle) -> Augmentation:
+    """Gaussian noise on standardized features (B, ...): time-series windows or table rows."""
+
+    def apply(inputs: Tensor, targets: Tensor, generator: Generator):
+        noise = torch.randn(inputs.shape, generator=generator, device=inputs.device) * config.std
+        chosen = _chosen(len(inputs), config.p, generator, inputs.device).view(-1, *[1] * (inputs.ndim - 1))
+        return torch.where(chosen, inputs + noise, inputs), targets
 
     return apply

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 __all__ = ["cache_folder", "cached", "source_key"]
@@ -46,8 +47,6 @@ def cached(
     """(tensors, record, was_cached): read `key` from `folder`, or `build()` it and store it there.
 
     A folder that cannot be written is not an error: the data is decoded again next time."""
-    from safetensors.torch import load_file, save_file
-
     tensors_path, record_path = folder / f"{key}.safetensors", folder / f"{key}.json"
     if tensors_path.is_file() and record_path.is_file():
         try:

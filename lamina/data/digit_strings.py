@@ -8,49 +8,15 @@ indices, padded with -1 when `min_digits` allows shorter strings.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field, model_validator
 from torch import Tensor
 
-from lamina.config.base import Options
 from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.images import ImageNormalizer, mnist
-from lamina.data.registry import datasets
+from lamina.data.options import DigitStringsOptions, MNISTOptions
 from lamina.data.spec import DataSpec
 
-__all__ = ["compose_strings"]
-
-
-class DigitStringsOptions(Options):
-    """Rows of real MNIST digits (28 × 28·digits images) labelled with their digit strings."""
-
-    path: str
-    """Folder with the four MNIST IDX files."""
-    digits: int = Field(4, ge=1, le=12)
-    """Digits per string (the image is 28 × 28·digits pixels)."""
-    min_digits: int | None = Field(None, ge=1)
-    """Shortest string; default: every string has `digits` digits."""
-    jitter: int = Field(3, ge=0, le=10)
-    """Shift each digit left or right by up to this many pixels."""
-    train_strings: int = Field(30000, ge=10)
-    """Training strings, composed from the training digits."""
-    val_strings: int = Field(2000, ge=10)
-    """Validation strings, composed from held-out training digits."""
-    test_strings: int = Field(10000, ge=10)
-    """Test strings, composed from the official MNIST test digits only."""
-    val_fraction: float = Field(0.1, gt=0, lt=0.5)
-    """Fraction of the MNIST training digits kept for validation strings."""
-    target: Literal["string", "first_digit"] = "string"
-    """string: the whole digit string (transcription); first_digit: classify only the leftmost digit — a
-    long-range dependency for a recurrent model reading the columns left to right (vanishing gradients)."""
-
-    @model_validator(mode="after")
-    def _lengths(self):
-        if self.min_digits is not None and self.min_digits > self.digits:
-            raise ValueError(f"min_digits {self.min_digits} is more than digits {self.digits}")
-        return self
+__all__ = ["compose_strings", "digit_strings"]
 
 
 def compose_strings(images: Tensor, labels: Tensor, count: int, digits: int, min_digits: int, jitter: int,
@@ -75,11 +41,8 @@ def compose_strings(images: Tensor, labels: Tensor, count: int, digits: int, min
     return canvas[:, :, :, jitter : jitter + width * digits], targets
 
 
-@datasets.register("digit_strings", config=DigitStringsOptions)
 def digit_strings(config: DigitStringsOptions, seed: int) -> DataBundle:
     """Strings of real MNIST digits in one image (image → sequence, e.g. CRNN + CTC)."""
-    from lamina.data.images import MNISTOptions
-
     source = mnist(MNISTOptions(path=config.path, val_fraction=0.0, test_fraction=0.0), seed)
     train_digits, test_digits = source.splits["train"], source.splits["test"]
     parts = split_indices(train_digits.targets, len(train_digits), {"val": config.val_fraction}, seed)

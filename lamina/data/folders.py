@@ -8,43 +8,24 @@ import tarfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Literal
 
 import numpy
 import torch
-from pydantic import Field
+from PIL import Image
 
+from lamina.core.errors import DataError
 from lamina.data.bundle import Split, split_indices
 from lamina.data.cache import cache_folder, cached, source_key
 from lamina.data.images import image_bundle
-from lamina.data.inputs import IMAGE_SUFFIXES, data_path
-from lamina.data.options import ImageOptions
-from lamina.data.registry import datasets
-from lamina.errors import DataError
+from lamina.data.options import ImageFolderOptions, MedMNISTOptions
+from lamina.data.paths import IMAGE_SUFFIXES, data_path
 
-__all__ = ["ImageFolderOptions", "MedMNISTOptions", "decode_images", "read_sources"]
+__all__ = ["image_folder", "medmnist", "decode_images", "read_sources"]
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
 LUMA = numpy.array([0.299, 0.587, 0.114])  # ITU-R 601: RGB → grayscale
-
-
-class ImageFolderOptions(ImageOptions):
-    """Images sorted into one subfolder per class, in a folder or a .tar/.tar.gz archive (PNG, JPEG, BMP, …)."""
-
-    path: str
-    """Folder or .tar/.tar.gz archive; each image's class is the name of the folder it is in."""
-    test_path: str | None = None
-    """A second folder/archive with the official test images; default: hold out test_fraction of `path`."""
-    channels: Literal[1, 3] | None = None
-    """1 (grayscale) or 3 (RGB); default: 3 if any training image is in colour, else 1."""
-    size: tuple[int, int] | None = None
-    """[height, width] every image is resized to; default: the most common size among the training images."""
-    on_bad_sample: Literal["error", "skip"] = "error"
-    """An unreadable image file stops with an error naming it, or is skipped and counted (skip)."""
-    cache_dir: str | None = None
-    """Where decoded images are cached; default $LAMINA_CACHE_DIR or ~/.cache/lamina (the data may be read-only)."""
 
 
 def _is_image(name: str) -> bool:
@@ -78,8 +59,6 @@ def read_sources(path: Path) -> Iterator[tuple[str, str, bytes]]:
 
 def _decode(data: bytes) -> numpy.ndarray:
     """Image bytes → uint8 (H, W) for grayscale or (H, W, 3)."""
-    from PIL import Image
-
     with Image.open(io.BytesIO(data)) as image:
         image.load()
         converted = image.convert("L" if image.mode in GRAY_MODES else "RGB")
@@ -87,8 +66,6 @@ def _decode(data: bytes) -> numpy.ndarray:
 
 
 def _resize(array: numpy.ndarray, size: tuple[int, int]) -> numpy.ndarray:
-    from PIL import Image
-
     image = Image.fromarray(array)
     height, width = array.shape[:2]
     shrinking = height >= size[0] and width >= size[1]  # the same rule as predict (lamina/data/inputs.py)
@@ -153,7 +130,6 @@ def _existing(option: str, label: str) -> Path:
     return path
 
 
-@datasets.register("image_folder", config=ImageFolderOptions)
 def image_folder(config: ImageFolderOptions, seed: int):
     """Class-per-subfolder images from a folder or .tar.gz (e.g. the CIFAR-10 JPEG archives)."""
     path = _existing(config.path, "path")
@@ -187,22 +163,6 @@ def image_folder(config: ImageFolderOptions, seed: int):
 # ---- MedMNIST (.npz) ---------------------------------------------------------------------------------------
 
 
-class MedMNISTOptions(ImageOptions):
-    """A MedMNIST-layout .npz: train_images, train_labels, val_…, test_… (official splits), e.g. BreastMNIST."""
-
-    path: str
-    """The .npz file, e.g. ../shared/datasets/breastmnist/breastmnist.npz."""
-    class_names: list[str] | None = None
-    """Names of the classes in label order; default '0', '1', …"""
-    positive_class: int = Field(1, ge=0)
-    """For two classes: the class counted as positive by sensitivity, specificity and the validation threshold
-    (BreastMNIST: 0 = malignant)."""
-    channels: Literal[1, 3] | None = None
-    """1 (grayscale) or 3 (RGB); default: as stored. Grayscale → RGB repeats the channel, RGB → grayscale uses
-    ITU-R 601 luma (e.g. 3 to fine-tune a backbone pretrained on colour images with every layer kept)."""
-
-
-@datasets.register("medmnist", config=MedMNISTOptions)
 def medmnist(config: MedMNISTOptions, seed: int):
     """MedMNIST .npz (official train/val/test splits), 2-D single-label data sets such as BreastMNIST."""
     path = data_path(config.path)

@@ -7,43 +7,26 @@ from pathlib import Path
 
 import numpy
 import torch
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from lamina.errors import DataError
+from lamina.core.errors import DataError
+from lamina.data.audio import AudioFeatures, read_audio_files
+from lamina.data.images import ImageNormalizer
+from lamina.data.paths import IMAGE_SUFFIXES
+from lamina.data.tabular import TableEncoder, read_table
+from lamina.data.text import TrimPadding, read_texts
 
-__all__ = ["read_inputs", "transform_for", "data_path", "IMAGE_SUFFIXES"]
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
-def data_path(text: str) -> Path:
-    """A data.path: a file or folder (`~` expanded), or `package:NAME/inside/it` for data shipped inside an
-    installed Python package (e.g. package:vega_datasets/_data/seattle-temps.csv), found without importing it."""
-    if not text.startswith("package:"):
-        return Path(text).expanduser()
-    import importlib.util
-
-    name, _, inside = text.removeprefix("package:").partition("/")
-    spec = importlib.util.find_spec(name) if name.isidentifier() else None
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError(f"data.path {text!r} names the package {name!r}, which is not installed",
-                        f"pip install {name}, or point data.path at the file itself")  # fmt: skip
-    return Path(list(spec.submodule_search_locations)[0]) / inside
+__all__ = ["read_inputs", "transform_for", "read_image"]
 
 
 def transform_for(preprocessing: dict) -> Callable[[Tensor], Tensor]:
     """The per-batch transform described by a run's preprocessing record."""
     if preprocessing["type"] == "image":
-        from lamina.data.images import ImageNormalizer
-
         return ImageNormalizer(preprocessing["mean"], preprocessing["std"])
     if preprocessing["type"] == "audio":
-        from lamina.data.audio import AudioFeatures
-
         return AudioFeatures(preprocessing)
     if preprocessing["type"] == "text" and preprocessing["tokenizer"].get("padding", True):
-        from lamina.data.text import TrimPadding
-
         return TrimPadding(0)
     return lambda inputs: inputs
 
@@ -64,20 +47,14 @@ def read_inputs(paths: list[str | Path], preprocessing: dict) -> tuple[Tensor, l
     if preprocessing["type"] == "table":
         return _read_rows(paths, preprocessing)
     if preprocessing["type"] == "text":
-        from lamina.data.text import read_texts
-
         return read_texts(paths, preprocessing)
     if preprocessing["type"] == "audio":
-        from lamina.data.audio import read_audio_files
-
         return read_audio_files(paths, preprocessing)
     raise DataError(f"this run's data kind {preprocessing['type']!r} has no file reader for predict", None)
 
 
 def read_image(path: Path, preprocessing: dict) -> Tensor:
     """One image file → uint8 (C, H, W) with the run's channels and size."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as image:
             image = image.convert("L" if preprocessing["channels"] == 1 else "RGB")
@@ -95,8 +72,6 @@ def read_image(path: Path, preprocessing: dict) -> Tensor:
 
 
 def _read_rows(paths: list[Path], preprocessing: dict) -> tuple[Tensor, list[str]]:
-    from lamina.data.tabular import TableEncoder, read_table
-
     encoder = TableEncoder.from_dict(preprocessing["encoder"])
     needed = list(encoder.numeric) + list(encoder.categorical)
     batches, labels = [], []

@@ -1,17 +1,55 @@
-"""Options every data set shares: how the data is split."""
+"""The data sets a config can name, and their options: what every data set shares (augmentation, splits), what
+image data sets share (classes, few labels, pseudo-labels, reconstruction), then images, tables, audio, text,
+digit strings and time series. This module is the list of built-in data sets; importing it does not import
+PyTorch (a data set's reader is imported when it is built).
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from lamina.config.base import Options
+from lamina.core.options import Options
+from lamina.core.registry import Registry
+from lamina.data.augment_options import augmentations
+from lamina.tasks import tasks
 
-__all__ = ["SplitOptions", "ImageOptions", "PseudoLabelOptions"]
+__all__ = ["datasets", "DataOptions", "SplitOptions", "ImageOptions", "PseudoLabelOptions", "TokenizerKind"]
+
+# `inputs`: the kind of model input the data set gives, which decides the augmentations it can take
+datasets = Registry("dataset", metadata={"inputs": "image"})
+
+Augmentations = list[augmentations.union()]  # type: ignore[valid-type]
 
 
-class SplitOptions(Options):
+class DataOptions(Options):
+    """Options every data set has."""
+
+    augment: Augmentations = []
+    """Augmentations of training batches, in order, by name with options (docs/guide.md lists them per kind of
+    input: random_crop, affine, cutmix, … for images; time_shift, noise, spec_augment, … for audio)."""
+
+    @field_validator("augment")
+    @classmethod
+    def _augmentations_fit_the_inputs(cls, value: list) -> list:
+        name = cls.model_fields["name"].default if "name" in cls.model_fields else None
+        if name not in datasets:
+            return value
+        inputs = datasets.get(name).metadata["inputs"]
+        for index, entry in enumerate(value):
+            allowed = augmentations.get(entry.name).metadata["inputs"]
+            if inputs not in allowed:
+                fitting = [other.name for other in augmentations.values() if inputs in other.metadata["inputs"]]
+                raise ValueError(f"[{index}] {entry.name} applies to {' and '.join(allowed)} inputs, but data set "
+                                 f"{name!r} gives {inputs} inputs; "
+                                 + (f"for {inputs} use: {', '.join(fitting)}" if fitting else "remove it"))  # fmt: skip
+        return value
+
+
+class SplitOptions(DataOptions):
+    """Options of data sets split at random into train, val and test."""
+
     val_fraction: float = Field(0.1, ge=0, lt=1)
     """Fraction of the data held out for validation (of the training data where an official test split exists)."""
     test_fraction: float = Field(0.2, ge=0, lt=1)
@@ -32,12 +70,6 @@ class SplitOptions(Options):
         return self
 
 
-def _augmentation_list():
-    from lamina.data.augment import augmentations
-
-    return list[augmentations.union()]
-
-
 class PseudoLabelOptions(Options):
     """Pseudo-labelling of the 'unlabelled' split. With a `teacher` run (offline self-training): the teacher
     labels the pool once and its confident labels join the training split. Without one (online, FixMatch):
@@ -50,7 +82,7 @@ class PseudoLabelOptions(Options):
     itself."""
     threshold: float = Field(0.95, gt=0, lt=1)
     """Keep a pseudo-label only where the labelling model gives its class at least this probability."""
-    strong_augment: _augmentation_list() = []  # type: ignore[valid-type]
+    strong_augment: Augmentations = []
     """Online: augmentations applied on top of data.augment to make the strong view (label-preserving ones:
     affine, random_crop, cutout, random_erasing, color_jitter, …)."""
     weight: float = Field(1.0, ge=0)
@@ -69,11 +101,8 @@ class PseudoLabelOptions(Options):
 
 
 class ImageOptions(SplitOptions):
-    """Options every image data set shares: augmentation of training batches and learning from few labels."""
+    """Options every image data set shares: few labels, pseudo-labels, fewer classes, reconstruction."""
 
-    augment: _augmentation_list() = []  # type: ignore[valid-type]
-    """Augmentations of training batches, in order, by name with options: random_crop, horizontal_flip,
-    alternating_flip, affine, color_jitter, cutout, random_erasing, mixup, cutmix (docs/vision.md)."""
     labelled_fraction: float = Field(1.0, gt=0, le=1)
     """Keep labels for only this fraction of the training split (stratified, seeded); the rest becomes the
     'unlabelled' split, used by pseudo-labelling."""
@@ -89,11 +118,271 @@ class ImageOptions(SplitOptions):
     def _online_pseudo_labels_keep_labels(self):
         if self.pseudo_labels is None or self.pseudo_labels.teacher is not None:
             return self
-        if self.task != "classification":
+        if not tasks.get(self.task).classes:
             raise ValueError(f"pseudo_labels are classes, but task is {self.task!r}; remove pseudo_labels")
         mixing = [entry.name for entry in [*self.augment, *self.pseudo_labels.strong_augment]
-                  if entry.name in ("mixup", "cutmix")]  # fmt: skip
+                  if augmentations.get(entry.name).metadata["mixes_labels"]]  # fmt: skip
         if mixing:
             raise ValueError(f"{', '.join(mixing)} mixes labels, which online pseudo-labelling cannot pair with "
                              "its own labels; remove it, or set pseudo_labels.teacher (offline)")  # fmt: skip
+        return self
+
+
+# ---- images -------------------------------------------------------------------------------------------------
+
+
+@datasets.register("lamina.data.images:digits")
+class DigitsOptions(ImageOptions):
+    """Built-in 8×8 handwritten digits (scikit-learn's copy of the UCI set): 1,797 grayscale images, 10 classes."""
+
+    name: Literal["digits"] = "digits"
+
+
+@datasets.register("lamina.data.images:mnist")
+class MNISTOptions(ImageOptions):
+    """MNIST handwritten digits from the four standard IDX files (.gz or not): 60,000 train + 10,000 test."""
+
+    name: Literal["mnist"] = "mnist"
+    path: str
+    """Folder holding train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-…, t10k-labels-…"""
+    val_fraction: float = 0.1
+    """Fraction of the 60,000 training images held out for validation."""
+    limit: int | None = None
+    """Use only the first N training images (quick experiments); the test split stays whole."""
+
+
+@datasets.register("lamina.data.folders:image_folder")
+class ImageFolderOptions(ImageOptions):
+    """Images sorted into one subfolder per class, in a folder or a .tar/.tar.gz archive (PNG, JPEG, BMP, …)."""
+
+    name: Literal["image_folder"] = "image_folder"
+    path: str
+    """Folder or .tar/.tar.gz archive; each image's class is the name of the folder it is in."""
+    test_path: str | None = None
+    """A second folder/archive with the official test images; default: hold out test_fraction of `path`."""
+    channels: Literal[1, 3] | None = None
+    """1 (grayscale) or 3 (RGB); default: 3 if any training image is in colour, else 1."""
+    size: tuple[int, int] | None = None
+    """[height, width] every image is resized to; default: the most common size among the training images."""
+    on_bad_sample: Literal["error", "skip"] = "error"
+    """An unreadable image file stops with an error naming it, or is skipped and counted (skip)."""
+    cache_dir: str | None = None
+    """Where decoded images are cached; default $LAMINA_CACHE_DIR or ~/.cache/lamina (the data may be read-only)."""
+
+
+@datasets.register("lamina.data.folders:medmnist")
+class MedMNISTOptions(ImageOptions):
+    """A MedMNIST-layout .npz: train_images, train_labels, val_…, test_… (official splits), e.g. BreastMNIST."""
+
+    name: Literal["medmnist"] = "medmnist"
+    path: str
+    """The .npz file, e.g. ../shared/datasets/breastmnist/breastmnist.npz."""
+    class_names: list[str] | None = None
+    """Names of the classes in label order; default '0', '1', …"""
+    positive_class: int = Field(1, ge=0)
+    """For two classes: the class counted as positive by sensitivity, specificity and the validation threshold
+    (BreastMNIST: 0 = malignant)."""
+    channels: Literal[1, 3] | None = None
+    """1 (grayscale) or 3 (RGB); default: as stored. Grayscale → RGB repeats the channel, RGB → grayscale uses
+    ITU-R 601 luma (e.g. 3 to fine-tune a backbone pretrained on colour images with every layer kept)."""
+
+
+# ---- tables -------------------------------------------------------------------------------------------------
+
+
+@datasets.register("lamina.data.tabular:breast_cancer", inputs="tabular")
+class BreastCancerOptions(SplitOptions):
+    """Wisconsin diagnostic breast cancer (scikit-learn, built in): 569 tumours × 30 measurements, malignant or benign."""
+
+    name: Literal["breast_cancer"] = "breast_cancer"
+
+
+@datasets.register("lamina.data.tabular:csv_table", inputs="tabular")
+class CSVOptions(SplitOptions):
+    """Your own table: one row per sample, a header line, numeric and categorical feature columns, one target."""
+
+    name: Literal["csv"] = "csv"
+    path: str
+    """The CSV file."""
+    target: str
+    """Column to predict."""
+    features: list[str] | None = None
+    """Feature columns; default: every column except the target and `ignore`."""
+    ignore: list[str] = []
+    """Columns to leave out (ids, free text, leaks of the target)."""
+    categorical: list[str] | None = None
+    """Columns to one-hot encode; default: every column that is not entirely numbers."""
+    task: Literal["auto", "classification", "regression"] = "auto"
+    """auto: classification for text targets or at most `max_classes` distinct whole numbers, else regression."""
+    max_classes: int = Field(20, ge=2)
+    """Largest number of distinct whole-number targets that auto treats as classes."""
+    missing: Literal["impute", "drop", "error"] = "impute"
+    """Missing feature values: impute (train median / a 'missing' category), drop the row, or stop with an error."""
+    separator: str = ","
+    """Field separator."""
+
+
+# ---- sequences ------------------------------------------------------------------------------------------
+
+TokenizerKind = Literal["character", "bpe"]
+
+
+@datasets.register("lamina.data.audio:audio", inputs="audio")
+class AudioOptions(SplitOptions):
+    """WAV files: Free Spoken Digit naming (`digit_speaker_index.wav`) or one subfolder per class."""
+
+    name: Literal["audio"] = "audio"
+    path: str
+    """Folder of WAV files (fsdd: the recordings, or a folder holding recordings/)."""
+    layout: Literal["fsdd", "folders"] = "fsdd"
+    """fsdd: label and speaker from `label_speaker_index.wav`; folders: `path/<class>/*.wav`."""
+    split: Literal["random", "group"] = "random"
+    """random (stratified by class), or group: the speakers in `test_groups` are held out for test."""
+    test_groups: list[str] = []
+    """Speakers (groups) whose recordings form the test split when split: group."""
+    sample_rate: int = Field(8000, ge=1000)
+    """Resample every file to this rate (Hz)."""
+    seconds: float = Field(1.0, gt=0)
+    """Pad with silence or crop every recording to this length."""
+    features: Literal["log_mel", "mfcc"] = "log_mel"
+    """log-mel spectrogram (dB), or MFCCs (DCT of the log-mel)."""
+    n_fft: int = Field(512, ge=16)
+    """FFT size (window length) in samples."""
+    hop_length: int = Field(80, ge=1)
+    """Samples between frames (80 at 8 kHz = 10 ms)."""
+    n_mels: int = Field(40, ge=4)
+    """Mel bands."""
+    n_mfcc: int = Field(20, ge=2)
+    """Cepstral coefficients kept (features: mfcc)."""
+    normalize: Literal["dataset", "utterance", "level"] = "dataset"
+    """dataset: standardize each bin with train statistics; utterance: first remove each recording's own mean
+    per bin over its frames (cepstral mean normalization: a speaker's and microphone's fixed colouring); level:
+    first express each recording's log-mel in dB below its own loudest bin (one gain per recording, the
+    spectral shape kept), floored `top_db` below it."""
+    top_db: float = Field(80.0, gt=0)
+    """normalize: utterance or level: log-mel values more than this many dB below the recording's loudest are
+    raised to that floor (so zero padding and quiet microphones look alike)."""
+
+    @model_validator(mode="after")
+    def _band_augmentations_need_log_mel(self):
+        banded = [entry.name for entry in self.augment if augmentations.get(entry.name).metadata["stage"] == "decibels"]
+        if banded and self.features != "log_mel":
+            verb = "works" if len(banded) == 1 else "work"
+            raise ValueError(f"{' and '.join(banded)} {verb} on log-mel bands, but features is {self.features!r}; "
+                             "set features: log_mel, or remove it from augment")  # fmt: skip
+        return self
+
+
+@datasets.register("lamina.data.digit_strings:digit_strings")
+class DigitStringsOptions(DataOptions):
+    """Rows of real MNIST digits (28 × 28·digits images) labelled with their digit strings."""
+
+    name: Literal["digit_strings"] = "digit_strings"
+    path: str
+    """Folder with the four MNIST IDX files."""
+    digits: int = Field(4, ge=1, le=12)
+    """Digits per string (the image is 28 × 28·digits pixels)."""
+    min_digits: int | None = Field(None, ge=1)
+    """Shortest string; default: every string has `digits` digits."""
+    jitter: int = Field(3, ge=0, le=10)
+    """Shift each digit left or right by up to this many pixels."""
+    train_strings: int = Field(30000, ge=10)
+    """Training strings, composed from the training digits."""
+    val_strings: int = Field(2000, ge=10)
+    """Validation strings, composed from held-out training digits."""
+    test_strings: int = Field(10000, ge=10)
+    """Test strings, composed from the official MNIST test digits only."""
+    val_fraction: float = Field(0.1, gt=0, lt=0.5)
+    """Fraction of the MNIST training digits kept for validation strings."""
+    target: Literal["string", "first_digit"] = "string"
+    """string: the whole digit string (transcription); first_digit: classify only the leftmost digit — a
+    long-range dependency for a recurrent model reading the columns left to right (vanishing gradients)."""
+
+    @model_validator(mode="after")
+    def _lengths(self):
+        if self.min_digits is not None and self.min_digits > self.digits:
+            raise ValueError(f"min_digits {self.min_digits} is more than digits {self.digits}")
+        return self
+
+
+@datasets.register("lamina.data.text:text", inputs="text")
+class TextOptions(DataOptions):
+    """A plain-text corpus for next-token language modeling, split into contiguous train/val/test stretches."""
+
+    name: Literal["text"] = "text"
+    path: str
+    """The text file (UTF-8)."""
+    tokenizer: TokenizerKind = "character"
+    """character (one token per character) or bpe (byte-level BPE trained on the train split)."""
+    vocab_size: int = Field(1024, ge=260)
+    """Vocabulary size of the bpe tokenizer (ignored by character)."""
+    context: int = Field(64, ge=2)
+    """Tokens per training window: the model's context length (nanoGPT's block_size)."""
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    """Fraction of the text (after train) for validation."""
+    test_fraction: float = Field(0.0, ge=0, lt=1)
+    """Fraction of the text (at the end) for the final test; 0 = no test split, as nanoGPT."""
+    windows_per_epoch: int = Field(3000, ge=1)
+    """Random training windows per epoch; validation runs after each epoch (3000 windows = 250 steps of 12)."""
+    eval_windows: int | None = Field(None, ge=1)
+    """Evaluate on at most this many windows per split (faster); default: every window of the split."""
+
+    @model_validator(mode="after")
+    def _leaves_training_text(self):
+        if self.val_fraction <= 0 or self.val_fraction + self.test_fraction >= 0.95:
+            raise ValueError("val_fraction must be above 0 and val_fraction + test_fraction below 0.95")
+        return self
+
+
+@datasets.register("lamina.data.text:labelled_text", inputs="text")
+class LabelledTextOptions(SplitOptions):
+    """Labelled text, one sample per line: a TSV/CSV file with a text column and a label column."""
+
+    name: Literal["labelled_text"] = "labelled_text"
+    path: str
+    """The TSV or CSV file."""
+    text_column: str | int = "text"
+    """Column holding the text: a header name, or a 0-based index for files without a header."""
+    label_column: str | int = "label"
+    """Column holding the class label: a header name or a 0-based index."""
+    header: bool = True
+    """Whether the first line names the columns."""
+    separator: str | None = None
+    """Field separator; default: tab for .tsv/.txt files and files without a suffix, comma for .csv."""
+    tokenizer: TokenizerKind = "character"
+    """character, or bpe (byte-level BPE trained on the train split)."""
+    vocab_size: int = Field(2000, ge=260)
+    """Vocabulary size of the bpe tokenizer (ignored by character)."""
+    max_length: int = Field(256, ge=1)
+    """Longer texts are truncated to this many tokens."""
+    lowercase: bool = False
+    """Lower-case every text before tokenizing."""
+
+
+@datasets.register("lamina.data.timeseries:timeseries", inputs="sequence")
+class TimeSeriesOptions(DataOptions):
+    """A CSV time series (one row per time step, in order) for multi-step forecasting."""
+
+    name: Literal["timeseries"] = "timeseries"
+    path: str
+    """The CSV file, rows in time order."""
+    target: str
+    """Column to forecast."""
+    features: list[str] | None = None
+    """Input columns (the target may be among them); default: the target alone."""
+    lookback: int = Field(48, ge=1)
+    """Past steps each forecast sees."""
+    horizon: int = Field(12, ge=1)
+    """Future steps each forecast predicts."""
+    stride: int = Field(1, ge=1)
+    """Steps between the starts of consecutive windows."""
+    val_fraction: float = Field(0.15, gt=0, lt=1)
+    """Fraction of the series (after train) for validation."""
+    test_fraction: float = Field(0.15, gt=0, lt=1)
+    """Fraction of the series (at the end) for the final test."""
+
+    @model_validator(mode="after")
+    def _leaves_training_data(self):
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ValueError("val_fraction + test_fraction must stay below 0.9")
         return self

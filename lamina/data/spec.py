@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from lamina.tasks import task_of
+
 __all__ = ["DataSpec"]
 
 
@@ -17,8 +19,8 @@ class DataSpec:
         10
     """
 
-    kind: str  # "image" (C, H, W) | "tabular" (F,) — later families add "text", "audio", "sequence"
-    task: str  # "classification" | "regression"
+    kind: str  # the inputs: "image" (C, H, W), "tabular" (F,), "text" (T,) ids, "audio" (1, bins, frames), "sequence" (T, F)
+    task: str  # the name of a registered Task (lamina/tasks): classification, regression, …
     input_shape: tuple[int, ...]  # one sample, without the batch dimension
     num_classes: int | None = None
     num_targets: int | None = None
@@ -32,16 +34,14 @@ class DataSpec:
 
     def __post_init__(self):
         self.input_shape = tuple(int(size) for size in self.input_shape)
-        if self.output_size is None:
-            count = self.num_classes if self.task == "classification" else self.num_targets
+        if self.output_size is None:  # one output per class, or per target value
+            count = self.num_classes if self.num_classes is not None else self.num_targets
             self.output_size = int(count) if count is not None else None
 
     def describe(self) -> str:
+        """'image inputs of shape (1×8×8), classification with 10 classes'."""
         shape = "×".join(str(size) for size in self.input_shape)
-        target = f"{self.num_targets} targets" if self.num_targets is not None else f"{self.num_classes} classes"
-        if self.task == "language_modeling":
-            target = f"a vocabulary of {self.num_classes} tokens"
-        return f"{self.kind} inputs of shape ({shape}), {self.task} with {target}"
+        return f"{self.kind} inputs of shape ({shape}), {self.task} with {task_of(self).describe(self)}"
 
     def to_dict(self) -> dict:
         data = asdict(self)

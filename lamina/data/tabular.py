@@ -1,4 +1,4 @@
-"""Tables: scikit-learn's breast cancer data (built in) and a user's CSV file.
+"""Tables: the breast cancer data built into scikit-learn and a user's CSV file.
 
 Numeric columns are standardized and categorical ones one-hot encoded, with statistics and categories taken
 from the train split only; the same `TableEncoder` turns new rows into model inputs in `lamina predict`.
@@ -10,25 +10,31 @@ import csv
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 
 import numpy
 import torch
-from pydantic import Field
 
+from lamina.core.errors import DataError, did_you_mean
 from lamina.data.bundle import DataBundle, Split, split_indices
-from lamina.data.inputs import data_path
-from lamina.data.options import SplitOptions
-from lamina.data.registry import datasets
+from lamina.data.options import BreastCancerOptions, CSVOptions, SplitOptions
+from lamina.data.paths import data_path
 from lamina.data.spec import DataSpec
-from lamina.errors import DataError, did_you_mean
+from lamina.tasks import tasks
 
-__all__ = ["TableEncoder", "read_table", "table_bundle"]
+__all__ = ["TableEncoder", "read_table", "table_bundle", "breast_cancer", "csv_table"]
+
+# scikit-learn's copy of the Wisconsin data, read without importing scikit-learn (and SciPy)
+BREAST_CANCER_FILE = "package:sklearn/datasets/data/breast_cancer.csv"
+_MEASURES = ("radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity", "concave points",
+             "symmetry", "fractal dimension")  # fmt: skip
+BREAST_CANCER_FEATURES = [f"mean {m}" for m in _MEASURES] + [f"{m} error" for m in _MEASURES] + [
+    f"worst {m}" for m in _MEASURES
+]
 
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
 
 
-def _number(text: str) -> float | None:
+def read_number(text: str) -> float | None:
     """The float in `text`, NaN for a missing marker, None if it is not a number."""
     if text.strip().lower() in MISSING:
         return math.nan
@@ -99,7 +105,7 @@ class TableEncoder:
 def _as_float(value, column: str) -> float:
     if isinstance(value, int | float):
         return float(value)
-    number = _number(str(value))
+    number = read_number(str(value))
     if number is None:
         raise DataError(f"column {column!r} holds {value!r}, which is not a number", "fix the value or leave it empty")
     return number
@@ -124,7 +130,7 @@ def read_table(path: Path, separator: str = ",") -> tuple[list[str], dict[str, l
     return header, {name: [row[i].strip() for row in rows[1:]] for i, name in enumerate(header)}
 
 
-def _check_column(name: str, header: list[str], path: Path, option: str) -> None:
+def check_column(name: str, header: list[str], path: Path, option: str) -> None:
     if name not in header:
         suggestion = did_you_mean(name, header)
         guess = f"did you mean {suggestion!r}? " if suggestion else ""
@@ -146,7 +152,8 @@ def table_bundle(
     """Split rows, fit the encoder on the train rows and encode every split."""
     count = len(targets)
     fractions = {"test": config.test_fraction, "val": config.val_fraction}
-    index = split_indices(targets if task == "classification" else None, count, fractions, seed, config.stratify)
+    classes = tasks.get(task).classes
+    index = split_indices(targets if classes else None, count, fractions, seed, config.stratify)
 
     def take(rows: torch.Tensor) -> dict[str, list]:
         positions = rows.tolist()
@@ -156,7 +163,7 @@ def table_bundle(
     splits = {name: Split(encoder.transform(take(rows)), targets[rows]) for name, rows in index.items()}
     spec = DataSpec(kind="tabular", task=task, input_shape=(len(encoder.feature_names),),
                     feature_names=encoder.feature_names)  # fmt: skip
-    if task == "classification":
+    if classes:
         spec = replace(spec, num_classes=len(class_names), class_names=class_names, output_size=len(class_names))
     else:
         splits = {name: Split(split.inputs, split.targets.reshape(len(split), -1)) for name, split in splits.items()}
@@ -172,55 +179,27 @@ def _identity(inputs: torch.Tensor) -> torch.Tensor:
     return inputs
 
 
-class BreastCancerOptions(SplitOptions):
-    """Wisconsin diagnostic breast cancer (scikit-learn, built in): 569 tumours × 30 measurements, malignant or benign."""
-
-
-@datasets.register("breast_cancer", config=BreastCancerOptions)
 def breast_cancer(config: BreastCancerOptions, seed: int) -> DataBundle:
-    """Built-in tabular clinical data (scikit-learn): 569 samples, 30 features, 2 classes."""
-    from sklearn.datasets import load_breast_cancer
-
-    bunch = load_breast_cancer()
-    names = [str(name) for name in bunch.feature_names]
-    columns = {name: bunch.data[:, i].tolist() for i, name in enumerate(names)}
-    targets = torch.from_numpy(bunch.target).long()
-    class_names = [str(name) for name in bunch.target_names]
+    """Built-in tabular clinical data: 569 samples, 30 features, 2 classes."""
+    with data_path(BREAST_CANCER_FILE).open(encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))  # as scikit-learn's load_breast_cancer reads it
+    header, body = rows[0], rows[1:]  # header: samples, features, then the class names
+    values = numpy.array([row[:-1] for row in body], dtype=numpy.float64)
+    names = BREAST_CANCER_FEATURES
+    columns = {name: values[:, i].tolist() for i, name in enumerate(names)}
+    targets = torch.tensor([int(row[-1]) for row in body]).long()
+    class_names = header[2:]
     return table_bundle(columns, targets, "classification", names, [], config, seed, class_names,
                         {"dataset": "breast_cancer"})  # fmt: skip
 
 
-class CSVOptions(SplitOptions):
-    """Your own table: one row per sample, a header line, numeric and categorical feature columns, one target."""
-
-    path: str
-    """The CSV file."""
-    target: str
-    """Column to predict."""
-    features: list[str] | None = None
-    """Feature columns; default: every column except the target and `ignore`."""
-    ignore: list[str] = []
-    """Columns to leave out (ids, free text, leaks of the target)."""
-    categorical: list[str] | None = None
-    """Columns to one-hot encode; default: every column that is not entirely numbers."""
-    task: Literal["auto", "classification", "regression"] = "auto"
-    """auto: classification for text targets or at most `max_classes` distinct whole numbers, else regression."""
-    max_classes: int = Field(20, ge=2)
-    """Largest number of distinct whole-number targets that auto treats as classes."""
-    missing: Literal["impute", "drop", "error"] = "impute"
-    """Missing feature values: impute (train median / a 'missing' category), drop the row, or stop with an error."""
-    separator: str = ","
-    """Field separator."""
-
-
-@datasets.register("csv", config=CSVOptions)
 def csv_table(config: CSVOptions, seed: int) -> DataBundle:
     """A CSV table: classification or regression on numeric and categorical columns."""
     path = data_path(config.path)
     header, columns = read_table(path, config.separator)
-    _check_column(config.target, header, path, "data.target")
+    check_column(config.target, header, path, "data.target")
     for name in [*(config.features or []), *config.ignore, *(config.categorical or [])]:
-        _check_column(name, header, path, "data.features/ignore/categorical")
+        check_column(name, header, path, "data.features/ignore/categorical")
     features = config.features or [n for n in header if n != config.target and n not in config.ignore]
     if config.target in features:
         raise DataError(f"data.features includes the target column {config.target!r}", "remove it from data.features")
@@ -244,7 +223,7 @@ def csv_table(config: CSVOptions, seed: int) -> DataBundle:
     if config.categorical is not None:
         categorical = [name for name in features if name in config.categorical]
     else:
-        categorical = [name for name in features if any(_number(v) is None for v in columns[name])]
+        categorical = [name for name in features if any(read_number(v) is None for v in columns[name])]
     numeric = [name for name in features if name not in categorical]
     for name in numeric:
         columns[name] = [_as_float(value, name) for value in columns[name]]
@@ -254,13 +233,13 @@ def csv_table(config: CSVOptions, seed: int) -> DataBundle:
 
 
 def _targets(values: list[str], config: CSVOptions, path: Path) -> tuple[str, torch.Tensor, list[str] | None]:
-    numbers = [_number(value) for value in values]
+    numbers = [read_number(value) for value in values]
     numeric = all(number is not None for number in numbers)
     whole = numeric and all(float(number).is_integer() for number in numbers)
     task = config.task
     if task == "auto":
         task = "classification" if not numeric or (whole and len(set(values)) <= config.max_classes) else "regression"
-    if task == "regression":
+    if not tasks.get(task).classes:
         if not numeric:
             example = next(value for value, number in zip(values, numbers, strict=True) if number is None)
             raise DataError(f"data.task is regression but target {config.target!r} holds {example!r}",

@@ -11,19 +11,16 @@ import csv
 from pathlib import Path
 
 import torch
-from pydantic import Field, model_validator
 from torch import Tensor
 
-from lamina.config.base import Options
+from lamina.core.errors import DataError, did_you_mean
 from lamina.data.bundle import DataBundle, Split, split_indices
-from lamina.data.inputs import data_path
-from lamina.data.options import SplitOptions
-from lamina.data.registry import datasets
+from lamina.data.options import LabelledTextOptions, TextOptions
+from lamina.data.paths import data_path
 from lamina.data.spec import DataSpec
-from lamina.data.tokenizers import CharacterTokenizer, TokenizerKind, encode_texts, tokenizer_from_dict, train_tokenizer
-from lamina.errors import DataError, did_you_mean
+from lamina.data.tokenizers import CharacterTokenizer, encode_texts, tokenizer_from_dict, train_tokenizer
 
-__all__ = ["TrimPadding", "pad_sequences", "read_texts", "text_windows", "random_windows"]
+__all__ = ["TrimPadding", "pad_sequences", "read_texts", "text_windows", "random_windows", "text", "labelled_text"]
 
 
 class TrimPadding:
@@ -77,34 +74,6 @@ def random_windows(tokens: Tensor, context: int, count: int, seed: int, epoch: i
     return Split(tokens[index], tokens[index + 1])
 
 
-class TextOptions(Options):
-    """A plain-text corpus for next-token language modeling, split into contiguous train/val/test stretches."""
-
-    path: str
-    """The text file (UTF-8)."""
-    tokenizer: TokenizerKind = "character"
-    """character (one token per character) or bpe (byte-level BPE trained on the train split)."""
-    vocab_size: int = Field(1024, ge=260)
-    """Vocabulary size of the bpe tokenizer (ignored by character)."""
-    context: int = Field(64, ge=2)
-    """Tokens per training window: the model's context length (nanoGPT's block_size)."""
-    val_fraction: float = Field(0.1, ge=0, lt=1)
-    """Fraction of the text (after train) for validation."""
-    test_fraction: float = Field(0.0, ge=0, lt=1)
-    """Fraction of the text (at the end) for the final test; 0 = no test split, as nanoGPT."""
-    windows_per_epoch: int = Field(3000, ge=1)
-    """Random training windows per epoch; validation runs after each epoch (3000 windows = 250 steps of 12)."""
-    eval_windows: int | None = Field(None, ge=1)
-    """Evaluate on at most this many windows per split (faster); default: every window of the split."""
-
-    @model_validator(mode="after")
-    def _leaves_training_text(self):
-        if self.val_fraction <= 0 or self.val_fraction + self.test_fraction >= 0.95:
-            raise ValueError("val_fraction must be above 0 and val_fraction + test_fraction below 0.95")
-        return self
-
-
-@datasets.register("text", config=TextOptions)
 def text(config: TextOptions, seed: int) -> DataBundle:
     """Plain text for language modeling (tiny shakespeare, your corpus): next-token prediction."""
     path = data_path(config.path)
@@ -150,29 +119,6 @@ def _identity(inputs: Tensor) -> Tensor:
 # ---- labelled text (classification) ------------------------------------------------------------------------
 
 
-class LabelledTextOptions(SplitOptions):
-    """Labelled text, one sample per line: a TSV/CSV file with a text column and a label column."""
-
-    path: str
-    """The TSV or CSV file."""
-    text_column: str | int = "text"
-    """Column holding the text: a header name, or a 0-based index for files without a header."""
-    label_column: str | int = "label"
-    """Column holding the class label: a header name or a 0-based index."""
-    header: bool = True
-    """Whether the first line names the columns."""
-    separator: str | None = None
-    """Field separator; default: tab for .tsv/.txt files and files without a suffix, comma for .csv."""
-    tokenizer: TokenizerKind = "character"
-    """character, or bpe (byte-level BPE trained on the train split)."""
-    vocab_size: int = Field(2000, ge=260)
-    """Vocabulary size of the bpe tokenizer (ignored by character)."""
-    max_length: int = Field(256, ge=1)
-    """Longer texts are truncated to this many tokens."""
-    lowercase: bool = False
-    """Lower-case every text before tokenizing."""
-
-
 def read_labelled(path: Path, config: LabelledTextOptions) -> tuple[list[str], list[str]]:
     """(texts, labels) of a TSV/CSV file; tab-separated files are split on tabs only (quotes are text)."""
     content = _read_file(path)
@@ -210,7 +156,6 @@ def read_labelled(path: Path, config: LabelledTextOptions) -> tuple[list[str], l
     return texts, labels
 
 
-@datasets.register("labelled_text", config=LabelledTextOptions)
 def labelled_text(config: LabelledTextOptions, seed: int) -> DataBundle:
     """Text classification from a TSV/CSV file (SMS spam, reviews, ...)."""
     path = data_path(config.path)

@@ -12,45 +12,16 @@ from __future__ import annotations
 import math
 
 import torch
-from pydantic import Field, model_validator
 from torch import Tensor
 
-from lamina.config.base import Options
+from lamina.core.errors import DataError
 from lamina.data.bundle import DataBundle, Split
-from lamina.data.inputs import data_path
-from lamina.data.registry import datasets
+from lamina.data.options import TimeSeriesOptions
+from lamina.data.paths import data_path
 from lamina.data.spec import DataSpec
-from lamina.data.tabular import _check_column, _number, read_table
-from lamina.errors import DataError
+from lamina.data.tabular import check_column, read_number, read_table
 
-__all__ = ["sliding_windows", "naive_errors"]
-
-
-class TimeSeriesOptions(Options):
-    """A CSV time series (one row per time step, in order) for multi-step forecasting."""
-
-    path: str
-    """The CSV file, rows in time order."""
-    target: str
-    """Column to forecast."""
-    features: list[str] | None = None
-    """Input columns (the target may be among them); default: the target alone."""
-    lookback: int = Field(48, ge=1)
-    """Past steps each forecast sees."""
-    horizon: int = Field(12, ge=1)
-    """Future steps each forecast predicts."""
-    stride: int = Field(1, ge=1)
-    """Steps between the starts of consecutive windows."""
-    val_fraction: float = Field(0.15, gt=0, lt=1)
-    """Fraction of the series (after train) for validation."""
-    test_fraction: float = Field(0.15, gt=0, lt=1)
-    """Fraction of the series (at the end) for the final test."""
-
-    @model_validator(mode="after")
-    def _leaves_training_data(self):
-        if self.val_fraction + self.test_fraction >= 0.9:
-            raise ValueError("val_fraction + test_fraction must stay below 0.9")
-        return self
+__all__ = ["sliding_windows", "naive_errors", "timeseries"]
 
 
 def sliding_windows(
@@ -69,17 +40,16 @@ def naive_errors(futures: Tensor, last: Tensor) -> dict[str, float]:
     return {"mae": float(error.abs().mean()), "rmse": math.sqrt(float(error.pow(2).mean()))}
 
 
-@datasets.register("timeseries", config=TimeSeriesOptions)
 def timeseries(config: TimeSeriesOptions, seed: int) -> DataBundle:
     """CSV time series → sliding windows for multi-step forecasting (with a naive last-value baseline)."""
     path = data_path(config.path)
     header, columns = read_table(path)
     features = config.features or [config.target]
     for name in [config.target, *features]:
-        _check_column(name, header, path, "data.target/features")
+        check_column(name, header, path, "data.target/features")
     table = {}
     for name in dict.fromkeys([config.target, *features]):
-        values = [_number(text) for text in columns[name]]
+        values = [read_number(text) for text in columns[name]]
         bad = next((i for i, value in enumerate(values) if value is None or value != value), None)
         if bad is not None:
             raise DataError(f"column {name!r} of {path} holds {columns[name][bad]!r} on line {bad + 2}",

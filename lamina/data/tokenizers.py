@@ -4,19 +4,17 @@ A tokenizer is saved with its run as plain JSON (in data.json under preprocessin
 
     >>> tokenizer = CharacterTokenizer.train(["hello"], padding=False)
     >>> tokenizer.encode("hello"), tokenizer.decode([1, 0])
-    ([1, 0, 2, 2, 3], 'eh')
+    ([1, 0, 2, 2, 3], 'he')
 """
 
 from __future__ import annotations
 
 import json
-from typing import Literal
 
-from lamina.errors import DataError
+from lamina.core.errors import DataError
 
-__all__ = ["CharacterTokenizer", "BPETokenizer", "train_tokenizer", "tokenizer_from_dict", "TokenizerKind", "PAD"]
+__all__ = ["CharacterTokenizer", "BPETokenizer", "train_tokenizer", "tokenizer_from_dict", "PAD"]
 
-TokenizerKind = Literal["character", "bpe"]
 PAD, UNKNOWN = "<pad>", "<unk>"
 
 

@@ -9,67 +9,36 @@ labels is fine-tuned with `model.init_from: RUN_DIR` (the `encoder.*` weights ma
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
-from pydantic import Field
 from torch import Tensor, nn
 
-from lamina.config.base import Options
+from lamina.core.errors import ModelError
 from lamina.data.spec import DataSpec
-from lamina.errors import ModelError
-from lamina.models.layers import Activation, activation
+from lamina.models.layers import activation
+from lamina.models.options import AutoencoderOptions
 from lamina.models.output import ModelOutput
-from lamina.models.registry import models
+from lamina.tasks import task_of
 
-__all__ = ["Autoencoder", "AutoencoderConfig", "AutoencoderClassifier"]
-
-
-class AutoencoderConfig(Options):
-    """Dense or convolutional autoencoder; denoising with input noise; variational with a KL term."""
-
-    kind: Literal["conv", "dense"] = "conv"
-    """conv: stride-2 convolutions (decoder: transposed convolutions); dense: fully connected layers."""
-    channels: list[int] = Field([32, 64], min_length=1)
-    """conv: output channels of each stride-2 encoder convolution (the decoder mirrors them)."""
-    hidden_sizes: list[int] = Field([512, 256], min_length=1)
-    """dense: widths of the encoder's hidden layers (the decoder mirrors them)."""
-    latent_size: int = Field(16, ge=1)
-    """Size of the latent code."""
-    variational: bool = False
-    """A variational autoencoder: the encoder gives a mean and log-variance, the code is sampled from them."""
-    kl_weight: float = Field(1.0, ge=0)
-    """Weight of the KL term of a VAE (1 is the evidence lower bound; β-VAE uses more)."""
-    noise: Literal["none", "gaussian", "masking", "patches"] = "none"
-    """Denoising: corrupt training inputs with Gaussian noise, by masking pixels, or by masking square patches
-    (as masked autoencoders do: the model must fill in shapes, not just interpolate neighbours); the target
-    stays clean."""
-    noise_level: float = Field(0.3, ge=0, lt=1)
-    """Noise standard deviation (in normalized input units), or the fraction of pixels or patches masked."""
-    patch_size: int = Field(4, ge=1)
-    """noise: patches — side of the square patches, in pixels."""
-    batch_norm: bool = True
-    """Batch normalization after each hidden layer."""
-    activation: Activation = "relu"
-    """Non-linearity after each hidden layer."""
-    dropout: float = Field(0.0, ge=0, lt=1)
-    """Dropout before the classification head (classification tasks only)."""
-    reconstruction_weight: float = Field(0.0, ge=0)
-    """Classification with data.labelled_fraction < 1: keep the decoder and, at every step, also reconstruct as
-    many images of the unlabelled split as the batch holds (corrupted by `noise`), adding this weight × their
-    mean per-pixel binary cross-entropy to the loss — the encoder keeps learning from images without labels
-    while the head learns from labels (a semi-supervised autoencoder). 0: the decoder is dropped."""
-    classify_from: Literal["features", "code"] = "features"
-    """Classification tasks: the head reads the encoder's features, or its latent code (`latent` → batch norm →
-    activation → head), so a pretrained autoencoder's code layer is fine-tuned too, not only its convolutions."""
+__all__ = ["Autoencoder", "AutoencoderClassifier", "build_autoencoder", "pixels", "reconstruction_errors", "corrupt"]
 
 
-def _layer(layer: nn.Module, width: int, config: AutoencoderConfig, conv: bool) -> list[nn.Module]:
+def pixels(images: Tensor) -> Tensor:
+    """uint8 images → float pixels in [0, 1]."""
+    return images.float() / 255.0
+
+
+def reconstruction_errors(logits: Tensor, images: Tensor) -> Tensor:
+    """(N,) mean squared error per sample between sigmoid(logits) and the images, in [0, 1] pixel units."""
+    return (logits.float().sigmoid() - pixels(images)).pow(2).flatten(1).mean(dim=1)
+
+
+def _layer(layer: nn.Module, width: int, config: AutoencoderOptions, conv: bool) -> list[nn.Module]:
     norm = (nn.BatchNorm2d if conv else nn.BatchNorm1d)(width) if config.batch_norm else None
     return [layer, *([norm] if norm is not None else []), activation(config.activation)]
 
 
-def build_encoder(shape: tuple[int, int, int], config: AutoencoderConfig) -> tuple[nn.Sequential, list[tuple]]:
+def build_encoder(shape: tuple[int, int, int], config: AutoencoderOptions) -> tuple[nn.Sequential, list[tuple]]:
     """The encoder body (B, C, H, W) → (B, features), and the shape after each stage (for the decoder)."""
     channels, height, width = shape
     layers: list[nn.Module] = []
@@ -94,7 +63,7 @@ def _features(shapes: list[tuple]) -> int:
     return math.prod(shapes[-1])
 
 
-def build_decoder(shape: tuple[int, int, int], shapes: list[tuple], config: AutoencoderConfig) -> nn.Sequential:
+def build_decoder(shape: tuple[int, int, int], shapes: list[tuple], config: AutoencoderOptions) -> nn.Sequential:
     """The decoder, the encoder mirrored: code (B, latent) → per-pixel logits (B, C, H', W'), H' ≥ H, W' ≥ W."""
     features = _features(shapes)
     decoder: list[nn.Module] = [*_layer(nn.Linear(config.latent_size, features), features, config, False)]
@@ -113,7 +82,7 @@ def build_decoder(shape: tuple[int, int, int], shapes: list[tuple], config: Auto
     return nn.Sequential(*decoder)
 
 
-def corrupt(inputs: Tensor, config: AutoencoderConfig) -> Tensor:
+def corrupt(inputs: Tensor, config: AutoencoderOptions) -> Tensor:
     """Training inputs with the configured noise (`noise`, `noise_level`, `patch_size`)."""
     if config.noise == "gaussian":
         return inputs + config.noise_level * torch.randn_like(inputs)
@@ -130,7 +99,7 @@ def corrupt(inputs: Tensor, config: AutoencoderConfig) -> Tensor:
 class Autoencoder(nn.Module):
     """encoder → (mean, log-variance) → code → decoder → per-pixel logits (B, C, H, W)."""
 
-    def __init__(self, shape: tuple[int, int, int], config: AutoencoderConfig):
+    def __init__(self, shape: tuple[int, int, int], config: AutoencoderOptions):
         super().__init__()
         self.config, self.shape = config, shape
         self.encoder, shapes = build_encoder(shape, config)
@@ -169,8 +138,6 @@ class Autoencoder(nn.Module):
     def anomaly_score(self, inputs: Tensor, images: Tensor) -> Tensor:
         """(N,) reconstruction error per sample (mean squared pixel error in [0, 1] units): high = unusual.
         `inputs` are normalized model inputs, `images` the same images as stored (uint8)."""
-        from lamina.train.reconstruction import reconstruction_errors
-
         was_training = self.training
         self.eval()
         logits = self.decode(self.encode(inputs)[0])
@@ -182,7 +149,7 @@ class AutoencoderClassifier(nn.Module):
     """The autoencoder's `encoder` with a linear `head`: for fine-tuning a pretrained encoder on labels. With
     `reconstruction_weight`, the autoencoder's `latent` and `decoder` stay too, for `reconstruction_loss`."""
 
-    def __init__(self, shape: tuple[int, int, int], outputs: int, config: AutoencoderConfig):
+    def __init__(self, shape: tuple[int, int, int], outputs: int, config: AutoencoderOptions):
         super().__init__()
         self.config, self.shape = config, shape
         self.reconstruction_weight = config.reconstruction_weight
@@ -208,8 +175,6 @@ class AutoencoderClassifier(nn.Module):
     def reconstruction_loss(self, inputs: Tensor, images: Tensor) -> Tensor:
         """Mean per-pixel binary cross-entropy of reconstructing `images` (uint8, as stored) from `inputs` (the
         same images normalized), the inputs corrupted by the configured noise while training."""
-        from lamina.train.reconstruction import pixels
-
         norms = [module for module in self.encoder if isinstance(module, nn.modules.batchnorm._BatchNorm)]
         momenta = [norm.momentum for norm in norms]
         for norm in norms:  # corrupted, unaugmented images must not move the statistics the classifier runs on
@@ -223,53 +188,11 @@ class AutoencoderClassifier(nn.Module):
         return nn.functional.binary_cross_entropy_with_logits(logits, pixels(images))
 
 
-@models.register("autoencoder", config=AutoencoderConfig)
-def build_autoencoder(config: AutoencoderConfig, spec: DataSpec) -> nn.Module:
+def build_autoencoder(config: AutoencoderOptions, spec: DataSpec) -> nn.Module:
     """Autoencoder (dense/conv, denoising, variational); on labelled data, its encoder with a classifier head."""
     if spec.kind != "image" or len(spec.input_shape) != 3:
         raise ModelError(f"model 'autoencoder' needs images (channels, height, width), but the data gives "
                          f"{spec.kind} inputs", "use an image data set")  # fmt: skip
-    if spec.task == "reconstruction":
+    if task_of(spec).reconstructs:
         return Autoencoder(spec.input_shape, config)
     return AutoencoderClassifier(spec.input_shape, spec.output_size, config)
-
-
-# ---- lamina generate RUN_DIR --samples 64 ----------------------------------------------------------------
-
-
-class ImageGenerationOptions(Options):
-    """Sample images from a variational autoencoder's prior."""
-
-    samples: int = Field(64, ge=1, le=4096)
-    """Images to draw; they are written as one PNG grid."""
-    seed: int = 0
-    """Random seed: the same seed draws the same images."""
-    temperature: float = Field(1.0, gt=0)
-    """Scale of the codes drawn from N(0, I): below 1 gives more typical, less varied images."""
-    output: str | None = None
-    """PNG file to write; default samples-<seed>.png in the run's plots/ folder."""
-
-
-def _register_generator() -> None:
-    from lamina.generate import generators
-
-    @generators.register("autoencoder", config=ImageGenerationOptions)
-    def generate_images(run, options: ImageGenerationOptions) -> dict:
-        """A PNG grid of images decoded from codes drawn from the prior (variational autoencoders)."""
-        from pathlib import Path
-
-        from lamina.artifacts.plots import image_grid
-        from lamina.errors import RunError
-
-        model = run.model
-        if not isinstance(model, Autoencoder) or not model.config.variational:
-            raise RunError(f"run {run.dir} is not a variational autoencoder, so it has no prior to sample from",
-                           "train one with model.variational: true and data.task: reconstruction")  # fmt: skip
-        generator = torch.Generator(model.latent.weight.device).manual_seed(options.seed)
-        images = model.sample(options.samples, generator, options.temperature).cpu()
-        path = Path(options.output) if options.output else run.dir / "plots" / f"samples-{options.seed}.png"
-        image_grid(path, images, columns=max(1, round(math.sqrt(options.samples))))
-        return {"path": str(path)}
-
-
-_register_generator()

@@ -2,69 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import Field, field_validator
 from torch import Tensor, nn
 
-from lamina.config.base import Options
+from lamina.core.errors import ModelError
 from lamina.data.spec import DataSpec
-from lamina.errors import ModelError
-from lamina.models.layers import Activation, Initialization, activation, initialize
-from lamina.models.registry import models
+from lamina.models.layers import activation, initialize
+from lamina.models.options import CNNOptions
 
-__all__ = ["CNN", "CNNConfig", "ConvBlock"]
-
-
-class ConvBlock(Options):
-    """`convs` convolutions with the same output channels, then optional pooling. Write `64` for {channels: 64}."""
-
-    channels: int = Field(ge=1)
-    """Output channels of each convolution in the block."""
-    convs: int = Field(1, ge=1)
-    """Convolutions in the block before pooling."""
-    kernel_size: int = Field(3, ge=1)
-    """Square kernel size."""
-    stride: int = Field(1, ge=1)
-    """Stride of the block's first convolution."""
-    padding: int | None = Field(None, ge=0)
-    """Zero padding; default kernel_size // 2 (keeps the size at stride 1)."""
-    pool: Literal["max", "avg", "none"] = "max"
-    """Pooling after the block."""
-    pool_size: int = Field(2, ge=1)
-    """Pooling window and stride."""
-
-
-class CNNConfig(Options):
-    """Convolutional network for images (C, H, W): conv blocks with pooling, global pooling, a dense head."""
-
-    blocks: list[ConvBlock] = Field(default_factory=lambda: [ConvBlock(channels=c) for c in (32, 64, 128)])
-    """Convolution blocks, in order. Each halves the image with pool: max (default)."""
-    batch_norm: bool = True
-    """Batch normalization after each convolution."""
-    activation: Activation = "relu"
-    """Non-linearity after each convolution."""
-    global_pool: Literal["avg", "max", "flatten"] = "avg"
-    """How the last feature map becomes a vector: global average/max pooling, or flattening it."""
-    head_hidden: list[int] = []
-    """Hidden widths of the dense head after pooling."""
-    dropout: float = Field(0.0, ge=0, lt=1)
-    """Dropout before each dense layer of the head."""
-    init: Initialization = "default"
-    """Weight initialization scheme."""
-
-    @field_validator("blocks", mode="before")
-    @classmethod
-    def _channel_shorthand(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"channels": item} if isinstance(item, int) else item for item in value]
-        return value
+__all__ = ["CNN", "build_cnn"]
 
 
 class CNN(nn.Module):
     """`features` (conv blocks) → global pooling → `head`. Input (B, C, H, W), output (B, outputs)."""
 
-    def __init__(self, input_shape: tuple[int, int, int], outputs: int, config: CNNConfig):
+    def __init__(self, input_shape: tuple[int, int, int], outputs: int, config: CNNOptions):
         super().__init__()
         channels, height, width = input_shape
         layers: list[nn.Module] = []
@@ -111,8 +62,7 @@ class CNN(nn.Module):
         return self.head(self.pool(self.features(images)))
 
 
-@models.register("cnn", config=CNNConfig)
-def build_cnn(config: CNNConfig, spec: DataSpec) -> nn.Module:
+def build_cnn(config: CNNOptions, spec: DataSpec) -> nn.Module:
     """Convolutional network for images (conv + pooling blocks)."""
     if spec.kind != "image" or len(spec.input_shape) != 3:
         shape = "×".join(map(str, spec.input_shape))

@@ -9,38 +9,20 @@ frames) along time (CRNN for speech).
 
 from __future__ import annotations
 
-from pydantic import Field
 from torch import Tensor, nn
 
+from lamina.core.errors import ModelError
 from lamina.data.spec import DataSpec
-from lamina.errors import ModelError
-from lamina.models.registry import models
-from lamina.models.rnn import Pooling, Recurrent, make_recurrent, pool_steps, run_recurrent
-from lamina.models.sequence import PER_STEP_TASKS, as_steps
+from lamina.models.options import HybridOptions
+from lamina.models.rnn import make_recurrent, pool_steps, run_recurrent
+from lamina.models.sequence import as_steps
+from lamina.tasks import task_of
 
-__all__ = ["Hybrid", "HybridConfig"]
-
-
-class HybridConfig(Recurrent):
-    """CNN front-end (conv blocks) feeding a recurrent network over the feature map's columns."""
-
-    channels: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
-    """Output channels of each conv block (conv 3×3 → batch norm → ReLU, then pooling)."""
-    pool: list[list[int]] | None = None
-    """Pooling [height, width] after each block; default [2, 2] for the first two blocks, then [2, 1] (keeps
-    the time/width resolution for the recurrent part)."""
-    convs: int = Field(1, ge=1)
-    """Convolutions per block."""
-    hidden_size: int = Field(128, ge=1)
-    """Hidden units per direction and layer of the recurrent part."""
-    bidirectional: bool = True
-    """Read the columns in both directions (right for transcription and classification)."""
-    pooling: Pooling = "mean"
-    """Sequence → vector for classification: last, mean or max over the columns."""
+__all__ = ["Hybrid", "build_hybrid"]
 
 
 class Hybrid(nn.Module):
-    def __init__(self, config: HybridConfig, spec: DataSpec):
+    def __init__(self, config: HybridOptions, spec: DataSpec):
         super().__init__()
         if len(spec.input_shape) != 3:
             shape = "×".join(map(str, spec.input_shape))
@@ -66,7 +48,7 @@ class Hybrid(nn.Module):
                              "use fewer blocks or smaller pooling")  # fmt: skip
         self.features = nn.Sequential(*layers)
         self.steps = width
-        self.per_step = spec.task in PER_STEP_TASKS
+        self.per_step = task_of(spec).per_step
         self.pooling = config.pooling
         self.recurrent = make_recurrent(config, channels * height)
         self.dropout = nn.Dropout(config.dropout)
@@ -80,11 +62,6 @@ class Hybrid(nn.Module):
         return self.head(self.dropout(pool_steps(outputs, final, None, self.pooling)))
 
 
-@models.register("hybrid", config=HybridConfig)
-def build_hybrid(config: HybridConfig, spec: DataSpec) -> nn.Module:
+def build_hybrid(config: HybridOptions, spec: DataSpec) -> nn.Module:
     """CNN front-end feeding an RNN (CRNN): spectrogram classification, image → digit string with CTC."""
     return Hybrid(config, spec)
-
-
-build_hybrid.train_defaults = {"gradient_clip": 1.0}
-build_hybrid.sequence_outputs = True

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from torch import nn
 
-__all__ = ["Activation", "Initialization", "activation", "initialize"]
-
-Activation = Literal["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "elu", "celu"]
-Initialization = Literal[
-    "default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal"
-]
+__all__ = ["activation", "initialize"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,

@@ -14,119 +14,17 @@ identity, a residual connection in the initial weights only (airbench).
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
 from torch import Tensor, nn
 
-from lamina.config.base import Options
+from lamina.core.errors import ModelError
 from lamina.data.spec import DataSpec
-from lamina.errors import ModelError
-from lamina.models.layers import Activation, activation
+from lamina.models.layers import activation
 from lamina.models.normalization import PatchWhitening, batch_norm
-from lamina.models.registry import models
+from lamina.models.options import ResNetOptions
 
-__all__ = ["ResNet", "ResNetConfig", "Stage", "PRESETS"]
-
-
-class Stage(Options):
-    """A stage: a change of width (and resolution), then `blocks` residual blocks."""
-
-    channels: int = Field(ge=1)
-    """Output channels of the stage (a bottleneck block's output is 4× this)."""
-    blocks: int = Field(1, ge=0)
-    """Residual blocks in the stage (0: only the transition, as in ResNet-9's middle stage)."""
-    stride: int = Field(1, ge=1)
-    """Downsampling factor of the stage (1 keeps the resolution)."""
-    transition: Literal["block", "conv_pool"] = "block"
-    """How the stage changes width and resolution: 'block' (the first residual block strides, with a 1×1
-    projection shortcut: He et al.) or 'conv_pool' (conv-BN-ReLU, then max pooling by `stride`: ResNet-9)."""
-
-
-PRESETS: dict[str, dict[str, Any]] = {
-    "resnet18": {"block": "basic", "stem": "auto", "stem_channels": 64,
-                 "stages": [{"channels": c, "blocks": 2, "stride": s} for c, s in ((64, 1), (128, 2), (256, 2), (512, 2))]},
-    "resnet34": {"block": "basic", "stem": "auto", "stem_channels": 64,
-                 "stages": [{"channels": c, "blocks": n, "stride": s}
-                            for c, n, s in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))]},
-    "resnet50": {"block": "bottleneck", "stem": "auto", "stem_channels": 64,
-                 "stages": [{"channels": c, "blocks": n, "stride": s}
-                            for c, n, s in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))]},
-    # Page's DAWNBench ResNet-9: prep conv, conv+pool+residual, conv+pool, conv+pool+residual, max pool, ×0.125
-    "resnet9": {"block": "basic", "stem": "small", "stem_channels": 64, "global_pool": "max", "output_scale": 0.125,
-                "stages": [{"channels": c, "blocks": n, "stride": 2, "transition": "conv_pool"}
-                           for c, n in ((128, 1), (256, 0), (512, 1))]},
-    # Jordan's airbench93 (2024): signed 2×2 patch whitening, then three conv → pool → BN → GELU → conv → BN → GELU
-    # groups of 64, 128, 128 channels with identity-initialized filters, fixed norm scales, fast norm statistics
-    "airbench": {"block": "plain", "stem": "whitened_signed", "whitening_size": 2, "global_pool": "max",
-                 "output_scale": 1 / 9, "activation": "gelu", "pool_before_norm": True, "train_norm_scales": False,
-                 "identity_init": True, "norm_momentum": 0.4,
-                 "stages": [{"channels": c, "blocks": 1, "stride": 2, "transition": "conv_pool"} for c in (64, 128, 128)]},
-    # small and fast: MNIST-sized images in seconds per epoch
-    "small": {"block": "basic", "stem": "small", "stem_channels": 16,
-              "stages": [{"channels": c, "blocks": 1, "stride": s} for c, s in ((16, 1), (32, 2), (64, 2))]},
-}  # fmt: skip
-
-
-class ResNetConfig(Options):
-    """Residual network for images: basic or bottleneck blocks, stages of any depth and width, small or large stem."""
-
-    preset: Literal["resnet18", "resnet34", "resnet50", "resnet9", "airbench", "small", "none"] = "small"
-    """Starting shape; options you set override it. none: only what you set."""
-    block: Literal["basic", "bottleneck", "plain"] = "basic"
-    """basic: two 3×3 convolutions; bottleneck: 1×1 → 3×3 → 1×1 with 4× expansion; plain: one 3×3
-    conv-BN-activation without a shortcut."""
-    stages: list[Stage] = Field(default_factory=list)
-    """Stages in order, e.g. [{channels: 64, blocks: 2}, {channels: 128, blocks: 2, stride: 2}]."""
-    width: float = Field(1.0, gt=0)
-    """Multiplies every channel count (0.5: half width)."""
-    stem: Literal["auto", "small", "large", "whitened", "whitened_signed"] = "auto"
-    """small: one 3×3 convolution (images up to 64 px); large: 7×7 stride 2 + max pool; auto picks by size;
-    whitened: a fixed patch-whitening layer set from the first training batch, then a 1×1 convolution;
-    whitened_signed: the whitening filters and their negatives with a trained bias, then the activation."""
-    whitening_size: int = Field(3, ge=1, le=7)
-    """Patch size of the whitening stems (odd sizes keep the image size; 2, as airbench, trims one pixel)."""
-    stem_channels: int = Field(64, ge=1)
-    """Channels of the stem convolution."""
-    preactivation: bool = False
-    """Pre-activation blocks (BN → ReLU → conv; He et al. 2016) instead of the original post-activation ones."""
-    global_pool: Literal["avg", "max"] = "avg"
-    """Pooling of the last feature map into a vector."""
-    dropout: float = Field(0.0, ge=0, lt=1)
-    """Dropout before the head."""
-    output_scale: float = Field(1.0, gt=0)
-    """Multiplies the logits (ResNet-9 uses 0.125)."""
-    activation: Activation = "relu"
-    """Nonlinearity after each normalization (celu: CELU with α = 0.3, as in Page's fast ResNet-9)."""
-    norm_group_size: int | None = Field(None, ge=2)
-    """Ghost batch norm: training statistics per group of this many samples (e.g. 32); None: the whole batch."""
-    train_norm_scales: bool = True
-    """Train batch-norm scales; false fixes them at 1 (fewer parameters to tune; Page's ResNet-9 tricks)."""
-    pool_before_norm: bool = False
-    """In conv_pool transitions, max-pool right after the convolution (normalizing 4× fewer values)."""
-    identity_init: bool = False
-    """Start each 3×3 convolution's first filters as the identity (dirac), the rest at PyTorch's default."""
-    norm_momentum: float = Field(0.1, gt=0, le=1)
-    """Weight of each training batch in batch norm's running statistics (PyTorch's `momentum`)."""
-    zero_init_residual: bool = True
-    """Start each residual branch at zero (its last BN scale is 0), so a deep network starts as a shallow one."""
-    test_time_flip: bool = False
-    """In evaluation, average the logits of each image and its mirror image (cheap test-time augmentation)."""
-    test_time_shift: int = Field(0, ge=0)
-    """In evaluation, also average copies shifted by this many pixels up-left and down-right (reflect padding),
-    weighted ½ for the image, ¼ for each copy (airbench's test-time augmentation)."""
-    channels_last: bool = True
-    """Run convolutions in channels-last memory layout (about 1.2× faster on CPU)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _apply_preset(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        preset = value.get("preset", "small")
-        return {**PRESETS.get(preset, {}), **value}
+__all__ = ["ResNet", "build_resnet", "BasicBlock", "BottleneckBlock", "PlainBlock"]
 
 
 def _conv(inputs: int, outputs: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
@@ -136,7 +34,7 @@ def _conv(inputs: int, outputs: int, kernel: int = 3, stride: int = 1) -> nn.Con
 class Parts:
     """The normalization and activation every layer of one network uses."""
 
-    def __init__(self, config: ResNetConfig):
+    def __init__(self, config: ResNetOptions):
         self.config = config
 
     def norm(self, channels: int) -> nn.BatchNorm2d:
@@ -165,7 +63,7 @@ class PlainBlock(nn.Module):
 
     def __init__(self, inputs: int, channels: int, stride: int, preactivation: bool, parts: Parts | None = None):
         super().__init__()
-        parts = parts or Parts(ResNetConfig())
+        parts = parts or Parts(ResNetOptions())
         conv = _conv(inputs, channels, 3, stride)
         if preactivation:
             self.layers = nn.Sequential(parts.norm(inputs), parts.activation(), conv)
@@ -183,7 +81,7 @@ class BasicBlock(nn.Module):
 
     def __init__(self, inputs: int, channels: int, stride: int, preactivation: bool, parts: Parts | None = None):
         super().__init__()
-        parts = parts or Parts(ResNetConfig())
+        parts = parts or Parts(ResNetOptions())
         self.preactivation, self.act = preactivation, parts.activation()
         self.conv1, self.conv2 = _conv(inputs, channels, 3, stride), _conv(channels, channels)
         self.bn1 = parts.norm(inputs if preactivation else channels)
@@ -210,7 +108,7 @@ class BottleneckBlock(nn.Module):
 
     def __init__(self, inputs: int, channels: int, stride: int, preactivation: bool, parts: Parts | None = None):
         super().__init__()
-        parts = parts or Parts(ResNetConfig())
+        parts = parts or Parts(ResNetOptions())
         outputs = channels * self.expansion
         self.preactivation, self.act = preactivation, parts.activation()
         self.conv1, self.conv2 = _conv(inputs, channels, 1), _conv(channels, channels, 3, stride)
@@ -246,7 +144,7 @@ def _shortcut(inputs: int, outputs: int, stride: int, preactivation: bool, parts
 class ResNet(nn.Module):
     """`backbone` (stem → stages → global pool → (B, features)) and a linear `head`."""
 
-    def __init__(self, input_shape: tuple[int, int, int], outputs: int, config: ResNetConfig):
+    def __init__(self, input_shape: tuple[int, int, int], outputs: int, config: ResNetOptions):
         super().__init__()
         channels, height, width = input_shape
         self.config = config
@@ -332,8 +230,7 @@ class ResNet(nn.Module):
         return logits
 
 
-@models.register("resnet", config=ResNetConfig)
-def build_resnet(config: ResNetConfig, spec: DataSpec) -> nn.Module:
+def build_resnet(config: ResNetOptions, spec: DataSpec) -> nn.Module:
     """Residual network (basic/bottleneck blocks, pre-activation, ResNet-18/34/50/9 presets)."""
     if spec.kind != "image" or len(spec.input_shape) != 3:
         shape = "×".join(map(str, spec.input_shape))

@@ -8,50 +8,19 @@ default for this family (train.gradient_clip), the classic fix for exploding gra
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lamina.config.base import Options
+from lamina.core.errors import ModelError
 from lamina.data.spec import DataSpec
-from lamina.models.registry import models
-from lamina.models.sequence import PER_STEP_TASKS, as_steps, sequence_layout
+from lamina.models.options import Recurrent, RNNOptions
+from lamina.models.sequence import as_steps, sequence_layout
+from lamina.tasks import task_of
 
-__all__ = ["RNN", "RNNConfig", "Recurrent", "pool_steps", "RECURRENT_CELLS"]
+__all__ = ["RNN", "build_rnn", "make_recurrent", "pool_steps", "run_recurrent", "RECURRENT_CELLS"]
 
 RECURRENT_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-Cell = Literal["rnn", "lstm", "gru"]
-Pooling = Literal["last", "mean", "max"]
-
-
-class Recurrent(Options):
-    """Options of a recurrent stack, shared by the rnn and hybrid families."""
-
-    cell: Cell = "lstm"
-    """rnn (vanilla, tanh), lstm or gru."""
-    hidden_size: int = Field(128, ge=1)
-    """Hidden units per direction and layer."""
-    layers: int = Field(1, ge=1)
-    """Stacked recurrent layers."""
-    bidirectional: bool = False
-    """Also read each sequence backwards (not for language models, which must not see the future)."""
-    dropout: float = Field(0.0, ge=0, lt=1)
-    """Dropout between recurrent layers and before the head."""
-    pooling: Pooling = "last"
-    """Sequence → vector for classification/regression: the final state, or the mean or max over steps."""
-    forget_bias: float = 0.0
-    """LSTM only: initial bias of the forget gates; 0 is PyTorch's default. 1 keeps memory from fading early in
-    training (Jozefowicz et al., 2015; Keras's unit_forget_bias), which helps long-range dependencies."""
-
-
-class RNNConfig(Recurrent):
-    """Recurrent network (RNN, LSTM, GRU) over token ids or feature sequences."""
-
-    embedding_size: int = Field(64, ge=1)
-    """Size of each token's embedding (text inputs)."""
 
 
 def make_recurrent(config: Recurrent, inputs: int) -> nn.Module:
@@ -97,11 +66,11 @@ def run_recurrent(recurrent: nn.Module, x: Tensor, lengths: Tensor | None, state
 class RNN(nn.Module):
     """Embedding (tokens) → recurrent stack → head per step or per sequence."""
 
-    def __init__(self, config: RNNConfig, spec: DataSpec):
+    def __init__(self, config: RNNOptions, spec: DataSpec):
         super().__init__()
         layout = sequence_layout(spec, "rnn")
         self.layout, self.pooling = layout, config.pooling
-        self.per_step = spec.task in PER_STEP_TASKS
+        self.per_step = task_of(spec).per_step
         self.embed = nn.Embedding(layout.features, config.embedding_size) if layout.tokens else None
         self.recurrent = make_recurrent(config, config.embedding_size if layout.tokens else layout.features)
         self.dropout = nn.Dropout(config.dropout)
@@ -125,17 +94,9 @@ class RNN(nn.Module):
         return self.head(self.dropout(pool_steps(outputs, final, lengths, self.pooling))), state
 
 
-@models.register("rnn", config=RNNConfig)
-def build_rnn(config: RNNConfig, spec: DataSpec) -> nn.Module:
+def build_rnn(config: RNNOptions, spec: DataSpec) -> nn.Module:
     """Recurrent network (vanilla RNN, LSTM, GRU) for text, audio, time series and per-step outputs."""
-    if config.bidirectional and spec.task == "language_modeling":
-        from lamina.errors import ModelError
-
+    if config.bidirectional and task_of(spec).causal:
         raise ModelError("model.bidirectional: a language model must not read the future",
                          "set model.bidirectional: false")  # fmt: skip
     return RNN(config, spec)
-
-
-build_rnn.train_defaults = {"gradient_clip": 1.0}
-build_rnn.sequence_outputs = True
-build_rnn.reads_tokens = True

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from lamina.core.errors import ModelError
 from lamina.data.spec import DataSpec
-from lamina.errors import ModelError
 
-__all__ = ["SequenceLayout", "sequence_layout", "as_steps", "PER_STEP_TASKS"]
-
-PER_STEP_TASKS = ("language_modeling", "transcription")  # one output per input step
+__all__ = ["SequenceLayout", "sequence_layout", "as_steps"]
 
 
 @dataclass(frozen=True)

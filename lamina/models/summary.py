@@ -39,7 +39,7 @@ def layer_table(model: nn.Module, sample: Tensor) -> tuple[list[list[str]], int,
 
 def forward_flops(model: nn.Module, sample: Tensor) -> int:
     """FLOPs of one forward pass over `sample` (matrix multiplies and convolutions, as PyTorch counts them)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from torch.utils.flop_counter import FlopCounterMode  # imports much of PyTorch's tracing machinery
 
     was_training = model.training
     try:

@@ -10,94 +10,33 @@ With its defaults on characters it is nanoGPT's model: GPT-2 initialization, Lay
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
-from pydantic import Field, model_validator
 from torch import Tensor, nn
 
-from lamina.config.base import Options
+from lamina.core.errors import ModelError
 from lamina.data.spec import DataSpec
-from lamina.errors import ModelError
 from lamina.models.attention import KeyValueCache, LearnedPositions, SelfAttention, rotary_tables, sinusoidal_table
 from lamina.models.mixture import FeedForward, MixtureOfExperts
+from lamina.models.options import MixtureOptions, TransformerOptions
 from lamina.models.output import ModelOutput
-from lamina.models.registry import models
-from lamina.models.sequence import PER_STEP_TASKS, as_steps, sequence_layout
+from lamina.models.sequence import as_steps, sequence_layout
+from lamina.tasks import task_of
 
-__all__ = ["Transformer", "TransformerConfig", "MixtureConfig", "Block"]
-
-
-class TransformerConfig(Options):
-    """Transformer: decoder-only causal LM for language modeling, encoder (CLS or mean pooling) otherwise."""
-
-    layers: int = Field(4, ge=1)
-    """Number of blocks."""
-    heads: int = Field(4, ge=1)
-    """Attention heads per block (width must be divisible by it)."""
-    width: int = Field(128, ge=8)
-    """Model width (embedding size)."""
-    feedforward: int | None = Field(None, ge=1)
-    """Hidden width of each feed-forward layer; default 4 × width."""
-    dropout: float = Field(0.0, ge=0, lt=1)
-    """Dropout on embeddings, attention weights and residual branches."""
-    bias: bool = False
-    """Biases in Linear and LayerNorm layers (nanoGPT: False is a little better and faster)."""
-    positions: Literal["learned", "sinusoidal", "rotary"] = "learned"
-    """learned vectors (GPT-2), fixed sinusoids (Vaswani et al.), or rotary (rotates queries and keys)."""
-    context: int | None = Field(None, ge=1)
-    """Longest sequence the positions cover; default: the data's sequence length."""
-    causal: bool | None = None
-    """Each step sees only earlier steps; default: true for language modeling, false otherwise."""
-    pooling: Literal["cls", "mean"] = "mean"
-    """Sequence → vector for classification/regression: a learned CLS token's output, or the mean over steps."""
-    tie_weights: bool = True
-    """Language models: the output layer reuses the token embedding matrix (fewer parameters, usually better)."""
-
-    @model_validator(mode="after")
-    def _heads_divide_width(self):
-        if self.width % self.heads:
-            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}; e.g. width {self.heads * 32}")
-        if self.positions == "rotary" and (self.width // self.heads) % 2:
-            raise ValueError("rotary positions need an even width per head (width / heads)")
-        return self
-
-
-class MixtureConfig(TransformerConfig):
-    """Transformer whose feed-forward layers are mixtures of experts (top-k routing, load-balancing loss)."""
-
-    experts: int = Field(4, ge=2)
-    """Experts per mixture layer."""
-    top_k: int = Field(2, ge=1)
-    """Experts each token is sent to."""
-    expert_hidden: int | None = Field(None, ge=1)
-    """Hidden width of each expert; default feedforward / top_k, so a token's active parameters equal the dense
-    model's."""
-    capacity_factor: float | None = Field(None, gt=0)
-    """Cap each expert at factor × its fair share of a batch's tokens (overflow skips it); none = no cap."""
-    balance_weight: float = Field(0.01, ge=0)
-    """Weight of the load-balancing auxiliary loss (averaged over mixture layers)."""
-    every: int = Field(1, ge=1)
-    """A mixture in every n-th block (the others stay dense); 1 = all blocks."""
-
-    @model_validator(mode="after")
-    def _top_k_fits(self):
-        if self.top_k > self.experts:
-            raise ValueError(f"top_k {self.top_k} is more than the {self.experts} experts")
-        return self
+__all__ = ["Transformer", "Block", "build_transformer", "build_moe"]
 
 
 class Block(nn.Module):
     """x + attention(norm(x)), then x + feed-forward(norm(x)): pre-norm, as GPT-2."""
 
-    def __init__(self, config: TransformerConfig, layer: int, mixture: bool):
+    def __init__(self, config: TransformerOptions, layer: int, mixture: bool):
         super().__init__()
         width, hidden = config.width, config.feedforward or 4 * config.width
         self.norm1 = nn.LayerNorm(width, bias=config.bias)
         self.attention = SelfAttention(width, config.heads, config.bias, config.dropout, layer)
         self.norm2 = nn.LayerNorm(width, bias=config.bias)
         if mixture:
-            assert isinstance(config, MixtureConfig)
+            assert isinstance(config, MixtureOptions)
             expert_hidden = config.expert_hidden or max(1, hidden // config.top_k)
             self.feedforward: nn.Module = MixtureOfExperts(width, expert_hidden, config.experts, config.top_k,
                                                            config.capacity_factor, config.bias)  # fmt: skip
@@ -122,12 +61,13 @@ class Block(nn.Module):
 class Transformer(nn.Module):
     """Token ids (B, T) or features (B, T, F) → (B, T, outputs) per step (language models) or (B, outputs)."""
 
-    def __init__(self, config: TransformerConfig, spec: DataSpec, family: str = "transformer"):
+    def __init__(self, config: TransformerOptions, spec: DataSpec, family: str = "transformer"):
         super().__init__()
         layout = sequence_layout(spec, family)
         self.layout, self.config = layout, config
-        self.per_step = spec.task in PER_STEP_TASKS
-        self.causal = config.causal if config.causal is not None else spec.task == "language_modeling"
+        task = task_of(spec)
+        self.per_step = task.per_step
+        self.causal = config.causal if config.causal is not None else task.causal
         self.use_cls = not self.per_step and config.pooling == "cls"
         self.context = config.context or layout.steps + int(self.use_cls)
         width = config.width
@@ -136,7 +76,7 @@ class Transformer(nn.Module):
         self.head = nn.Linear(width, spec.output_size, bias=config.bias)
         if layout.tokens:
             self.embed: nn.Module = nn.Embedding(layout.features, width)
-            if config.tie_weights and spec.task == "language_modeling":
+            if config.tie_weights and task.causal:  # outputs range over the input vocabulary
                 self.embed.weight = self.head.weight
         else:
             self.embed = nn.Linear(layout.features, width)
@@ -219,17 +159,11 @@ def _mixture_output(prediction: Tensor, reports: list[dict], weight: float) -> M
     return ModelOutput(prediction, {"load_balance": weight * balance}, statistics)
 
 
-@models.register("transformer", config=TransformerConfig)
-def build_transformer(config: TransformerConfig, spec: DataSpec) -> nn.Module:
+def build_transformer(config: TransformerOptions, spec: DataSpec) -> nn.Module:
     """Transformer: causal decoder (language models) or encoder (classification) with self-attention."""
     return Transformer(config, spec, "transformer")
 
 
-@models.register("moe", config=MixtureConfig)
-def build_moe(config: MixtureConfig, spec: DataSpec) -> nn.Module:
+def build_moe(config: MixtureOptions, spec: DataSpec) -> nn.Module:
     """Transformer with mixture-of-experts feed-forward layers (router, top-k gating, balance loss)."""
     return Transformer(config, spec, "moe")
-
-
-for _family in (build_transformer, build_moe):
-    _family.sequence_outputs = _family.reads_tokens = True

@@ -1,0 +1,34 @@
+"""The one function that builds a data set from its config section: read and split it, adapt image data sets
+(classes, labelled subset, pseudo-labels, reconstruction), then attach the configured augmentations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lamina.data.augment import with_augmentations
+from lamina.data.bundle import DataBundle
+from lamina.data.options import DataOptions, ImageOptions, datasets
+from lamina.data.variants import adapt
+
+__all__ = ["build_data"]
+
+
+def build_data(
+    config: DataOptions, seed: int = 0, pseudo_labeller: Callable[[DataBundle], DataBundle] | None = None
+) -> DataBundle:
+    """Read and split the data set named by `config.name` (a `data:` section); returns a DataBundle.
+
+    `pseudo_labeller` labels the 'unlabelled' split where `data.pseudo_labels` asks for it; it needs trained
+    runs, so it is given by the layer that can open them (lamina.run.run_data builds a run's data with it).
+
+    Example:
+        >>> from lamina.data.options import DigitsOptions
+        >>> data = build_data(DigitsOptions(), seed=0)
+        >>> {name: len(split) for name, split in data.splits.items()}, data.spec.input_shape
+        ({'train': 1259, 'val': 179, 'test': 359}, (1, 8, 8))
+    """
+    seed = config.seed if getattr(config, "seed", None) is not None else seed  # data.seed fixes the split
+    bundle = datasets.get(config.name, "data.name").function(config, seed)
+    if isinstance(config, ImageOptions):
+        bundle = adapt(bundle, config, seed, pseudo_labeller)
+    return with_augmentations(bundle, config.augment)

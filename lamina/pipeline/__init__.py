@@ -1,0 +1,102 @@
+"""config → data → model → train → run folder, in three named steps: `prepare` (check and build everything,
+lamina/pipeline/prepare.py), `fit` (train, recording into the run folder, lamina/pipeline/fit.py) and `finish`
+(evaluate and write the results, lamina/pipeline/finish.py). `train` and `resume` run them in order.
+
+Everything a user can get wrong is checked in `prepare`, before the run folder is created, so a bad run leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lamina.artifacts.checkpoint import checkpoint_path, read_checkpoint
+from lamina.artifacts.folder import RunFolder, write_json
+from lamina.config.loading import load_config
+from lamina.config.schema import Config
+from lamina.core.errors import RunError
+from lamina.pipeline.finish import finish
+from lamina.pipeline.fit import fit
+from lamina.pipeline.prepare import prepare
+from lamina.run import Run
+from lamina.training.callbacks import Callback
+
+__all__ = ["train", "resume"]
+
+
+def train(
+    config: Config | dict | str | Path,
+    overrides: dict[str, Any] | list[str] | None = None,
+    *,
+    runs_dir: str | Path = "runs",
+    name: str | None = None,
+    progress: str = "auto",
+    callbacks: list[Callback] | None = None,
+) -> Run:
+    """Train a model from a config (YAML path, dict or Config) and return the finished Run.
+
+    Args:
+        config: the config; `overrides` set dotted keys in it ({"train.epochs": 5} or ["train.epochs=5"]).
+        runs_dir: where the run folder is made. name: the run's name (part of the folder's name).
+        progress: "auto", "rich", "plain" or "quiet". callbacks: more observers of the loop.
+
+    Raises:
+        ConfigError, DataError, ModelError: before anything is written. RunInterrupted: after Ctrl-C, with a
+        checkpoint saved.
+
+    Example:
+        >>> import tempfile
+        >>> run = train({"data": "digits", "model": "mlp", "train": {"epochs": 2}}, runs_dir=tempfile.mkdtemp(),
+        ...             progress="quiet")
+        >>> run.summary["status"], run.metrics["test"]["accuracy"] > 0.8
+        ('completed', True)
+    """
+    config = load_config(config, overrides)
+    if name:
+        config = config.model_copy(update={"name": name})
+    session = prepare(config)
+    config = session.config
+    path = getattr(config.data, "path", None)
+    if path:  # absolute, so the run can be resumed or evaluated from anywhere
+        config = config.model_copy(update={"data": config.data.model_copy(update={"path": _absolute(path)})})
+        session.config = config
+    folder = RunFolder.create(runs_dir, config.name or f"{config.model.name}-{config.data.name}")
+    folder.config.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    write_json(folder.data, {"spec": session.data.spec.to_dict(), "preprocessing": session.data.preprocessing,
+                             "notes": session.data.notes})  # fmt: skip
+    folder.update_summary(status="running", model=config.model.name, data=config.data.name,
+                          parameters=sum(p.numel() for p in session.model.parameters()),
+                          **({"init_from": session.transfer} if session.transfer else {}))  # fmt: skip
+    loop = fit(session, folder, None, progress, callbacks or [])
+    return finish(folder, session, loop)
+
+
+def resume(run_dir: str | Path, *, progress: str = "auto", callbacks: list[Callback] | None = None) -> Run:
+    """Continue an interrupted run from its last checkpoint; ends with the weights an uninterrupted run has.
+
+    Example:
+        >>> import tempfile
+        >>> run = train({"data": "digits", "model": "mlp", "train": {"epochs": 1}}, runs_dir=tempfile.mkdtemp(),
+        ...             progress="quiet")
+        >>> resume(run.dir)
+        Traceback (most recent call last):
+        lamina.core.errors.RunError: run ... already completed
+          hint: start a new run with 'lamina train CONFIG'
+    """
+    folder = RunFolder.open(run_dir)
+    if folder.summary().get("status") == "completed":
+        raise RunError(f"run {folder.path} already completed", "start a new run with 'lamina train CONFIG'")
+    checkpoint = read_checkpoint(folder.last) if checkpoint_path(folder.last) else None
+    # a checkpoint holds the weights, so the pretrained source need not exist any more
+    session = prepare(load_config(folder.config), pretrained=checkpoint is None)
+    loop = fit(session, folder, checkpoint, progress, callbacks or [])
+    return finish(folder, session, loop)
+
+
+def _absolute(path: str) -> str:
+    if path.startswith("package:"):  # found inside an installed package wherever lamina runs
+        return path
+    return str(Path(path).expanduser().resolve())

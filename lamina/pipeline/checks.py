@@ -1,0 +1,92 @@
+"""Cross-field checks of a run: each a small function of (config, data, model) returning the problems it finds,
+so `prepare` reports every problem at once (exit 2) before anything is written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from lamina.config.schema import Config
+from lamina.core.errors import Problem
+from lamina.data.bundle import DataBundle
+from lamina.models.normalization import GhostBatchNorm
+from lamina.tasks import task_of
+from lamina.training.options import metrics
+from lamina.training.schedules import StepOptions
+from lamina.training.semi_supervised import semi_supervised_problems
+from lamina.training.transfer import check_prefixes
+
+__all__ = ["CHECKS", "Check"]
+
+Check = Callable[[Config, DataBundle, nn.Module], list[Problem]]
+
+
+def metrics_fit_the_task(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
+    """Every metric in train.metrics is one of the data's task."""
+    task = task_of(data.spec)
+    wrong = [name for name in config.train.metrics if metrics.get(name).metadata["task"] != task.name]
+    return [Problem("train.metrics", f"{name!r} is a {metrics.get(name).metadata['task']} metric, the data is "
+                    f"{task.name}", f"use {', '.join(task.defaults(data.spec)[1])}") for name in wrong]  # fmt: skip
+
+
+def monitor_is_computed(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
+    """train.monitor names a metric the run computes: any val metric, or what the train split reports."""
+    monitor = config.train.monitor
+    split, metric = monitor.split(".", 1)
+    available = ["loss", *config.train.metrics] if split == "val" else task_of(data.spec).train_metrics()
+    if metric in available:
+        return []
+    return [Problem("train.monitor", f"{monitor!r} is not computed by this run",
+                    f"choose one of: {', '.join(f'{split}.{m}' for m in available)}")]  # fmt: skip
+
+
+def milestones_before_the_end(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
+    """A step schedule's milestones fall inside training (a milestone at or after the end never decays)."""
+    schedule, epochs = config.train.schedule, config.train.epochs
+    milestones = schedule.milestones if isinstance(schedule, StepOptions) else None
+    if not milestones or config.train.max_steps is not None or milestones[-1] < epochs:
+        return []
+    return [Problem("train.schedule.milestones", f"epoch {milestones[-1]} is not before the end of training "
+                    f"(train.epochs {epochs}), so it never decays the rate",
+                    f"use epochs below {epochs}, or more epochs")]  # fmt: skip
+
+
+def norm_groups_divide_the_batch(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
+    """Ghost batch norm splits each training batch into groups; a batch size it does not divide would make every
+    batch fall back to plain batch statistics without a word."""
+    sizes = {module.group_size for module in model.modules() if isinstance(module, GhostBatchNorm)}
+    batch = config.train.batch_size
+    problems = []
+    for size in sorted(size for size in sizes if batch % size):
+        divisor = max(d for d in range(1, size + 1) if batch % d == 0)
+        fix = f"use a divisor of {batch} such as {divisor}, or " if divisor > 1 else ""
+        problems.append(Problem("model.norm_group_size", f"is {size}, which does not divide train.batch_size "
+                                f"{batch}, so no batch would be split into groups",
+                                f"{fix}make train.batch_size a multiple of {size}"))  # fmt: skip
+    return problems
+
+
+def modules_exist(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
+    """train.freeze, train.unfreeze and train.learning_rate_factors name modules of the model."""
+    settings = config.train
+    return [
+        *check_prefixes(model, settings.freeze, "train.freeze"),
+        *check_prefixes(model, list(settings.unfreeze), "train.unfreeze"),
+        *check_prefixes(model, list(settings.learning_rate_factors), "train.learning_rate_factors"),
+    ]
+
+
+def semi_supervised_options_fit(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
+    """Reconstruction of unlabelled images needs them, a classification task and the training step to itself."""
+    return semi_supervised_problems(config.model, config.data, data)
+
+
+CHECKS: list[Check] = [
+    metrics_fit_the_task,
+    monitor_is_computed,
+    semi_supervised_options_fit,
+    milestones_before_the_end,
+    norm_groups_divide_the_batch,
+    modules_exist,
+]

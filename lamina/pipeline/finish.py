@@ -1,0 +1,86 @@
+"""The last step of a run: restore the best weights if asked, evaluate val and test with the task's report, and
+write the final weights, plots and summary."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import torch
+
+from lamina.artifacts.checkpoint import checkpoint_path, load_weights, save_weights
+from lamina.artifacts.folder import RunFolder
+from lamina.artifacts.plots import confusion_chart, line_chart
+from lamina.core.version import __version__
+from lamina.pipeline.prepare import Session
+from lamina.run import Run
+from lamina.tasks import task_of
+from lamina.training.evaluate import evaluate_split
+from lamina.training.loop import Loop
+
+__all__ = ["finish"]
+
+
+def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
+    """After the last epoch: the final weights, metrics and report of val and test, plots, summary.json."""
+    config, model, spec = session.config, session.model, session.data.spec
+    stopping = config.train.early_stopping
+    restored = False
+    best = checkpoint_path(folder.best)
+    if stopping is not None and stopping.restore_best and best is not None and loop.state.best:
+        load_weights(model, best / "model.safetensors")
+        restored = True
+    elif loop.evaluation_model is not None:  # averaged weights are the model
+        getattr(model, "_orig_mod", model).load_state_dict(loop.evaluation_model.state_dict())
+    final: dict[str, Any] = {}
+    predictions = {}
+    for split in ("val", "test"):
+        if split not in session.data.splits:  # e.g. a language model with nanoGPT's train/val split only
+            continue
+        final[split], predictions[split] = evaluate_split(model, session.data.splits[split], session.data.transform,
+                                                          session.objective, spec.task, session.metric_names,
+                                                          config.train.eval_batch_size)  # fmt: skip
+    added, facts = task_of(spec).report(predictions, spec)
+    for split, values in added.items():
+        final[split].update(values)
+    temporary = folder.weights.with_name(".model.safetensors.partial")
+    save_weights(model, temporary)
+    temporary.replace(folder.weights)
+    _plots(folder, loop.state.history, final, session)
+    history = loop.state.history
+    speeds = [row["samples_per_second"] for row in history if row.get("samples_per_second")]
+    summary = folder.update_summary(
+        status="completed",
+        metrics=final,
+        epochs=loop.state.epoch,
+        steps=loop.state.step,
+        wall_seconds=round(loop.state.wall_seconds, 3),
+        best=loop.state.best,
+        restored_best=restored,
+        **facts,
+        stopped_early=loop.stop_reason or None,
+        samples_per_second=round(sum(speeds) / len(speeds), 1) if speeds else None,
+        device=str(session.device),
+        threads=torch.get_num_threads(),
+        forward_flops_per_sample=session.sample_flops,
+        versions={"lamina": __version__, "torch": torch.__version__, "python": platform.python_version()},
+    )
+    assert summary["status"] == "completed"
+    return Run(folder.path, model=model.eval())
+
+
+def _plots(folder: RunFolder, history: list[dict], final: dict, session: Session) -> None:
+    if not history:
+        return
+    epochs = [row["epoch"] for row in history]
+    panels = {"loss": {"train": (epochs, [r["train.loss"] for r in history]),
+                       "val": (epochs, [r["val.loss"] for r in history])}}  # fmt: skip
+    main = session.monitor.split(".", 1)[1]
+    if main != "loss":
+        panels[main] = {"val": (epochs, [r.get(f"val.{main}", float("nan")) for r in history])}
+        if f"train.{main}" in history[0]:
+            panels[main]["train"] = (epochs, [r[f"train.{main}"] for r in history])
+    line_chart(folder.plots / "learning_curves.png", panels)
+    if "confusion_matrix" in final.get("test", {}):
+        confusion_chart(folder.plots / "confusion_matrix.png", final["test"]["confusion_matrix"],
+                        session.data.spec.class_names or [], "test confusion matrix")  # fmt: skip

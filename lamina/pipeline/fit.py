@@ -1,0 +1,113 @@
+"""The second step of a run: train the prepared model, recording into its run folder.
+
+The callbacks are declared in one list, in the order they observe each event; the step function (plain
+supervised, or a semi-supervised one) is given to the loop when it is built.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from lamina.artifacts.checkpoint import load_weights, save_checkpoint
+from lamina.artifacts.folder import RunFolder
+from lamina.artifacts.recording import Checkpoints, GradientNorms, MetricsLog, loop_state, restore_loop
+from lamina.core.errors import RunInterrupted
+from lamina.pipeline.prepare import Session
+from lamina.training.averaging import WeightAverage
+from lamina.training.callbacks import Callback, EarlyStopping
+from lamina.training.loop import Interrupted, Loop
+from lamina.training.optimizers import build_optimizer
+from lamina.training.progress import Progress
+from lamina.training.semi_supervised import semi_supervised_step
+from lamina.training.transfer import Freezing, with_learning_rate_factors
+
+__all__ = ["fit", "callbacks_for"]
+
+
+def callbacks_for(session: Session, folder: RunFolder, log: MetricsLog, progress: str, extra: list[Callback]):
+    """The run's callbacks, in the order they observe each event. The weight average comes first: a checkpoint
+    taken at a step must see the average updated by that step. The progress display comes last."""
+    settings = session.config.train
+    average, stopping = settings.weight_average, settings.early_stopping
+    candidates = [
+        WeightAverage(average.decay, average.every_steps, average.lookahead) if average is not None else None,
+        log,
+        Checkpoints(folder, log, settings.checkpoint_every_steps),
+        GradientNorms(log, folder.plots / "gradient_norms.png") if settings.log_gradient_norms else None,
+        EarlyStopping(session.monitor, stopping.patience, stopping.min_delta) if stopping is not None else None,
+        Freezing(settings.freeze, settings.unfreeze) if settings.freeze else None,
+        *extra,
+        Progress(progress, session.monitor),
+    ]
+    return [callback for callback in candidates if callback is not None]
+
+
+def fit(session: Session, folder: RunFolder, checkpoint: dict | None, progress: str, extra: list[Callback]) -> Loop:
+    """Train from the start or from `checkpoint`; a Ctrl-C saves a checkpoint and raises RunInterrupted."""
+    config, settings, model = session.config, session.config.train, session.model
+    log = MetricsLog(folder)
+    callbacks = callbacks_for(session, folder, log, progress, extra)
+    forward_model = torch.compile(model) if config.runtime.compile else None
+    optimizer = with_learning_rate_factors(build_optimizer(settings.optimizer, model), model,
+                                           settings.learning_rate_factors)  # fmt: skip
+    step_function = semi_supervised_step(config.model, config.data, session.data)
+    loop = Loop(model, session.data, session.objective, optimizer, settings, metric_names=session.metric_names,
+                monitor=session.monitor, seed=config.seed, callbacks=callbacks, step_function=step_function,
+                forward_model=forward_model)  # fmt: skip
+    if checkpoint is not None:
+        load_weights(model, checkpoint["path"] / "model.safetensors")
+        restore_loop(loop, checkpoint)
+        _truncate(folder.metrics, checkpoint["metrics_bytes"])
+    else:
+        _truncate(folder.metrics, 0)
+    try:
+        with _interrupts(loop):
+            loop.run()
+    except Interrupted:
+        save_checkpoint(folder.last, loop.model, loop_state(loop, log.offset()))
+        log.close()
+        folder.update_summary(status="interrupted", epochs=loop.state.epoch, steps=loop.state.step)
+        raise RunInterrupted(folder.path) from None
+    except BaseException as error:
+        log.close()
+        for callback in callbacks:
+            if isinstance(callback, Progress):
+                callback.close()
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        folder.update_summary(status=status, error=str(error).splitlines()[0] if str(error) else type(error).__name__)
+        raise
+    return loop
+
+
+@contextmanager
+def _interrupts(loop: Loop) -> Iterator[None]:
+    """First Ctrl-C: stop after the current step with a checkpoint. Second: stop at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if loop.interrupt_requested:
+            raise KeyboardInterrupt
+        loop.interrupt_requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _truncate(path: Path, size: int) -> None:
+    """Drop metric rows written after the checkpoint we resume from, so none appear twice."""
+    if path.exists():
+        with open(path, "r+b") as handle:
+            handle.truncate(size)
+    else:
+        path.touch()
