@@ -74,8 +74,16 @@ def main() -> None:
     results: dict[str, list[dict]] = {"default": [], "keep": []}
     for _ in range(arguments.repeats):
         for mode in ("default", "keep"):
-            command = [sys.executable, __file__, "--child", mode, "--steps", str(arguments.steps),
-                       "--threads", str(arguments.threads)]  # fmt: skip
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                mode,
+                "--steps",
+                str(arguments.steps),
+                "--threads",
+                str(arguments.threads),
+            ]
             result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
             results[mode].append(result)
             print(mode, result, flush=True)

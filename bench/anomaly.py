@@ -36,14 +36,22 @@ def main() -> None:
     test = data.splits["test"]
     model = run.model
     transform = transform_for(run.data_record["preprocessing"])  # the normalization the run trained with
-    scores = torch.cat([model.anomaly_score(transform(test.inputs[i : i + 1000]), test.inputs[i : i + 1000])
-                        for i in range(0, len(test), 1000)])  # fmt: skip
+    scores = torch.cat(
+        [
+            model.anomaly_score(transform(test.inputs[i : i + 1000]), test.inputs[i : i + 1000])
+            for i in range(0, len(test), 1000)
+        ]
+    )
     names = data.spec.class_names
     anomalous = torch.isin(test.targets, torch.tensor([names.index(name) for name in arguments.anomaly]))
-    print(f"test images: {int((~anomalous).sum())} normal, {int(anomalous.sum())} anomalous "
-          f"(classes {', '.join(arguments.anomaly)})")  # fmt: skip
-    print(f"reconstruction error (mean squared pixel error): normal {scores[~anomalous].mean():.5f}, "
-          f"anomalous {scores[anomalous].mean():.5f}")  # fmt: skip
+    print(
+        f"test images: {int((~anomalous).sum())} normal, {int(anomalous.sum())} anomalous "
+        f"(classes {', '.join(arguments.anomaly)})"
+    )
+    print(
+        f"reconstruction error (mean squared pixel error): normal {scores[~anomalous].mean():.5f}, "
+        f"anomalous {scores[anomalous].mean():.5f}"
+    )
     print(f"anomaly ROC-AUC: {roc_auc(scores, anomalous):.4f}")
 
 

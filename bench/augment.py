@@ -72,8 +72,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
-    cases = [("CIFAR-10 ResNet-9 ½", (3, 32, 32), 512, {"name": "resnet", "preset": "resnet9", "width": 0.5}),
-             ("MNIST ResNet small", (1, 28, 28), 128, {"name": "resnet", "preset": "small"})]  # fmt: skip
+    cases = [
+        ("CIFAR-10 ResNet-9 ½", (3, 32, 32), 512, {"name": "resnet", "preset": "resnet9", "width": 0.5}),
+        ("MNIST ResNet small", (1, 28, 28), 128, {"name": "resnet", "preset": "small"}),
+    ]
     print(f"threads {arguments.threads}, median of {arguments.rounds} rounds, milliseconds per batch")
     for label, shape, batch, model in cases:
         bundle = bundle_for(shape)
@@ -86,8 +88,9 @@ def main() -> None:
                 continue  # the image augmentations applied to each batch
             augment = build_augmentation([entry.options()], bundle, "data.augment")
             seeds = iter(range(10**6))
-            cost = median_ms(lambda a=augment: a(inputs, targets, torch.Generator().manual_seed(next(seeds))),
-                             arguments.rounds)  # fmt: skip
+            cost = median_ms(
+                lambda a=augment: a(inputs, targets, torch.Generator().manual_seed(next(seeds))), arguments.rounds
+            )
             print(f"  {entry.name:44s} {cost:9.2f}   ({100 * cost / step:.2f} % of the step)")
         try:
             import kornia.augmentation as K

@@ -46,10 +46,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--runs-dir", default="runs/few-labels")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "mnist"))
-    parser.add_argument("--family", choices=["conv", "dense"], default="conv",
-                        help="conv: configs/mnist_few_labels.yaml; dense: the fully connected _dense configs")  # fmt: skip
-    parser.add_argument("--no-augmentation", action="store_true",
-                        help="train every classifier without data.augment (pretraining is unaugmented anyway)")  # fmt: skip
+    parser.add_argument(
+        "--family",
+        choices=["conv", "dense"],
+        default="conv",
+        help="conv: configs/mnist_few_labels.yaml; dense: the fully connected _dense configs",
+    )
+    parser.add_argument(
+        "--no-augmentation",
+        action="store_true",
+        help="train every classifier without data.augment (pretraining is unaugmented anyway)",
+    )
     parser.add_argument("--encoder", help="a finished mnist_autoencoder_pretrain run to reuse")
     parser.add_argument(
         "--encoder-factor",
@@ -76,8 +83,11 @@ def main() -> None:
         '\'{"channels": [32, 64, 128], "latent_size": 64, "classify_from": "code"}\'',
     )
     arguments = parser.parse_args()
-    common = {"data.path": arguments.data, "runtime.threads": 1,
-              **{f"model.{key}": value for key, value in arguments.model.items()}}  # fmt: skip
+    common = {
+        "data.path": arguments.data,
+        "runtime.threads": 1,
+        **{f"model.{key}": value for key, value in arguments.model.items()},
+    }
     classifier = {"data.augment": []} if arguments.no_augmentation else {}
     configs = ROOT / "configs"
     suffix = "_dense" if arguments.family == "dense" else ""
@@ -87,8 +97,11 @@ def main() -> None:
         started = time.perf_counter()
         settings = {**common, **(classifier if config == few_labels else {}), **overrides}
         run = lamina.train(configs / config, settings, runs_dir=arguments.runs_dir, progress="quiet")
-        print(f"  {run.dir.name}: test accuracy {run.metrics['test'].get('accuracy', float('nan')):.4f} "
-              f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
+        print(
+            f"  {run.dir.name}: test accuracy {run.metrics['test'].get('accuracy', float('nan')):.4f} "
+            f"({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
         return run
 
     encoder = None
@@ -104,26 +117,53 @@ def main() -> None:
         scratch = train(few_labels, seed=seed)
         runs = {"scratch": scratch}
         if "autoencoder-pretrained" in arguments.methods:
-            runs["autoencoder-pretrained"] = train(few_labels, seed=seed, **{
-                "model.init_from": str(encoder.dir),
-                "train.learning_rate_factors": {"encoder": arguments.encoder_factor}})  # fmt: skip
+            runs["autoencoder-pretrained"] = train(
+                few_labels,
+                seed=seed,
+                **{
+                    "model.init_from": str(encoder.dir),
+                    "train.learning_rate_factors": {"encoder": arguments.encoder_factor},
+                },
+            )
         if "offline-pseudo-labels" in arguments.methods:
-            runs["offline-pseudo-labels"] = train(few_labels, seed=seed, **{
-                "data.pseudo_labels": {"teacher": str(scratch.dir), "threshold": arguments.threshold},
-                "train.epochs": arguments.student_epochs})  # fmt: skip
+            runs["offline-pseudo-labels"] = train(
+                few_labels,
+                seed=seed,
+                **{
+                    "data.pseudo_labels": {"teacher": str(scratch.dir), "threshold": arguments.threshold},
+                    "train.epochs": arguments.student_epochs,
+                },
+            )
         if "ensemble-pseudo-labels" in arguments.methods:
-            teachers = [scratch] + [train(few_labels, seed=seed + 100 * k, **{"data.seed": seed})
-                                    for k in range(1, arguments.teachers)]  # fmt: skip
+            teachers = [scratch] + [
+                train(few_labels, seed=seed + 100 * k, **{"data.seed": seed}) for k in range(1, arguments.teachers)
+            ]
             ensemble = evaluate_ensemble([run.dir for run in teachers])["metrics"]["ensemble"]["accuracy"]
             results.setdefault("(teacher ensemble)", []).append(ensemble)
             print(f"  teacher ensemble of {len(teachers)}: test accuracy {ensemble:.4f}", flush=True)
-            runs["ensemble-pseudo-labels"] = train(few_labels, seed=seed, **{
-                "data.pseudo_labels": {"teacher": [str(run.dir) for run in teachers], "threshold": arguments.threshold},
-                "train.epochs": arguments.student_epochs})  # fmt: skip
+            runs["ensemble-pseudo-labels"] = train(
+                few_labels,
+                seed=seed,
+                **{
+                    "data.pseudo_labels": {
+                        "teacher": [str(run.dir) for run in teachers],
+                        "threshold": arguments.threshold,
+                    },
+                    "train.epochs": arguments.student_epochs,
+                },
+            )
         if "online-pseudo-labels" in arguments.methods:
-            runs["online-pseudo-labels"] = train(few_labels, seed=seed, **{
-                "data.pseudo_labels": {"threshold": arguments.online_threshold, "strong_augment": STRONG_AUGMENT,
-                                       "unlabelled_ratio": arguments.unlabelled_ratio}})  # fmt: skip
+            runs["online-pseudo-labels"] = train(
+                few_labels,
+                seed=seed,
+                **{
+                    "data.pseudo_labels": {
+                        "threshold": arguments.online_threshold,
+                        "strong_augment": STRONG_AUGMENT,
+                        "unlabelled_ratio": arguments.unlabelled_ratio,
+                    }
+                },
+            )
         for name, run in runs.items():
             results[name].append(run.metrics["test"]["accuracy"])
     print("\nmethod                   " + "  ".join(f"seed {s}" for s in arguments.seeds) + "    mean   margin")
@@ -131,8 +171,10 @@ def main() -> None:
     for name, values in results.items():
         mean = statistics.mean(values)
         margins = [value - own for value, own in zip(values, results["scratch"], strict=True)]
-        print(f"{name:24s} " + "  ".join(f"{v:.4f}" for v in values) + f"  {mean:.4f}  {mean - base:+.4f}"
-              f" (per seed {', '.join(f'{m:+.4f}' for m in margins)})")  # fmt: skip
+        print(
+            f"{name:24s} " + "  ".join(f"{v:.4f}" for v in values) + f"  {mean:.4f}  {mean - base:+.4f}"
+            f" (per seed {', '.join(f'{m:+.4f}' for m in margins)})"
+        )
     Path(arguments.runs_dir, "few_labels.json").write_text(json.dumps(results, indent=1))
 
 

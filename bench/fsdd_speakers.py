@@ -33,11 +33,17 @@ def main() -> None:
     accuracies = {}
     for speaker in arguments.speakers:
         started = time.perf_counter()
-        run = lamina.train(arguments.config, {**overrides, "data.split": "group", "data.test_groups": [speaker]},
-                           name=f"fsdd-heldout-{speaker}", progress="quiet")  # fmt: skip
+        run = lamina.train(
+            arguments.config,
+            {**overrides, "data.split": "group", "data.test_groups": [speaker]},
+            name=f"fsdd-heldout-{speaker}",
+            progress="quiet",
+        )
         accuracies[speaker] = run.metrics["test"]["accuracy"]
-        print(f"{speaker}: test accuracy {accuracies[speaker]:.4f} ({time.perf_counter() - started:.0f} s, {run.dir})",
-              flush=True)  # fmt: skip
+        print(
+            f"{speaker}: test accuracy {accuracies[speaker]:.4f} ({time.perf_counter() - started:.0f} s, {run.dir})",
+            flush=True,
+        )
     print(
         f"mean over speakers: {statistics.mean(accuracies.values()):.4f}; "
         f"min {min(accuracies.values()):.4f} ({min(accuracies, key=accuracies.get)})"

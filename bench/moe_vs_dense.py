@@ -30,8 +30,17 @@ from lamina.training.optimizers import build_optimizer  # noqa: E402
 def tokens_per_second(session, config, seed: int, tokens: int) -> float:
     model = copy.deepcopy(session.model)
     config = session.config
-    loop = Loop(model, session.data, session.objective, build_optimizer(config.train.optimizer, model), config.train,
-                metric_names=session.metric_names, monitor=session.monitor, seed=seed, callbacks=[])  # fmt: skip
+    loop = Loop(
+        model,
+        session.data,
+        session.objective,
+        build_optimizer(config.train.optimizer, model),
+        config.train,
+        metric_names=session.metric_names,
+        monitor=session.monitor,
+        seed=seed,
+        callbacks=[],
+    )
     started = time.perf_counter()
     loop._train_epoch(started)
     return tokens / (time.perf_counter() - started)
@@ -43,8 +52,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
     arguments = parser.parse_args()
-    overrides = {"runtime.threads": arguments.threads, "data.windows_per_epoch": 12 * arguments.steps,
-                 "train.max_steps": None, "train.epochs": 1}  # fmt: skip
+    overrides = {
+        "runtime.threads": arguments.threads,
+        "data.windows_per_epoch": 12 * arguments.steps,
+        "train.max_steps": None,
+        "train.epochs": 1,
+    }
     sessions = {}
     for name, file in (("dense", "shakespeare_char_gpt.yaml"), ("moe", "shakespeare_char_moe.yaml")):
         config = load_config(ROOT / "configs" / file, overrides)

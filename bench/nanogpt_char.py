@@ -55,8 +55,9 @@ class Block(nn.Module):
         self.ln_1 = nn.LayerNorm(n_embd, bias=False)
         self.attn = CausalSelfAttention(n_embd, n_head)
         self.ln_2 = nn.LayerNorm(n_embd, bias=False)
-        self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd, bias=False), nn.GELU(),
-                                 nn.Linear(4 * n_embd, n_embd, bias=False))  # fmt: skip
+        self.mlp = nn.Sequential(
+            nn.Linear(n_embd, 4 * n_embd, bias=False), nn.GELU(), nn.Linear(4 * n_embd, n_embd, bias=False)
+        )
 
     def forward(self, x):
         x = x + self.attn(self.ln_1(x))
@@ -91,8 +92,10 @@ class GPT(nn.Module):
 
 def nanogpt_optimizer(model: nn.Module, weight_decay: float, learning_rate: float, betas: tuple[float, float]):
     parameters = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in parameters if p.dim() >= 2], "weight_decay": weight_decay},
-              {"params": [p for p in parameters if p.dim() < 2], "weight_decay": 0.0}]  # fmt: skip
+    groups = [
+        {"params": [p for p in parameters if p.dim() >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in parameters if p.dim() < 2], "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW(groups, lr=learning_rate, betas=betas)
 
 
@@ -187,9 +190,13 @@ def main() -> None:
     from lamina.training.loop import Loop
     from lamina.training.optimizers import build_optimizer
 
-    overrides = {"data.path": arguments.data, "runtime.threads": arguments.threads,
-                 "data.windows_per_epoch": 12 * arguments.steps, "train.max_steps": None,
-                 "train.epochs": 1}  # fmt: skip
+    overrides = {
+        "data.path": arguments.data,
+        "runtime.threads": arguments.threads,
+        "data.windows_per_epoch": 12 * arguments.steps,
+        "train.max_steps": None,
+        "train.epochs": 1,
+    }
     config = load_config(arguments.config, overrides)
     session = prepare(config)
     torch.set_num_threads(arguments.threads)
@@ -204,15 +211,25 @@ def main() -> None:
     plain_model = GPT(len(chars), 64, 4, 4, 128)
     plain_optimizer = nanogpt_optimizer(plain_model, 0.1, 1e-3, (0.9, 0.99))
     generator = torch.Generator().manual_seed(1337)
-    print(f"plain model: {sum(p.numel() for p in plain_model.parameters()):,} parameters; lamina: "
-          f"{sum(p.numel() for p in session.model.parameters()):,}")  # fmt: skip
+    print(
+        f"plain model: {sum(p.numel() for p in plain_model.parameters()):,} parameters; lamina: "
+        f"{sum(p.numel() for p in session.model.parameters()):,}"
+    )
 
     lamina_rates, plain_rates = [], []
     for round_index in range(arguments.rounds + 1):  # round 0 warms both up and is not counted
         model = copy.deepcopy(session.model)
-        loop = Loop(model, session.data, session.objective, build_optimizer(session.config.train.optimizer, model),
-                    session.config.train, metric_names=session.metric_names, monitor=session.monitor, seed=round_index,
-                    callbacks=[])  # fmt: skip
+        loop = Loop(
+            model,
+            session.data,
+            session.objective,
+            build_optimizer(session.config.train.optimizer, model),
+            session.config.train,
+            metric_names=session.metric_names,
+            monitor=session.monitor,
+            seed=round_index,
+            callbacks=[],
+        )
         started = time.perf_counter()
         loop._train_epoch(started)
         lamina_rate = tokens_per_round / (time.perf_counter() - started)
@@ -222,14 +239,21 @@ def main() -> None:
         if round_index:
             lamina_rates.append(lamina_rate)
             plain_rates.append(plain_rate)
-            print(f"round {round_index}: lamina {lamina_rate:,.0f} tokens/s  plain {plain_rate:,.0f} tokens/s  "
-                  f"ratio {lamina_rate / plain_rate:.3f}", flush=True)  # fmt: skip
+            print(
+                f"round {round_index}: lamina {lamina_rate:,.0f} tokens/s  plain {plain_rate:,.0f} tokens/s  "
+                f"ratio {lamina_rate / plain_rate:.3f}",
+                flush=True,
+            )
     ratios = [a / b for a, b in zip(lamina_rates, plain_rates, strict=True)]
-    print(f"\nbaby GPT (4 layers, 4 heads, 128 wide, context 64, batch 12), {arguments.steps} steps per round, "
-          f"{arguments.threads} thread(s)")  # fmt: skip
-    print(f"median tokens/s: lamina {statistics.median(lamina_rates):,.0f}, plain PyTorch "
-          f"{statistics.median(plain_rates):,.0f}; median ratio {statistics.median(ratios):.3f} "
-          f"(min {min(ratios):.3f}, max {max(ratios):.3f})")  # fmt: skip
+    print(
+        f"\nbaby GPT (4 layers, 4 heads, 128 wide, context 64, batch 12), {arguments.steps} steps per round, "
+        f"{arguments.threads} thread(s)"
+    )
+    print(
+        f"median tokens/s: lamina {statistics.median(lamina_rates):,.0f}, plain PyTorch "
+        f"{statistics.median(plain_rates):,.0f}; median ratio {statistics.median(ratios):.3f} "
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f})"
+    )
 
     if arguments.train:
         torch.manual_seed(1337)
@@ -240,8 +264,10 @@ def main() -> None:
         for first in range(0, 2000, 250):
             plain_steps(plain_model, plain_optimizer, train_data, first, 250, generator)
             print(f"plain step {first + 250}: val loss {full_val_loss(plain_model, val_data):.4f}", flush=True)
-        print(f"plain PyTorch, 2000 steps: val loss {full_val_loss(plain_model, val_data):.4f} in "
-              f"{time.perf_counter() - started:.1f}s (including 8 evaluations)")  # fmt: skip
+        print(
+            f"plain PyTorch, 2000 steps: val loss {full_val_loss(plain_model, val_data):.4f} in "
+            f"{time.perf_counter() - started:.1f}s (including 8 evaluations)"
+        )
 
 
 if __name__ == "__main__":

@@ -41,14 +41,22 @@ STEP = textwrap.dedent("""
     print(batch * count / (time.perf_counter() - started), counter.get_total_flops())
 """)
 
-SETTINGS = [("1 thread", 1, {}), ("2 threads", 2, {"OMP_WAIT_POLICY": "ACTIVE"}),
-            ("2 threads, PASSIVE", 2, {"OMP_WAIT_POLICY": "PASSIVE"})]  # fmt: skip
+SETTINGS = [
+    ("1 thread", 1, {}),
+    ("2 threads", 2, {"OMP_WAIT_POLICY": "ACTIVE"}),
+    ("2 threads, PASSIVE", 2, {"OMP_WAIT_POLICY": "PASSIVE"}),
+]
 MODELS = [("digits CNN 8×8, batch 64", 8, 64), ("16×16, batch 64", 16, 64), ("MNIST CNN 28×28, batch 128", 28, 128)]
 
 
 def measure(threads: int, size: int, batch: int, environment: dict) -> tuple[float, int]:
-    result = subprocess.run([sys.executable, "-c", STEP, str(threads), str(size), str(batch)], capture_output=True,
-                            text=True, check=True, env={**os.environ, **environment})  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", STEP, str(threads), str(size), str(batch)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **environment},
+    )
     speed, flops = result.stdout.split()
     return float(speed), int(flops)
 

@@ -90,26 +90,45 @@ def main() -> None:
 
         # hand-written: the same model copy, optimizer, one-cycle schedule and shuffled order
         model = copy.deepcopy(session.model)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=settings.optimizer.learning_rate,
-                                      weight_decay=settings.optimizer.weight_decay)  # fmt: skip
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.optimizer.learning_rate,
-                                                        total_steps=steps + 1)  # fmt: skip
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=settings.optimizer.learning_rate, weight_decay=settings.optimizer.weight_decay
+        )
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, settings.optimizer.learning_rate, total_steps=steps + 1
+        )
         order = epoch_order(len(train), round_index, 0)
         started = time.perf_counter()
-        hand_written_epoch(model, optimizer, scheduler, train.inputs, train.targets, mean, std,
-                           settings.batch_size, order, settings.loss.label_smoothing)  # fmt: skip
+        hand_written_epoch(
+            model,
+            optimizer,
+            scheduler,
+            train.inputs,
+            train.targets,
+            mean,
+            std,
+            settings.batch_size,
+            order,
+            settings.loss.label_smoothing,
+        )
         hand_seconds = time.perf_counter() - started
         if round_index:
             lamina_times.append(lamina_seconds)
             hand_times.append(hand_seconds)
-            print(f"round {round_index}: lamina {lamina_seconds:.3f}s  hand-written {hand_seconds:.3f}s  "
-                  f"ratio {lamina_seconds / hand_seconds:.3f}", flush=True)  # fmt: skip
+            print(
+                f"round {round_index}: lamina {lamina_seconds:.3f}s  hand-written {hand_seconds:.3f}s  "
+                f"ratio {lamina_seconds / hand_seconds:.3f}",
+                flush=True,
+            )
     ratios = [a / b for a, b in zip(lamina_times, hand_times, strict=True)]
     print(f"\n{label}, batch {settings.batch_size}, {steps} steps per epoch, {arguments.threads} thread(s)")
-    print(f"median epoch: lamina {statistics.median(lamina_times):.3f}s, hand-written "
-          f"{statistics.median(hand_times):.3f}s")  # fmt: skip
-    print(f"median ratio lamina / hand-written: {statistics.median(ratios):.3f} "
-          f"(min {min(ratios):.3f}, max {max(ratios):.3f})")  # fmt: skip
+    print(
+        f"median epoch: lamina {statistics.median(lamina_times):.3f}s, hand-written "
+        f"{statistics.median(hand_times):.3f}s"
+    )
+    print(
+        f"median ratio lamina / hand-written: {statistics.median(ratios):.3f} "
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f})"
+    )
 
 
 if __name__ == "__main__":

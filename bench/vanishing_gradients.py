@@ -51,22 +51,40 @@ def main() -> None:
     for cell in ("rnn", "lstm"):
         config = {
             "seed": 0,
-            "data": {"name": "digit_strings", "path": arguments.data, "target": "first_digit",
-                     "digits": arguments.digits, "train_strings": arguments.strings, "val_strings": 1000,
-                     "test_strings": 2000},
-            "model": {"name": "rnn", "cell": cell, "hidden_size": 64, "pooling": "last",
-                      **({"forget_bias": 1.0} if cell == "lstm" else {})},
-            "train": {"epochs": arguments.epochs, "batch_size": 64, "log_every_steps": 20,
-                      "optimizer": {"name": "adam", "learning_rate": 0.002}},
+            "data": {
+                "name": "digit_strings",
+                "path": arguments.data,
+                "target": "first_digit",
+                "digits": arguments.digits,
+                "train_strings": arguments.strings,
+                "val_strings": 1000,
+                "test_strings": 2000,
+            },
+            "model": {
+                "name": "rnn",
+                "cell": cell,
+                "hidden_size": 64,
+                "pooling": "last",
+                **({"forget_bias": 1.0} if cell == "lstm" else {}),
+            },
+            "train": {
+                "epochs": arguments.epochs,
+                "batch_size": 64,
+                "log_every_steps": 20,
+                "optimizer": {"name": "adam", "learning_rate": 0.002},
+            },
             "runtime": {"threads": 1},
-        }  # fmt: skip
+        }
         started = time.perf_counter()
         run = lamina.train(config, name=f"vanishing-{cell}", progress="quiet")
         norms = column_gradients(run)
         first, last = sum(norms[:28]) / 28, sum(norms[-28:]) / 28  # the first digit's columns, the last's
-        print(f"{cell}: test accuracy {run.metrics['test']['accuracy']:.4f} ({time.perf_counter() - started:.0f} s); "
-              f"‖∂loss/∂x‖ over the first digit's columns {first:.2e}, over the last digit's {last:.2e} "
-              f"(ratio {first / last:.2e}); run {run.dir}", flush=True)  # fmt: skip
+        print(
+            f"{cell}: test accuracy {run.metrics['test']['accuracy']:.4f} ({time.perf_counter() - started:.0f} s); "
+            f"‖∂loss/∂x‖ over the first digit's columns {first:.2e}, over the last digit's {last:.2e} "
+            f"(ratio {first / last:.2e}); run {run.dir}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -39,33 +39,57 @@ CASES: dict[str, tuple[str, list[str], list[str]]] = {
     "moe": ("configs/shakespeare_char_moe.yaml", ["train.max_steps=30", "data.eval_windows=200"], ["tinyshakespeare"]),
     "fsdd-crnn": ("configs/fsdd_crnn.yaml", ["train.epochs=1"], ["fsdd"]),
     "mnist-vae": ("configs/mnist_vae.yaml", ["train.epochs=1", "train.max_steps=40"], ["mnist"]),
-    "mnist-strings-crnn": ("configs/mnist_strings_crnn.yaml",
-                           ["train.max_steps=20", "data.train_strings=1000", "data.val_strings=200",
-                            "data.test_strings=200"], ["mnist"]),
+    "mnist-strings-crnn": (
+        "configs/mnist_strings_crnn.yaml",
+        ["train.max_steps=20", "data.train_strings=1000", "data.val_strings=200", "data.test_strings=200"],
+        ["mnist"],
+    ),
     "sms-spam-rnn": ("configs/sms_spam_rnn.yaml", ["train.epochs=1"], ["sms_spam"]),
     "seattle-temps-gru": ("configs/seattle_temps_gru.yaml", ["train.epochs=2"], []),
     "breastmnist-airbench": ("configs/breastmnist_airbench.yaml", ["train.epochs=3"], ["breastmnist"]),
     "few-labels-scratch": ("configs/mnist_few_labels.yaml", ["train.epochs=1", "train.max_steps=30"], ["mnist"]),
     "few-labels-online-pseudo-labels": (
         "configs/mnist_few_labels.yaml",
-        ["train.epochs=1", "train.max_steps=30",
-         f"data.pseudo_labels={{threshold: 0.85, unlabelled_ratio: 2, strong_augment: {STRONG}}}"], ["mnist"]),
+        [
+            "train.epochs=1",
+            "train.max_steps=30",
+            f"data.pseudo_labels={{threshold: 0.85, unlabelled_ratio: 2, strong_augment: {STRONG}}}",
+        ],
+        ["mnist"],
+    ),
     "few-labels-offline-pseudo-labels": (
         "configs/mnist_few_labels.yaml",
-        ["train.epochs=1", "train.max_steps=30",
-         "data.pseudo_labels={teacher: '{run:few-labels-scratch}', threshold: 0.5}"], ["mnist"]),
+        [
+            "train.epochs=1",
+            "train.max_steps=30",
+            "data.pseudo_labels={teacher: '{run:few-labels-scratch}', threshold: 0.5}",
+        ],
+        ["mnist"],
+    ),
     "few-labels-semi-supervised-autoencoder": (
         "configs/mnist_few_labels.yaml",
         ["train.epochs=1", "train.max_steps=30", "model.reconstruction_weight=1.0", "model.noise=masking"],
-        ["mnist"]),
-    "autoencoder-pretrain": ("configs/mnist_autoencoder_pretrain.yaml", ["train.epochs=1", "train.max_steps=30"],
-                             ["mnist"]),
+        ["mnist"],
+    ),
+    "autoencoder-pretrain": (
+        "configs/mnist_autoencoder_pretrain.yaml",
+        ["train.epochs=1", "train.max_steps=30"],
+        ["mnist"],
+    ),
     "few-labels-fine-tuned": (
         "configs/mnist_few_labels.yaml",
-        ["train.epochs=2", "train.max_steps=40", "model.init_from={run:autoencoder-pretrain}",
-         "train.freeze=[encoder]", "train.unfreeze={encoder: 1}", "train.learning_rate_factors={encoder: 0.3}",
-         "train.weight_average={decay: 0.9}"], ["mnist"]),
-}  # fmt: skip
+        [
+            "train.epochs=2",
+            "train.max_steps=40",
+            "model.init_from={run:autoencoder-pretrain}",
+            "train.freeze=[encoder]",
+            "train.unfreeze={encoder: 1}",
+            "train.learning_rate_factors={encoder: 0.3}",
+            "train.weight_average={decay: 0.9}",
+        ],
+        ["mnist"],
+    ),
+}
 
 
 def tensor_hashes(path: Path) -> dict[str, str]:
@@ -82,8 +106,18 @@ def tensor_hashes(path: Path) -> dict[str, str]:
 
 def train(config: str, overrides: list[str], runs_dir: Path) -> Path:
     """A run in a fresh process on one thread; returns its folder."""
-    command = [sys.executable, "-m", "lamina", "train", config, "--runs-dir", str(runs_dir), "--quiet",
-               "--set", "runtime.threads=1"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "lamina",
+        "train",
+        config,
+        "--runs-dir",
+        str(runs_dir),
+        "--quiet",
+        "--set",
+        "runtime.threads=1",
+    ]
     for item in overrides:
         command += ["--set", item]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
@@ -129,8 +163,11 @@ def main() -> int:
             started = time.perf_counter()
             folders[name] = folder = train(config, overrides, Path(scratch))
             metrics = json.loads((folder / "summary.json").read_text())["metrics"]
-            found[name] = {"command": f"lamina train {config} " + " ".join(f"--set '{o}'" for o in overrides),
-                           "tensors": tensor_hashes(folder / "model.safetensors"), "metrics": metrics}  # fmt: skip
+            found[name] = {
+                "command": f"lamina train {config} " + " ".join(f"--set '{o}'" for o in overrides),
+                "tensors": tensor_hashes(folder / "model.safetensors"),
+                "metrics": metrics,
+            }
             before = recorded["cases"].get(name)
             seconds = time.perf_counter() - started
             if before is None:
@@ -141,8 +178,10 @@ def main() -> int:
             same_metrics = json.dumps(before["metrics"], sort_keys=True) == json.dumps(metrics, sort_keys=True)
             if changed or not same_metrics:
                 differences += 1
-                print(f"{name}: DIFFERENT — {len(changed)} of {len(before['tensors'])} tensors"
-                      f"{' and the metrics' if not same_metrics else ''} ({', '.join(changed[:4])})")  # fmt: skip
+                print(
+                    f"{name}: DIFFERENT — {len(changed)} of {len(before['tensors'])} tensors"
+                    f"{' and the metrics' if not same_metrics else ''} ({', '.join(changed[:4])})"
+                )
             else:
                 print(f"{name}: identical, {len(before['tensors'])} tensors and the metrics ({seconds:.0f} s)")
     if arguments.record:

@@ -58,13 +58,17 @@ def evaluate_ensemble(paths: list[str | Path], split: str = "test") -> dict[str,
     task = task_of(spec)
     if not task.ensembles:
         able = [other.name for other in tasks.values() if other.ensembles]
-        raise RunError(f"{first.dir} is a {spec.task} run; ensembles average classifiers and regressors only",
-                       f"ensemble runs whose task is one of: {', '.join(able)}")  # fmt: skip
+        raise RunError(
+            f"{first.dir} is a {spec.task} run; ensembles average classifiers and regressors only",
+            f"ensemble runs whose task is one of: {', '.join(able)}",
+        )
     for run in runs[1:]:
         mine = (run.spec.task, run.spec.output_size, run.spec.class_names, run.spec.target_names)
         if mine != (spec.task, spec.output_size, spec.class_names, spec.target_names):
-            raise RunError(f"{run.dir} predicts {_describe(run.spec)}, but {first.dir} predicts {_describe(spec)}",
-                           "ensemble runs trained on the same data set")  # fmt: skip
+            raise RunError(
+                f"{run.dir} predicts {_describe(run.spec)}, but {first.dir} predicts {_describe(spec)}",
+                "ensemble runs trained on the same data set",
+            )
     splits = [split]
     if task.chooses_threshold(spec) and split != "val":
         splits.append("val")  # where the threshold is chosen
@@ -72,8 +76,10 @@ def evaluate_ensemble(paths: list[str | Path], split: str = "test") -> dict[str,
     names = first.config.train.metrics or task.defaults(spec)[1]
     targets, members = scores[split]
     result: dict[str, Any] = {"split": split, "members": [str(run.dir) for run in runs], "metrics": {}}
-    combined = {name: Predictions(spec.task, torch.stack(values).mean(dim=0), targets)
-                for name, (targets, values) in scores.items()}  # fmt: skip
+    combined = {
+        name: Predictions(spec.task, torch.stack(values).mean(dim=0), targets)
+        for name, (targets, values) in scores.items()
+    }
     added, facts = task.report(combined, spec)  # the threshold is chosen on the ensemble's val predictions
     result["metrics"]["ensemble"] = {**compute_metrics(combined[split], names), **added[split]}
     for run, values in zip(runs, members, strict=True):
@@ -115,13 +121,18 @@ def _member_scores(runs: list[Run], splits: list[str]) -> dict[str, tuple[torch.
                 reference[name] = (run.dir, part)
             else:
                 other_dir, other = reference[name]
-                same = (len(part) == len(other) and torch.equal(part.targets, other.targets)
-                        and torch.equal(part.inputs, other.inputs))  # fmt: skip
+                same = (
+                    len(part) == len(other)
+                    and torch.equal(part.targets, other.targets)
+                    and torch.equal(part.inputs, other.inputs)
+                )
                 if not same:
-                    raise RunError(f"{run.dir} and {other_dir} hold out different {name} samples, so a member "
-                                   f"may have trained on what the ensemble is scored on",
-                                   "train the members with the same data options and data.seed (a seed for the "
-                                   "split only; the runs' seeds can then differ)")  # fmt: skip
+                    raise RunError(
+                        f"{run.dir} and {other_dir} hold out different {name} samples, so a member "
+                        f"may have trained on what the ensemble is scored on",
+                        "train the members with the same data options and data.seed (a seed for the "
+                        "split only; the runs' seeds can then differ)",
+                    )
             outputs, _, _ = model_outputs(run.model, part, data.transform, config.train.eval_batch_size)
             values = run.objective().scores(outputs).cpu()
             found.setdefault(name, (part.targets.cpu(), []))[1].append(values)

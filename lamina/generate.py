@@ -67,8 +67,10 @@ def generate_images(run: Run, options: ImageGenerationOptions) -> dict:
     """A PNG grid of images decoded from codes drawn from the prior (variational autoencoders)."""
     model = run.model
     if not isinstance(model, Autoencoder) or not model.config.variational:
-        raise RunError(f"run {run.dir} is not a variational autoencoder, so it has no prior to sample from",
-                       "train one with model.variational: true and data.task: reconstruction")  # fmt: skip
+        raise RunError(
+            f"run {run.dir} is not a variational autoencoder, so it has no prior to sample from",
+            "train one with model.variational: true and data.task: reconstruction",
+        )
     generator = torch.Generator(model.latent.weight.device).manual_seed(options.seed)
     images = model.sample(options.samples, generator, options.temperature).cpu()
     path = Path(options.output) if options.output else run.dir / "plots" / f"samples-{options.seed}.png"
@@ -100,8 +102,10 @@ def generate_text(run: Run, options: TextGenerationOptions) -> dict:
     """Continue `options.prompt` with the run's language model; {"text"} (and {"path"} with output)."""
     task = task_of(run.spec)
     if not task.causal:
-        raise RunError(f"run {run.dir} is a {task.name} model, not a language model",
-                       "generate text from a run trained on data: {name: text}")  # fmt: skip
+        raise RunError(
+            f"run {run.dir} is a {task.name} model, not a language model",
+            "generate text from a run trained on data: {name: text}",
+        )
     tokenizer = tokenizer_from_dict(run.data_record["preprocessing"]["tokenizer"])
     prompt = tokenizer.encode(options.prompt)
     if not prompt:

@@ -80,8 +80,10 @@ class Run:
         checkpoint, which would silently weaken an ensemble or a teacher)."""
         status = self.summary.get("status", "unknown")
         if status != "completed":
-            raise RunError(f"run {self.dir} is {status}, not completed; {purpose} needs finished runs",
-                           f"finish it with 'lamina train --resume {self.dir}', or leave it out")  # fmt: skip
+            raise RunError(
+                f"run {self.dir} is {status}, not completed; {purpose} needs finished runs",
+                f"finish it with 'lamina train --resume {self.dir}', or leave it out",
+            )
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -131,8 +133,15 @@ class Run:
             raise RunError(f"this run's data has no {split} split", f"use --split {' or '.join(data.splits)}")
         task = task_of(spec)
         names = config.train.metrics or task.defaults(spec)[1]
-        metrics, predictions = evaluate_split(self.model, data.splits[split], data.transform, self.objective(),
-                                              spec.task, names, config.train.eval_batch_size)  # fmt: skip
+        metrics, predictions = evaluate_split(
+            self.model,
+            data.splits[split],
+            data.transform,
+            self.objective(),
+            spec.task,
+            names,
+            config.train.eval_batch_size,
+        )
         added, _ = task.report({split: predictions}, spec, threshold_from=None)
         return {**metrics, **added[split]}
 

@@ -31,8 +31,14 @@ def shared_data(name: str) -> Path:
 def run_cli(*arguments: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None):
     """Run `lamina ARGUMENTS` as a user would; returns the CompletedProcess (text)."""
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "lamina", *arguments], cwd=cwd or ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=environment)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "lamina", *arguments],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+    )
 
 
 # Tests that compare weights bit for bit (resume, repeat runs) hold on CPU as is; on a CUDA machine, where `auto`
@@ -51,7 +57,13 @@ def tiny_config(**train) -> dict:
         "seed": 3,
         "data": {"name": "digits"},
         "model": {"name": "cnn", "blocks": [8, {"channels": 16, "pool": "none"}], "dropout": 0.2},
-        "train": {"epochs": 3, "batch_size": 64, "optimizer": {"name": "adamw", "learning_rate": 0.01},
-                  "schedule": "one_cycle", "log_every_steps": 5, **train},
+        "train": {
+            "epochs": 3,
+            "batch_size": 64,
+            "optimizer": {"name": "adamw", "learning_rate": 0.01},
+            "schedule": "one_cycle",
+            "log_every_steps": 5,
+            **train,
+        },
         "runtime": dict(EXACT_RUNTIME),
-    }  # fmt: skip
+    }

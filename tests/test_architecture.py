@@ -83,8 +83,13 @@ def edges(package: Path) -> list[Edge]:
     known, root, found = modules(package), package.name, []
     for source, path in known.items():
         tree = ast.parse(path.read_text())
-        lazy_lines = {node.lineno for function in ast.walk(tree) if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
-                      for node in ast.walk(function) if isinstance(node, ast.Import | ast.ImportFrom)}  # fmt: skip
+        lazy_lines = {
+            node.lineno
+            for function in ast.walk(tree)
+            if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+            for node in ast.walk(function)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+        }
         for node in ast.walk(tree):
             names: list[str] = []
             if isinstance(node, ast.Import):
@@ -111,8 +116,11 @@ def edges(package: Path) -> list[Edge]:
 
 def upward(package: Path) -> list[str]:
     order, root = layers(package), package.name
-    return [f"{edge.source}:{edge.line} imports {edge.target}, a higher layer"
-            for edge in edges(package) if layer_of(edge.target, order, root) > layer_of(edge.source, order, root)]  # fmt: skip
+    return [
+        f"{edge.source}:{edge.line} imports {edge.target}, a higher layer"
+        for edge in edges(package)
+        if layer_of(edge.target, order, root) > layer_of(edge.source, order, root)
+    ]
 
 
 def cycles(package: Path) -> list[list[str]]:
@@ -189,8 +197,11 @@ def test_imports_inside_functions_are_only_for_heavy_or_optional_dependencies():
 def test_the_layer_diagram_names_every_package_once_and_matches_the_architecture_guide():
     order = layers(PACKAGE)
     named = [name for layer in order for name in layer]
-    present = {path.stem if path.is_file() else path.name for path in PACKAGE.iterdir()
-               if (path.suffix == ".py" or (path / "__init__.py").is_file()) and not path.name.startswith("__")}  # fmt: skip
+    present = {
+        path.stem if path.is_file() else path.name
+        for path in PACKAGE.iterdir()
+        if (path.suffix == ".py" or (path / "__init__.py").is_file()) and not path.name.startswith("__")
+    }
     assert sorted(named) == sorted(present) and len(named) == len(set(named))
     assert " → ".join(", ".join(layer) for layer in order) in (ROOT / "docs" / "architecture.md").read_text()
 
@@ -217,9 +228,19 @@ def test_no_metadata_is_tagged_onto_functions_and_no_import_follows_code():
         body = ast.parse(path.read_text()).body
         functions = {node.name for node in body if isinstance(node, ast.FunctionDef)}
         for node in ast.walk(ast.Module(body=body, type_ignores=[])):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AugAssign | ast.AnnAssign) else []  # fmt: skip
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else [node.target]
+                if isinstance(node, ast.AugAssign | ast.AnnAssign)
+                else []
+            )
             for target in targets:
-                if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id in functions:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id in functions
+                ):
                     found.append(f"{source}:{node.lineno} sets {target.value.id}.{target.attr}")
         code_seen = False
         for node in body:
@@ -252,14 +273,17 @@ def _package(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def test_the_checks_find_an_upward_import_a_lazy_one_and_a_cycle(tmp_path):
-    package = _package(tmp_path, {
-        "__init__.py": '"""Layers:\n\n    low → high\n"""\n',
-        "low/__init__.py": "",
-        "low/a.py": "from demo.low import b\n\n\ndef f():\n    from demo.high import c\n",
-        "low/b.py": "import demo.low.a\n",
-        "high/__init__.py": "",
-        "high/c.py": "TABLE = {'x': 'demo.low.b:g', 'y': 'demo.high.c:h'}\n",
-    })  # fmt: skip
+    package = _package(
+        tmp_path,
+        {
+            "__init__.py": '"""Layers:\n\n    low → high\n"""\n',
+            "low/__init__.py": "",
+            "low/a.py": "from demo.low import b\n\n\ndef f():\n    from demo.high import c\n",
+            "low/b.py": "import demo.low.a\n",
+            "high/__init__.py": "",
+            "high/c.py": "TABLE = {'x': 'demo.low.b:g', 'y': 'demo.high.c:h'}\n",
+        },
+    )
     assert upward(package) == ["demo.low.a:5 imports demo.high.c, a higher layer"]
     assert cycles(package) == [["demo.low.a", "demo.low.b"]]
     assert lazy_imports(package) == ["demo.low.a:5 imports demo.high inside f()"]
@@ -274,8 +298,9 @@ def test_an_upward_import_added_to_lamina_fails_the_layer_check(tmp_path):
     spec.write_text(spec.read_text() + "\n\ndef _late():\n    from lamina.pipeline import train  # noqa\n")
     problems = upward(copy)
     assert len(problems) == 1 and problems[0].startswith("lamina.data.spec:") and "lamina.pipeline" in problems[0]
-    assert lazy_imports(copy) == [f"lamina.data.spec:{problems[0].split(':')[1].split()[0]} imports "
-                                  "lamina.pipeline inside _late()"]  # fmt: skip
+    assert lazy_imports(copy) == [
+        f"lamina.data.spec:{problems[0].split(':')[1].split()[0]} imports lamina.pipeline inside _late()"
+    ]
 
 
 @pytest.mark.parametrize("rule", ["task name", "function metadata", "late import"])
@@ -290,8 +315,10 @@ def test_the_other_rules_catch_their_mistakes(rule, tmp_path, monkeypatch):
     spec = copy / "data" / "spec.py"
     spec.write_text(spec.read_text() + added)
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", copy)
-    check = {"task name": test_no_comparison_with_a_task_name_outside_the_tasks,
-             "function metadata": test_no_metadata_is_tagged_onto_functions_and_no_import_follows_code,
-             "late import": test_no_metadata_is_tagged_onto_functions_and_no_import_follows_code}[rule]  # fmt: skip
+    check = {
+        "task name": test_no_comparison_with_a_task_name_outside_the_tasks,
+        "function metadata": test_no_metadata_is_tagged_onto_functions_and_no_import_follows_code,
+        "late import": test_no_metadata_is_tagged_onto_functions_and_no_import_follows_code,
+    }[rule]
     with pytest.raises(AssertionError, match="lamina.data.spec:"):
         check()

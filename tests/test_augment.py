@@ -12,8 +12,9 @@ from lamina.data.build import build_data
 
 
 def augmenter(*steps, section: dict | None = None):
-    data = build_data(load_config({"data": {"name": "digits", "augment": list(steps), **(section or {})},
-                                   "model": "mlp"}).data)  # fmt: skip
+    data = build_data(
+        load_config({"data": {"name": "digits", "augment": list(steps), **(section or {})}, "model": "mlp"}).data
+    )
     inputs = data.transform(data.splits["train"].inputs[:32])
     return data, inputs, data.splits["train"].targets[:32]
 
@@ -47,8 +48,9 @@ def test_flip_mirrors_about_half_and_cutout_erases_squares():
 
 
 def test_identity_settings_of_affine_and_colour_change_nothing():
-    data, inputs, targets = augmenter({"name": "affine", "degrees": 0}, {"name": "color_jitter", "brightness": 0,
-                                      "contrast": 0, "saturation": 0})  # fmt: skip
+    data, inputs, targets = augmenter(
+        {"name": "affine", "degrees": 0}, {"name": "color_jitter", "brightness": 0, "contrast": 0, "saturation": 0}
+    )
     out, _ = run(data, inputs, targets)
     assert torch.allclose(out, inputs.clamp(min=(0 - data.transform.mean[0]) / data.transform.std[0]), atol=1e-4)
     data, inputs, targets = augmenter({"name": "affine", "degrees": 90})
@@ -90,8 +92,12 @@ def test_augmented_training_resumes_exactly(runs_dir):
     from lamina.pipeline import resume, train
 
     config = tiny_config(epochs=2)
-    config["data"]["augment"] = [{"name": "random_crop", "padding": 1}, "horizontal_flip", "mixup",
-                                 {"name": "affine", "degrees": 8}]  # fmt: skip
+    config["data"]["augment"] = [
+        {"name": "random_crop", "padding": 1},
+        "horizontal_flip",
+        "mixup",
+        {"name": "affine", "degrees": 8},
+    ]
     reference = train(config, runs_dir=runs_dir / "a", progress="quiet")
     with pytest.raises(RunInterrupted) as caught:
         train(config, runs_dir=runs_dir / "b", progress="quiet", callbacks=[InterruptAt(27)])

@@ -34,8 +34,9 @@ def trained(tmp_path_factory) -> Path:
 
 
 def test_help_does_not_import_torch():
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "lamina", "--help"], capture_output=True,
-                            text=True, cwd=ROOT)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "lamina", "--help"], capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 0 and "lamina train" in result.stdout
     imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
     assert "torch" not in imported and "pydantic" not in imported
@@ -56,7 +57,7 @@ def test_train_prints_the_run_folder_last_and_writes_it(trained):
         "checkpoints/last/state.json",
         "checkpoints/best/model.safetensors",
     ):
-        assert (trained / name).is_file(), name  # fmt: skip
+        assert (trained / name).is_file(), name
     resolved = yaml.safe_load((trained / "config.yaml").read_text())
     assert resolved["train"]["optimizer"]["beta2"] == 0.999  # every default is written out
     rows = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
@@ -112,8 +113,10 @@ def test_runs_lists_past_runs(trained):
 
 
 def test_a_config_with_three_mistakes_exits_2_naming_all(tmp_path):
-    config = write_config(tmp_path / "bad.yaml", {"data": "digits", "model": {"name": "cnnn"},
-                                                  "train": {"epocs": 2, "batch_size": "many"}})  # fmt: skip
+    config = write_config(
+        tmp_path / "bad.yaml",
+        {"data": "digits", "model": {"name": "cnnn"}, "train": {"epocs": 2, "batch_size": "many"}},
+    )
     result = run_cli("train", config, "--runs-dir", str(tmp_path / "runs"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: config has 3 problems in {config}:\n")
@@ -127,29 +130,42 @@ def test_set_overrides_are_validated_too(tmp_path):
     config = write_config(tmp_path / "c.yaml", tiny_config())
     result = run_cli("validate", config, "--set", "train.optimizer.learning_rat=0.1")
     assert result.returncode == 2
-    assert "train.optimizer.learning_rat: unknown option of train.optimizer 'adamw'; did you mean 'learning_rate'?" \
-        in result.stderr  # fmt: skip
+    assert (
+        "train.optimizer.learning_rat: unknown option of train.optimizer 'adamw'; did you mean 'learning_rate'?"
+        in result.stderr
+    )
 
 
 def test_a_milestone_at_the_end_of_training_exits_2(tmp_path):
     config = write_config(tmp_path / "c.yaml", tiny_config())
-    result = run_cli("validate", config, "--set", "train.epochs=4", "--set",
-                     "train.schedule={name: step, milestones: [2, 4]}")  # fmt: skip
+    result = run_cli(
+        "validate", config, "--set", "train.epochs=4", "--set", "train.schedule={name: step, milestones: [2, 4]}"
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "train.schedule.milestones: epoch 4 is not before the end of training (train.epochs 4), so it never " \
-        "decays the rate" in result.stderr  # fmt: skip
-    assert run_cli("validate", config, "--set", "train.epochs=5", "--set",
-                   "train.schedule={name: step, milestones: [2, 4]}").returncode == 0  # fmt: skip
+    assert (
+        "train.schedule.milestones: epoch 4 is not before the end of training (train.epochs 4), so it never "
+        "decays the rate" in result.stderr
+    )
+    assert (
+        run_cli(
+            "validate", config, "--set", "train.epochs=5", "--set", "train.schedule={name: step, milestones: [2, 4]}"
+        ).returncode
+        == 0
+    )
 
 
 @pytest.mark.parametrize(
     ("data", "model", "message"),
     [
         ({"name": "mnist", "path": "no/such/folder"}, "cnn", "error: data.path 'no/such/folder' is not a folder"),
-        ({"name": "breast_cancer"}, "cnn", "error: model 'cnn' needs images (channels, height, width), but the data "
-                                           "gives tabular inputs of shape (30)"),
+        (
+            {"name": "breast_cancer"},
+            "cnn",
+            "error: model 'cnn' needs images (channels, height, width), but the data "
+            "gives tabular inputs of shape (30)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_data_and_model_mistakes_exit_2_with_a_hint(tmp_path, data, model, message):
     config = write_config(tmp_path / "c.yaml", {"data": data, "model": model})
     result = run_cli("train", config, "--runs-dir", str(tmp_path / "runs"))
@@ -168,23 +184,27 @@ def test_corrupt_idx_file_exits_2_naming_the_file(tmp_path):
         "t10k-images-idx3-ubyte",
         "t10k-labels-idx1-ubyte",
     ):
-        (folder / name).write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 9]) + b"short")  # fmt: skip
+        (folder / name).write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 9]) + b"short")
     config = write_config(tmp_path / "c.yaml", {"data": {"name": "mnist", "path": str(folder)}, "model": "mlp"})
     result = run_cli("train", config)
     assert result.returncode == 2
-    assert f"error: corrupt IDX file {folder / 'train-images-idx3-ubyte'}: its header promises shape (9,)" \
-        in result.stderr  # fmt: skip
+    assert (
+        f"error: corrupt IDX file {folder / 'train-images-idx3-ubyte'}: its header promises shape (9,)" in result.stderr
+    )
 
 
 def test_csv_with_unknown_target_column_exits_2(tmp_path):
     table = tmp_path / "t.csv"
     table.write_text("height,weight,species\n1,2,a\n3,4,b\n")
-    config = write_config(tmp_path / "c.yaml", {"data": {"name": "csv", "path": str(table), "target": "specie"},
-                                                "model": "mlp"})  # fmt: skip
+    config = write_config(
+        tmp_path / "c.yaml", {"data": {"name": "csv", "path": str(table), "target": "specie"}, "model": "mlp"}
+    )
     result = run_cli("validate", config)
     assert result.returncode == 2
-    assert result.stderr == (f"error: data.target: CSV file {table} has no column 'specie'\n"
-                             "  hint: did you mean 'species'? columns: height, weight, species\n")  # fmt: skip
+    assert result.stderr == (
+        f"error: data.target: CSV file {table} has no column 'specie'\n"
+        "  hint: did you mean 'species'? columns: height, weight, species\n"
+    )
 
 
 def test_csv_train_and_predict_rows(tmp_path):
@@ -195,12 +215,15 @@ def test_csv_train_and_predict_rows(tmp_path):
     rows = [",".join(header + ["species"])]
     rows += [",".join([*map(str, x), iris.target_names[y]]) for x, y in zip(iris.data, iris.target, strict=True)]
     (tmp_path / "iris.csv").write_text("\n".join(rows) + "\n")
-    config = write_config(tmp_path / "c.yaml", {
-        "data": {"name": "csv", "path": str(tmp_path / "iris.csv"), "target": "species"},
-        "model": {"name": "mlp", "hidden_sizes": [16]},
-        "train": {"epochs": 40, "batch_size": 16, "optimizer": {"name": "adamw", "learning_rate": 0.01}},
-        "runtime": {"threads": 1},
-    })  # fmt: skip
+    config = write_config(
+        tmp_path / "c.yaml",
+        {
+            "data": {"name": "csv", "path": str(tmp_path / "iris.csv"), "target": "species"},
+            "model": {"name": "mlp", "hidden_sizes": [16]},
+            "train": {"epochs": 40, "batch_size": 16, "optimizer": {"name": "adamw", "learning_rate": 0.01}},
+            "runtime": {"threads": 1},
+        },
+    )
     result = run_cli("train", config, "--runs-dir", str(tmp_path / "runs"), "--quiet")
     assert result.returncode == 0, result.stderr
     run_dir = result.stdout.strip().splitlines()[-1]
@@ -236,8 +259,13 @@ def _uninterrupted_weights(tmp_path: Path, config: str) -> dict:
 
 
 def _start(config: str, runs: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "lamina", "train", config, "--runs-dir", str(runs), "--quiet"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "lamina", "train", config, "--runs-dir", str(runs), "--quiet"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_checkpoint(runs: Path, process: subprocess.Popen, minimum_step: int) -> Path:

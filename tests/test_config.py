@@ -28,11 +28,13 @@ def test_defaults_are_filled_and_names_resolve():
 
 
 def test_three_kinds_of_mistake_are_reported_together():
-    problems = problems_of({
-        "data": "digits",
-        "model": {"name": "cnnn"},
-        "train": {"epocs": 3, "optimizer": {"name": "adam", "learning_rate": "fast"}},
-    })  # fmt: skip
+    problems = problems_of(
+        {
+            "data": "digits",
+            "model": {"name": "cnnn"},
+            "train": {"epocs": 3, "optimizer": {"name": "adam", "learning_rate": "fast"}},
+        }
+    )
     train_options = list(config_class().model_fields["train"].annotation.model_fields)
     assert train_options[:3] == ["epochs", "max_steps", "batch_size"] and "freeze" in train_options
     assert problems == [
@@ -44,35 +46,51 @@ def test_three_kinds_of_mistake_are_reported_together():
 
 
 def test_options_of_a_named_entry_are_checked_against_that_entry():
-    problems = problems_of({"data": "digits", "model": {"name": "cnn", "activaton": "relu",
-                                                         "blocks": [{"channels": 8, "pool": "maxx"}]}})  # fmt: skip
+    problems = problems_of(
+        {"data": "digits", "model": {"name": "cnn", "activaton": "relu", "blocks": [{"channels": 8, "pool": "maxx"}]}}
+    )
     assert "model.blocks[0].pool: received 'maxx'; did you mean 'max'? allowed: max, avg, none" in problems
-    assert any(p.startswith("model.activaton: unknown option of model 'cnn'; did you mean 'activation'?")
-               for p in problems)  # fmt: skip
+    assert any(
+        p.startswith("model.activaton: unknown option of model 'cnn'; did you mean 'activation'?") for p in problems
+    )
 
 
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
         ({"data": "digitz", "model": "mlp"}, "data.name: unknown dataset 'digitz'; did you mean 'digits'?"),
-        ({"data": "digits", "model": "mlp", "train": {"loss": "cross_entropi"}},
-         "train.loss.name: unknown loss 'cross_entropi'; did you mean 'cross_entropy'?"),
-        ({"data": "digits", "model": "mlp", "train": {"optimizer": "adamm"}},
-         "train.optimizer.name: unknown optimizer 'adamm'; did you mean 'adam'?"),
-        ({"data": "digits", "model": "mlp", "train": {"schedule": "cosin"}},
-         "train.schedule.name: unknown schedule 'cosin'; did you mean 'cosine'?"),
-        ({"data": "digits", "model": "mlp", "train": {"metrics": ["acuracy"]}},
-         "train.metrics: unknown metric 'acuracy'; did you mean 'accuracy'?"),
-        ({"data": "digits", "model": "mlp", "train": {"monitor": "val.acc"}},
-         "train.monitor: unknown metric 'acc'; did you mean 'accuracy'?"),
-        ({"data": "digits", "model": "mlp", "train": {"epochs": 0}},
-         "train.epochs: should be greater than or equal to 1; received 0"),
-        ({"data": "digits", "model": "mlp", "runtime": {"device": "gpu"}},
-         "runtime.device: unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps"),
+        (
+            {"data": "digits", "model": "mlp", "train": {"loss": "cross_entropi"}},
+            "train.loss.name: unknown loss 'cross_entropi'; did you mean 'cross_entropy'?",
+        ),
+        (
+            {"data": "digits", "model": "mlp", "train": {"optimizer": "adamm"}},
+            "train.optimizer.name: unknown optimizer 'adamm'; did you mean 'adam'?",
+        ),
+        (
+            {"data": "digits", "model": "mlp", "train": {"schedule": "cosin"}},
+            "train.schedule.name: unknown schedule 'cosin'; did you mean 'cosine'?",
+        ),
+        (
+            {"data": "digits", "model": "mlp", "train": {"metrics": ["acuracy"]}},
+            "train.metrics: unknown metric 'acuracy'; did you mean 'accuracy'?",
+        ),
+        (
+            {"data": "digits", "model": "mlp", "train": {"monitor": "val.acc"}},
+            "train.monitor: unknown metric 'acc'; did you mean 'accuracy'?",
+        ),
+        (
+            {"data": "digits", "model": "mlp", "train": {"epochs": 0}},
+            "train.epochs: should be greater than or equal to 1; received 0",
+        ),
+        (
+            {"data": "digits", "model": "mlp", "runtime": {"device": "gpu"}},
+            "runtime.device: unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps",
+        ),
         ({"data": {"name": "mnist"}, "model": "mlp"}, "data.path: is required"),
         ({"model": "mlp"}, "data: is required"),
     ],
-)  # fmt: skip
+)
 def test_each_registry_name_gets_a_suggestion(document, expected):
     assert any(problem.startswith(expected) for problem in problems_of(document)), problems_of(document)
 
@@ -102,8 +120,9 @@ def test_bad_override_syntax_is_a_config_error():
 def test_a_flow_mapping_without_a_space_after_the_colon_is_explained():
     overrides = parse_overrides(["train.unfreeze={backbone:3}"])  # YAML reads {'backbone:3': None}
     problems = problems_of({"data": "digits", "model": "mlp"}, overrides)
-    assert problems == ["train.unfreeze.backbone:3: YAML needs a space after the colon of a key; "
-                        "write {backbone: 3}, not {backbone:3}"]  # fmt: skip
+    assert problems == [
+        "train.unfreeze.backbone:3: YAML needs a space after the colon of a key; write {backbone: 3}, not {backbone:3}"
+    ]
 
 
 def test_yaml_errors_name_the_line(tmp_path):

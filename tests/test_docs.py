@@ -37,8 +37,14 @@ def test_the_readme_names_every_built_in_entry():
     from lamina.config.schema import SECTIONS
 
     text = (ROOT / "README.md").read_text()
-    missing = sorted({f"{registry.kind} {name}" for registry in SECTIONS.values() for name in registry.names()
-                      if f"`{name}`" not in text})  # fmt: skip
+    missing = sorted(
+        {
+            f"{registry.kind} {name}"
+            for registry in SECTIONS.values()
+            for name in registry.names()
+            if f"`{name}`" not in text
+        }
+    )
     assert missing == []
 
 
@@ -51,19 +57,29 @@ def test_the_code_is_formatted_and_skips_formatting_rarely():
     assert checked.returncode == 0, checked.stdout + checked.stderr
     linted = subprocess.run([ruff, "check", *folders], cwd=ROOT, capture_output=True, text=True)
     assert linted.returncode == 0, linted.stdout
-    skips = [f"{path.relative_to(ROOT)}:{number}" for path in sorted((ROOT / "lamina").rglob("*.py"))
-             for number, line in enumerate(path.read_text().splitlines(), 1) if "fmt: skip" in line]  # fmt: skip
+    skips = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "lamina").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "fmt: skip" in line
+    ]
     assert len(skips) <= 20, skips
-    long = [f"{path.relative_to(ROOT)}: {lines}" for path in sorted((ROOT / "lamina").rglob("*.py"))
-            if (lines := len(path.read_text().splitlines())) > 400]  # fmt: skip
+    long = [
+        f"{path.relative_to(ROOT)}: {lines}"
+        for path in sorted((ROOT / "lamina").rglob("*.py"))
+        if (lines := len(path.read_text().splitlines())) > 400
+    ]
     assert long == []
 
 
 def test_lamina_help_schema_models_and_datasets_do_not_import_torch():
     for command in (["--help"], ["schema"], ["models"], ["datasets"]):
-        code = "import runpy, sys; sys.argv = ['lamina', *sys.argv[1:]]; runpy.run_module('lamina', run_name='__main__')"
-        result = subprocess.run([sys.executable, "-X", "importtime", "-c", code, *command], cwd=ROOT,
-                                capture_output=True, text=True)  # fmt: skip
+        code = (
+            "import runpy, sys; sys.argv = ['lamina', *sys.argv[1:]]; runpy.run_module('lamina', run_name='__main__')"
+        )
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", code, *command], cwd=ROOT, capture_output=True, text=True
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
         assert "torch" not in imported and "numpy" not in imported, command

@@ -20,9 +20,13 @@ def breast_cancer(seed: int, data_seed: int | None) -> dict:
     data = {"name": "breast_cancer", "val_fraction": 0.15, "test_fraction": 0.2}
     if data_seed is not None:
         data["seed"] = data_seed
-    return {"seed": seed, "data": data, "model": {"name": "mlp", "hidden_sizes": [16], "dropout": 0.1},
-            "train": {"epochs": 4, "batch_size": 32, "optimizer": {"name": "adamw", "learning_rate": 0.003}},
-            "runtime": dict(EXACT_RUNTIME)}  # fmt: skip
+    return {
+        "seed": seed,
+        "data": data,
+        "model": {"name": "mlp", "hidden_sizes": [16], "dropout": 0.1},
+        "train": {"epochs": 4, "batch_size": 32, "optimizer": {"name": "adamw", "learning_rate": 0.003}},
+        "runtime": dict(EXACT_RUNTIME),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +58,9 @@ def test_ensemble_is_the_mean_of_the_members_probabilities(members, monkeypatch)
             assert result["metrics"][str(run.dir)][name] == pytest.approx(run.metrics["test"][name], abs=1e-6)
     # the ensemble from another path: each run's predict() on the raw test rows, probabilities averaged
     test = build_data(members[0].config.data, 0).splits["test"]
-    probabilities = torch.stack([torch.tensor([list(row["probabilities"].values()) for row in run.predict(test.inputs)])
-                                 for run in members]).mean(dim=0)  # fmt: skip
+    probabilities = torch.stack(
+        [torch.tensor([list(row["probabilities"].values()) for row in run.predict(test.inputs)]) for run in members]
+    ).mean(dim=0)
     ensemble = result["metrics"]["ensemble"]
     assert ensemble["accuracy"] == pytest.approx(float((probabilities.argmax(1) == test.targets).double().mean()))
     assert ensemble["roc_auc"] == pytest.approx(roc_auc(probabilities[:, 1], test.targets == 1), abs=1e-4)

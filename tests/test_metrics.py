@@ -46,10 +46,10 @@ def test_f1_of_a_class_never_predicted_is_zero_like_scikit_learn():
     scores = torch.nn.functional.one_hot(torch.tensor([0, 1, 1, 1]), 3).float()
     values = compute_metrics(Predictions("classification", scores, targets), ["macro_f1", "precision"])
     predicted = [0, 1, 1, 1]
-    assert values["macro_f1"] == pytest.approx(reference.f1_score(targets, predicted, average="macro",
-                                                                  zero_division=0))  # fmt: skip
-    assert values["precision"] == pytest.approx(reference.precision_score(targets, predicted, average="macro",
-                                                                          zero_division=0))  # fmt: skip
+    assert values["macro_f1"] == pytest.approx(reference.f1_score(targets, predicted, average="macro", zero_division=0))
+    assert values["precision"] == pytest.approx(
+        reference.precision_score(targets, predicted, average="macro", zero_division=0)
+    )
 
 
 def test_regression_metrics_match_scikit_learn():

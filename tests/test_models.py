@@ -93,8 +93,9 @@ def test_build_model_validates_options():
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu", "gelu", "silu"])
 @pytest.mark.parametrize("norm", ["none", "batch", "layer"])
 def test_mlp_activations_and_norms(activation, norm):
-    model = build_model({"name": "mlp", "hidden_sizes": [5], "activation": activation, "norm": norm,
-                         "init": "xavier_uniform"}, SPECS[2])  # fmt: skip
+    model = build_model(
+        {"name": "mlp", "hidden_sizes": [5], "activation": activation, "norm": norm, "init": "xavier_uniform"}, SPECS[2]
+    )
     kinds = [type(layer).__name__.lower() for layer in model.body]
     assert any(activation.replace("_", "") in kind for kind in kinds)
     assert ("batchnorm1d" in kinds) == (norm == "batch") and ("layernorm" in kinds) == (norm == "layer")

@@ -11,8 +11,9 @@ from lamina.pipeline import train
 
 
 def test_breast_cancer_config_reaches_96_percent(runs_dir):
-    run = train(ROOT / "configs" / "breast_cancer_mlp.yaml", {"runtime.threads": 1}, runs_dir=runs_dir,
-                progress="quiet")  # fmt: skip
+    run = train(
+        ROOT / "configs" / "breast_cancer_mlp.yaml", {"runtime.threads": 1}, runs_dir=runs_dir, progress="quiet"
+    )
     assert run.metrics["test"]["accuracy"] >= 0.96
     assert run.metrics["test"]["roc_auc"] >= 0.98
 
@@ -34,10 +35,14 @@ def test_csv_regression_on_real_measurements(tmp_path, runs_dir):
     config = {
         "data": {"name": "csv", "path": str(tmp_path / "diabetes.csv"), "target": "progression"},
         "model": {"name": "mlp", "hidden_sizes": [32], "dropout": 0.1},
-        "train": {"epochs": 60, "batch_size": 32, "optimizer": {"name": "adamw", "learning_rate": 0.003},
-                  "early_stopping": {"patience": 10}},
+        "train": {
+            "epochs": 60,
+            "batch_size": 32,
+            "optimizer": {"name": "adamw", "learning_rate": 0.003},
+            "early_stopping": {"patience": 10},
+        },
         "runtime": {"threads": 1},
-    }  # fmt: skip
+    }
     run = train(config, runs_dir=runs_dir, progress="quiet")
     test = run.metrics["test"]
     assert run.spec.task == "regression" and set(test) >= {"mse", "rmse", "mae", "r2"}
@@ -49,7 +54,11 @@ def test_csv_regression_on_real_measurements(tmp_path, runs_dir):
 
 @pytest.mark.parametrize("loss", ["bce", "cross_entropy"])
 def test_binary_losses_both_work_on_breast_cancer(loss, runs_dir):
-    run = train(ROOT / "configs" / "breast_cancer_mlp.yaml", {"train.loss": loss, "runtime.threads": 1},
-                runs_dir=runs_dir, progress="quiet")  # fmt: skip
+    run = train(
+        ROOT / "configs" / "breast_cancer_mlp.yaml",
+        {"train.loss": loss, "runtime.threads": 1},
+        runs_dir=runs_dir,
+        progress="quiet",
+    )
     assert run.metrics["test"]["accuracy"] >= 0.94
     assert run.spec.output_size == (1 if loss == "bce" else 2)

@@ -40,8 +40,12 @@ class TinyOptions(ModelOptions):
 
 def build_tiny(config: TinyOptions, spec) -> nn.Module:
     """A one-hidden-layer network."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(spec.input_shape), config.width), nn.ReLU(),
-                         nn.Linear(config.width, spec.output_size))  # fmt: skip
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(math.prod(spec.input_shape), config.width),
+        nn.ReLU(),
+        nn.Linear(config.width, spec.output_size),
+    )
 
 
 @pytest.fixture

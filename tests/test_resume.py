@@ -72,8 +72,12 @@ def test_checkpoints_every_n_steps_and_a_completed_run_cannot_resume(uninterrupt
 
 
 def test_early_stopping_restores_the_best_weights(runs_dir):
-    config = tiny_config(epochs=30, early_stopping={"patience": 2}, monitor="val.loss",
-                         optimizer={"name": "adamw", "learning_rate": 0.05})  # fmt: skip
+    config = tiny_config(
+        epochs=30,
+        early_stopping={"patience": 2},
+        monitor="val.loss",
+        optimizer={"name": "adamw", "learning_rate": 0.05},
+    )
     run = train(config, runs_dir=runs_dir, progress="quiet")
     summary = run.summary
     assert summary["epochs"] < 30 and summary["stopped_early"].startswith("early stopping: val.loss")

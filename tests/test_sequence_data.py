@@ -94,8 +94,16 @@ def test_shakespeare_split_is_nanogpts():
 
 def test_sms_spam_is_read_from_its_tab_separated_file():
     path = shared_data("sms_spam") / "SMSSpamCollection"
-    data = data_of({"name": "labelled_text", "path": str(path), "header": False, "label_column": 0, "text_column": 1,
-                    "max_length": 64})  # fmt: skip
+    data = data_of(
+        {
+            "name": "labelled_text",
+            "path": str(path),
+            "header": False,
+            "label_column": 0,
+            "text_column": 1,
+            "max_length": 64,
+        }
+    )
     assert data.spec.class_names == ["ham", "spam"]
     counts = sum(torch.bincount(split.targets, minlength=2) for split in data.splits.values())
     assert counts.tolist() == [4827, 747]  # the corpus's documented class counts
@@ -193,8 +201,16 @@ def test_tilt_raises_the_high_bands_and_lowers_the_low_ones_by_half_the_slope():
 def test_level_normalization_removes_a_recordings_gain():
     from lamina.data.audio import AudioFeatures
 
-    record = {"sample_rate": 8000, "n_fft": 512, "hop_length": 80, "n_mels": 40, "n_mfcc": 20,
-              "features": "log_mel", "normalize": "level", "top_db": 60.0}  # fmt: skip
+    record = {
+        "sample_rate": 8000,
+        "n_fft": 512,
+        "hop_length": 80,
+        "n_mels": 40,
+        "n_mfcc": 20,
+        "features": "log_mel",
+        "normalize": "level",
+        "top_db": 60.0,
+    }
     voice = torch.zeros(8000)
     voice[1000:4000] = torch.randn(3000, generator=torch.Generator().manual_seed(0))  # zero padding around it
     features = AudioFeatures(record).raw(torch.stack([voice, 0.01 * voice]))  # the same recording 40 dB quieter
@@ -217,10 +233,19 @@ def test_fsdd_speaker_split_holds_out_whole_speakers():
 
 def test_fsdd_with_level_normalization_vtlp_and_tilt_augments_training_batches_only():
     path = shared_data("fsdd")
-    augment = [{"name": "vocal_tract_length", "warp": 0.1}, {"name": "spectral_tilt", "decibels": 10.0},
-               {"name": "mixup", "alpha": 0.2}]  # fmt: skip
-    section = {"name": "audio", "path": str(path), "split": "group", "test_groups": ["theo"], "normalize": "level",
-               "augment": augment}  # fmt: skip
+    augment = [
+        {"name": "vocal_tract_length", "warp": 0.1},
+        {"name": "spectral_tilt", "decibels": 10.0},
+        {"name": "mixup", "alpha": 0.2},
+    ]
+    section = {
+        "name": "audio",
+        "path": str(path),
+        "split": "group",
+        "test_groups": ["theo"],
+        "normalize": "level",
+        "augment": augment,
+    }
     data = data_of(section)
     inputs, labels = data.transform(data.splits["train"].inputs[:8]), data.splits["train"].targets[:8]
     augmented, soft = data.augment(inputs, labels, torch.Generator().manual_seed(0))
@@ -275,8 +300,16 @@ def test_waveform_augmentation_is_seeded_and_spec_augment_masks_bands():
 
 def test_digit_strings_from_mnist_test_digits_only():
     path = shared_data("mnist")
-    data = data_of({"name": "digit_strings", "path": str(path), "train_strings": 50, "val_strings": 20,
-                    "test_strings": 30, "jitter": 0})  # fmt: skip
+    data = data_of(
+        {
+            "name": "digit_strings",
+            "path": str(path),
+            "train_strings": 50,
+            "val_strings": 20,
+            "test_strings": 30,
+            "jitter": 0,
+        }
+    )
     assert data.spec.task == "transcription" and data.spec.input_shape == (1, 28, 112)
     from lamina.data.images import mnist
     from lamina.data.options import MNISTOptions

@@ -72,8 +72,10 @@ def test_kv_cache_gives_the_same_logits_as_the_full_forward(positions):
 def test_cached_and_uncached_generation_sample_the_same_text():
     torch.manual_seed(0)
     model = build_model({"name": "transformer", "layers": 2, "heads": 2, "width": 16}, LM).eval()
-    runs = [transformer_tokens(model, [1, 2, 3], 10, 0.9, 5, torch.Generator().manual_seed(7), use_cache=cached)
-            for cached in (True, False)]  # fmt: skip
+    runs = [
+        transformer_tokens(model, [1, 2, 3], 10, 0.9, 5, torch.Generator().manual_seed(7), use_cache=cached)
+        for cached in (True, False)
+    ]
     assert runs[0] == runs[1] and len(runs[0]) == 10
     # longer than the context: the cache restarts from the last half of the text
     assert len(transformer_tokens(model, [1, 2, 3], 40, 1.0, None, torch.Generator().manual_seed(1))) == 40
@@ -92,10 +94,21 @@ def test_tied_language_model_shares_the_embedding_and_decays_it_like_nanogpt():
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_packed_rnn_matches_torch_on_each_unpadded_sequence(cell):
     torch.manual_seed(0)
-    model = build_model({"name": "rnn", "cell": cell, "hidden_size": 8, "layers": 2, "bidirectional": True,
-                         "embedding_size": 5, "pooling": "last"}, TEXT).eval()  # fmt: skip
-    reference = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](5, 8, num_layers=2, bidirectional=True,
-                                                                       batch_first=True).eval()  # fmt: skip
+    model = build_model(
+        {
+            "name": "rnn",
+            "cell": cell,
+            "hidden_size": 8,
+            "layers": 2,
+            "bidirectional": True,
+            "embedding_size": 5,
+            "pooling": "last",
+        },
+        TEXT,
+    ).eval()
+    reference = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](
+        5, 8, num_layers=2, bidirectional=True, batch_first=True
+    ).eval()
     reference.load_state_dict(model.recurrent.state_dict())
     tokens = torch.randint(1, 30, (3, 12))
     tokens[0, 7:] = 0  # padding
@@ -120,8 +133,9 @@ def test_rnn_pooling_ignores_padding():
 def test_transformer_encoder_output_does_not_depend_on_padding():
     torch.manual_seed(0)
     for pooling in ("mean", "cls"):
-        model = build_model({"name": "transformer", "layers": 2, "heads": 2, "width": 16, "pooling": pooling},
-                            TEXT).eval()  # fmt: skip
+        model = build_model(
+            {"name": "transformer", "layers": 2, "heads": 2, "width": 16, "pooling": pooling}, TEXT
+        ).eval()
         tokens = torch.tensor([[4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0]])
         assert torch.allclose(model(tokens), model(tokens[:, :4]), atol=1e-5), pooling
 

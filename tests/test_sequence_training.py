@@ -21,14 +21,25 @@ from lamina.pipeline import resume, train
 def shakespeare_lm(model: dict, **train_options) -> dict:
     return {
         "seed": 1,
-        "data": {"name": "text", "path": str(shared_data("tinyshakespeare") / "input.txt"), "context": 32,
-                 "windows_per_epoch": 16 * 40, "eval_windows": 300},
+        "data": {
+            "name": "text",
+            "path": str(shared_data("tinyshakespeare") / "input.txt"),
+            "context": 32,
+            "windows_per_epoch": 16 * 40,
+            "eval_windows": 300,
+        },
         "model": model,
-        "train": {"max_steps": 120, "batch_size": 16, "eval_batch_size": 100, "log_every_steps": 10,
-                  "optimizer": {"name": "adamw", "learning_rate": 0.005},
-                  "schedule": {"name": "cosine", "warmup_steps": 10}, **train_options},
+        "train": {
+            "max_steps": 120,
+            "batch_size": 16,
+            "eval_batch_size": 100,
+            "log_every_steps": 10,
+            "optimizer": {"name": "adamw", "learning_rate": 0.005},
+            "schedule": {"name": "cosine", "warmup_steps": 10},
+            **train_options,
+        },
         "runtime": dict(EXACT_RUNTIME),
-    }  # fmt: skip
+    }
 
 
 def unigram_loss(path: Path) -> float:
@@ -53,10 +64,9 @@ def test_transformer_language_model_learns_shakespeare_and_generates(runs_dir):
     gradients = [row for row in rows if row["kind"] == "gradients"]
     assert len(gradients) == 12 and "blocks.0.attention.qkv" in gradients[0]["layers"]
     assert (run.dir / "plots" / "gradient_norms.png").is_file()
-    result = run_cli("generate", str(run.dir), "--prompt", "ROMEO:", "--max-tokens", "40", "--seed", "3",
-                     "--temperature", "0.8", "--top-k", "10")  # fmt: skip
-    again = run_cli("generate", str(run.dir), "--prompt", "ROMEO:", "--max-tokens", "40", "--seed", "3",
-                    "--temperature", "0.8", "--top-k", "10")  # fmt: skip
+    arguments = ("--prompt", "ROMEO:", "--max-tokens", "40", "--seed", "3", "--temperature", "0.8", "--top-k", "10")
+    result = run_cli("generate", str(run.dir), *arguments)
+    again = run_cli("generate", str(run.dir), *arguments)
     assert result.returncode == 0, result.stderr
     assert result.stdout == again.stdout and result.stdout.startswith("ROMEO:") and len(result.stdout) > 40
 
@@ -72,8 +82,9 @@ def test_recurrent_language_model_clips_by_default_and_resumes_exactly(runs_dir)
     expected = load_file(str(reference.dir / "model.safetensors"))
     actual = load_file(str(resumed.dir / "model.safetensors"))
     assert all(torch.equal(expected[name], actual[name]) for name in expected)
-    unclipped = train({**config, "train": {**config["train"], "gradient_clip": None}}, runs_dir=runs_dir / "c",
-                      progress="quiet")  # fmt: skip
+    unclipped = train(
+        {**config, "train": {**config["train"], "gradient_clip": None}}, runs_dir=runs_dir / "c", progress="quiet"
+    )
     assert yaml.safe_load((unclipped.dir / "config.yaml").read_text())["train"]["gradient_clip"] is None
 
 
@@ -92,19 +103,38 @@ def test_moe_language_model_logs_expert_load_every_epoch(runs_dir):
 def test_sms_spam_classifier_and_predict_on_text(tmp_path, runs_dir):
     config = {
         "seed": 0,
-        "data": {"name": "labelled_text", "path": str(shared_data("sms_spam") / "SMSSpamCollection"), "header": False,
-                 "label_column": 0, "text_column": 1, "tokenizer": "bpe", "vocab_size": 500, "max_length": 64},
-        "model": {"name": "rnn", "cell": "gru", "hidden_size": 32, "embedding_size": 32, "bidirectional": True,
-                  "pooling": "max"},
-        "train": {"epochs": 2, "batch_size": 32, "optimizer": {"name": "adamw", "learning_rate": 0.005},
-                  "metrics": ["accuracy", "f1"]},
+        "data": {
+            "name": "labelled_text",
+            "path": str(shared_data("sms_spam") / "SMSSpamCollection"),
+            "header": False,
+            "label_column": 0,
+            "text_column": 1,
+            "tokenizer": "bpe",
+            "vocab_size": 500,
+            "max_length": 64,
+        },
+        "model": {
+            "name": "rnn",
+            "cell": "gru",
+            "hidden_size": 32,
+            "embedding_size": 32,
+            "bidirectional": True,
+            "pooling": "max",
+        },
+        "train": {
+            "epochs": 2,
+            "batch_size": 32,
+            "optimizer": {"name": "adamw", "learning_rate": 0.005},
+            "metrics": ["accuracy", "f1"],
+        },
         "runtime": {"threads": 1},
-    }  # fmt: skip
+    }
     run = train(config, runs_dir=runs_dir, progress="quiet")
     test = run.metrics["test"]
     assert test["accuracy"] > 0.95 and test["f1"] > 0.75  # all-ham scores 0.866 and F1 0
-    (tmp_path / "messages.txt").write_text("URGENT! You have WON a £1000 prize. Call 09061701461 to claim now\n"
-                                           "ok see you at home later\n")  # fmt: skip
+    (tmp_path / "messages.txt").write_text(
+        "URGENT! You have WON a £1000 prize. Call 09061701461 to claim now\nok see you at home later\n"
+    )
     result = run_cli("predict", str(run.dir), str(tmp_path / "messages.txt"), "--json")
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["label"] for line in result.stdout.splitlines()] == ["spam", "ham"]
@@ -112,14 +142,24 @@ def test_sms_spam_classifier_and_predict_on_text(tmp_path, runs_dir):
 
 def test_crnn_on_spoken_digits(runs_dir):
     config = {
-        "data": {"name": "audio", "path": str(shared_data("fsdd")),
-                 "augment": [{"name": "time_shift", "seconds": 0.05}, {"name": "noise", "snr": 20},
-                             {"name": "spec_augment", "time_masks": 1, "frequency_masks": 1}]},
+        "data": {
+            "name": "audio",
+            "path": str(shared_data("fsdd")),
+            "augment": [
+                {"name": "time_shift", "seconds": 0.05},
+                {"name": "noise", "snr": 20},
+                {"name": "spec_augment", "time_masks": 1, "frequency_masks": 1},
+            ],
+        },
         "model": {"name": "hybrid", "channels": [8, 16, 16], "cell": "gru", "hidden_size": 32},
-        "train": {"epochs": 4, "batch_size": 32, "optimizer": {"name": "adamw", "learning_rate": 0.005},
-                  "schedule": "one_cycle"},
+        "train": {
+            "epochs": 4,
+            "batch_size": 32,
+            "optimizer": {"name": "adamw", "learning_rate": 0.005},
+            "schedule": "one_cycle",
+        },
         "runtime": {"threads": 1},
-    }  # fmt: skip
+    }
     run = train(config, runs_dir=runs_dir, progress="quiet")
     assert run.metrics["test"]["accuracy"] > 0.8  # chance is 0.1
     recording = shared_data("fsdd") / "recordings" / "7_jackson_0.wav"
@@ -128,13 +168,23 @@ def test_crnn_on_spoken_digits(runs_dir):
 
 def test_crnn_with_ctc_reads_digit_strings(runs_dir):
     config = {
-        "data": {"name": "digit_strings", "path": str(shared_data("mnist")), "digits": 3, "train_strings": 4000,
-                 "val_strings": 200, "test_strings": 500},
+        "data": {
+            "name": "digit_strings",
+            "path": str(shared_data("mnist")),
+            "digits": 3,
+            "train_strings": 4000,
+            "val_strings": 200,
+            "test_strings": 500,
+        },
         "model": {"name": "hybrid", "channels": [8, 16, 32], "hidden_size": 48},
-        "train": {"epochs": 3, "batch_size": 32, "optimizer": {"name": "adamw", "learning_rate": 0.004},
-                  "schedule": "one_cycle"},
+        "train": {
+            "epochs": 3,
+            "batch_size": 32,
+            "optimizer": {"name": "adamw", "learning_rate": 0.004},
+            "schedule": "one_cycle",
+        },
         "runtime": {"threads": 1},
-    }  # fmt: skip
+    }
     run = train(config, runs_dir=runs_dir, progress="quiet")
     test = run.metrics["test"]
     assert test["sequence_accuracy"] > 0.5 and test["token_error_rate"] < 0.25  # whole 3-digit strings
@@ -148,10 +198,14 @@ def test_forecasting_beats_the_naive_last_value(runs_dir):
     config = {
         "data": {"name": "timeseries", "path": path, "target": "temp", "lookback": 48, "horizon": 12, "stride": 4},
         "model": {"name": "rnn", "cell": "gru", "hidden_size": 32},
-        "train": {"epochs": 6, "batch_size": 64, "optimizer": {"name": "adamw", "learning_rate": 0.005},
-                  "metrics": ["mae", "rmse"]},
+        "train": {
+            "epochs": 6,
+            "batch_size": 64,
+            "optimizer": {"name": "adamw", "learning_rate": 0.005},
+            "metrics": ["mae", "rmse"],
+        },
         "runtime": {"threads": 1},
-    }  # fmt: skip
+    }
     run = train(config, runs_dir=runs_dir, progress="quiet")
     test = run.metrics["test"]  # hourly temperature, 12 hours ahead, in °F
     assert test["mae"] < test["naive_mae"] and test["rmse"] < test["naive_rmse"]
@@ -171,12 +225,14 @@ def test_text_config_mistakes_are_clear(tmp_path):
     bad.write_text(yaml.safe_dump({"data": {"name": "text", "path": "nowhere.txt"}, "model": "transformer"}))
     result = run_cli("validate", str(bad))
     assert result.returncode == 2 and result.stderr.startswith("error: text file 'nowhere.txt' does not exist")
-    bad.write_text(yaml.safe_dump({"data": {"name": "text", "path": str(ROOT / "README.md"), "tokenizer": "bpee"},
-                                   "model": "mlp"}))  # fmt: skip
+    bad.write_text(
+        yaml.safe_dump({"data": {"name": "text", "path": str(ROOT / "README.md"), "tokenizer": "bpee"}, "model": "mlp"})
+    )
     result = run_cli("validate", str(bad))
     assert result.returncode == 2 and "data.tokenizer: received 'bpee'; did you mean 'bpe'?" in result.stderr
-    bad.write_text(yaml.safe_dump({"data": {"name": "text", "path": str(ROOT / "README.md"), "context": 16},
-                                   "model": "mlp"}))  # fmt: skip
+    bad.write_text(
+        yaml.safe_dump({"data": {"name": "text", "path": str(ROOT / "README.md"), "context": 16}, "model": "mlp"})
+    )
     result = run_cli("validate", str(bad))
     assert result.returncode == 2
     assert result.stderr.startswith("error: model 'mlp' gives one output per sample, but language_modeling needs")
@@ -192,13 +248,21 @@ def test_audio_class_folders_with_augmentation_resume_exactly(tmp_path, runs_dir
             shutil.copy(recordings / f"{digit}_jackson_{index}.wav", tmp_path / "clips" / name / f"{index}.wav")
     config = {
         "seed": 2,
-        "data": {"name": "audio", "path": str(tmp_path / "clips"), "layout": "folders", "test_fraction": 0.25,
-                 "augment": [{"name": "time_shift", "seconds": 0.1}, {"name": "noise", "snr": 15},
-                             {"name": "spec_augment", "time_masks": 2, "frequency_masks": 1}]},
+        "data": {
+            "name": "audio",
+            "path": str(tmp_path / "clips"),
+            "layout": "folders",
+            "test_fraction": 0.25,
+            "augment": [
+                {"name": "time_shift", "seconds": 0.1},
+                {"name": "noise", "snr": 15},
+                {"name": "spec_augment", "time_masks": 2, "frequency_masks": 1},
+            ],
+        },
         "model": {"name": "hybrid", "channels": [4, 8], "hidden_size": 8},
         "train": {"epochs": 3, "batch_size": 8},
         "runtime": dict(EXACT_RUNTIME),
-    }  # fmt: skip
+    }
     reference = train(config, runs_dir=runs_dir / "a", progress="quiet")
     assert reference.spec.class_names == ["one", "two", "zero"]
     with pytest.raises(RunInterrupted) as caught:  # 30 training clips: 4 steps per epoch; stop inside epoch 2

@@ -32,8 +32,9 @@ def loss_config(name: str, **options):
 def test_cross_entropy_with_smoothing_and_balanced_weights_matches_torch():
     targets = torch.tensor([0, 0, 0, 1, 2, 2])
     outputs = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
-    objective = build_objective(loss_config("cross_entropy", label_smoothing=0.1, class_weights="balanced"),
-                                CLASSES, targets)  # fmt: skip
+    objective = build_objective(
+        loss_config("cross_entropy", label_smoothing=0.1, class_weights="balanced"), CLASSES, targets
+    )
     weights = torch.tensor([6 / (3 * 3), 6 / (3 * 1), 6 / (3 * 2)])
     expected = nn.functional.cross_entropy(outputs, targets, weight=weights, label_smoothing=0.1)
     assert torch.allclose(objective.loss(outputs, targets), expected)
@@ -49,8 +50,10 @@ def test_binary_cross_entropy_uses_one_logit_and_gives_two_class_scores():
     objective = build_objective(loss_config("bce"), BINARY, torch.tensor([0, 1]))
     assert objective.output_size == 1
     outputs = torch.tensor([[0.0], [2.0]])
-    assert torch.allclose(objective.scores(outputs)[1], torch.tensor([1 - torch.sigmoid(torch.tensor(2.0)),
-                                                                      torch.sigmoid(torch.tensor(2.0))]))  # fmt: skip
+    assert torch.allclose(
+        objective.scores(outputs)[1],
+        torch.tensor([1 - torch.sigmoid(torch.tensor(2.0)), torch.sigmoid(torch.tensor(2.0))]),
+    )
     expected = nn.functional.binary_cross_entropy_with_logits(outputs, torch.tensor([[0.0], [1.0]]))
     assert torch.allclose(objective.loss(outputs, torch.tensor([0, 1])), expected)
 

@@ -58,8 +58,10 @@ def test_init_from_across_channels_and_unusable_sources(pretrained, tmp_path):
     from lamina.models.registry import build_model
     from lamina.training.transfer import load_pretrained
 
-    rgb = build_model({"name": "resnet", "preset": "small", "width": 0.5},
-                      DataSpec("image", "classification", (3, 8, 8), num_classes=3))  # fmt: skip
+    rgb = build_model(
+        {"name": "resnet", "preset": "small", "width": 0.5},
+        DataSpec("image", "classification", (3, 8, 8), num_classes=3),
+    )
     report = load_pretrained(rgb, str(pretrained.dir))
     assert report["adapted"] == ["backbone.0.0.weight"] and report["fresh"] == []
     source = load_file(str(pretrained.dir / "model.safetensors"))["backbone.0.0.weight"]
@@ -112,16 +114,18 @@ def test_discriminative_rates_scale_each_groups_base_rate():
     from lamina.training.options import optimizers
 
     model = build_model("cnn", DataSpec("image", "classification", (1, 8, 8), num_classes=3))
-    optimizer = with_learning_rate_factors(build_optimizer(optimizers.get("sgd").options(learning_rate=0.1), model),
-                                           model, {"backbone": 0.1, "features.0": 0.5})  # fmt: skip
+    optimizer = with_learning_rate_factors(
+        build_optimizer(optimizers.get("sgd").options(learning_rate=0.1), model),
+        model,
+        {"backbone": 0.1, "features.0": 0.5},
+    )
     rate = {id(p): group["base_lr"] for group in optimizer.param_groups for p in group["params"]}
     assert rate[id(model.head[0].weight)] == pytest.approx(0.1)
     assert rate[id(model.features[0].weight)] == pytest.approx(0.05)  # the longest prefix wins
     assert rate[id(model.features[4].weight)] == pytest.approx(0.01)
     assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
     for name in ("adamw", "muon"):  # every optimizer kind, including the two-part Muon + AdamW set
-        split = with_learning_rate_factors(build_optimizer(optimizers.get(name).options(), model), model,
-                                           {"head": 0.5})  # fmt: skip
+        split = with_learning_rate_factors(build_optimizer(optimizers.get(name).options(), model), model, {"head": 0.5})
         rates = {id(p): group["base_lr"] for group in split.param_groups for p in group["params"]}
         assert rates[id(model.head[0].weight)] == pytest.approx(0.5e-3) and len(rates) == len(list(model.parameters()))
 
@@ -222,13 +226,20 @@ def test_pseudo_labels_from_several_teachers_average_them_and_refuse_leaked_labe
     student = {**config, "data": {**config["data"], "pseudo_labels": pseudo}}
     data = run_data(load_config(student))
     pool = run_data(load_config(config)).splits["unlabelled"]
-    mean = sum(torch.tensor([list(row["probabilities"].values()) for row in run.predict(pool.inputs)])
-               for run in (first, second)) / 2  # fmt: skip
+    mean = (
+        sum(
+            torch.tensor([list(row["probabilities"].values()) for row in run.predict(pool.inputs)])
+            for run in (first, second)
+        )
+        / 2
+    )
     chosen = mean.max(dim=1).values >= 0.6
     assert 0 < int(chosen.sum()) < len(pool) - 2  # the threshold keeps some and drops some
     assert torch.equal(data.splits["train"].targets[-int(chosen.sum()) :], mean.argmax(dim=1)[chosen])
-    assert any(note.startswith(f"pseudo-labels: {int(chosen.sum())} of ") and "mean of 2 teachers" in note
-               for note in data.notes)  # fmt: skip
+    assert any(
+        note.startswith(f"pseudo-labels: {int(chosen.sum())} of ") and "mean of 2 teachers" in note
+        for note in data.notes
+    )
     # a teacher that never finished would label from its last checkpoint: refused
     import json
     import shutil
@@ -267,8 +278,13 @@ def test_youden_threshold_matches_sklearns_roc_curve():
 
 
 def test_two_class_runs_report_a_validation_threshold(runs_dir):
-    config = {"seed": 1, "data": {"name": "breast_cancer"}, "model": {"name": "mlp", "hidden_sizes": [16]},
-              "train": {"epochs": 10}, "runtime": {"threads": 1}}  # fmt: skip
+    config = {
+        "seed": 1,
+        "data": {"name": "breast_cancer"},
+        "model": {"name": "mlp", "hidden_sizes": [16]},
+        "train": {"epochs": 10},
+        "runtime": {"threads": 1},
+    }
     run = train(config, runs_dir=runs_dir, progress="quiet")
     threshold = run.summary["threshold"]
     assert threshold["positive_class"] == run.spec.class_names[1] and 0 < threshold["value"] < 1
@@ -299,8 +315,12 @@ def test_semi_supervised_autoencoder_fine_tunes_the_whole_autoencoder_on_labels_
     pretrained = train(pretrain, runs_dir=runs_dir, progress="quiet")
     config = tiny_config(epochs=2)
     config["data"]["labelled_fraction"] = 0.3
-    config["model"] = {**autoencoder, "classify_from": "code", "reconstruction_weight": 1.0,
-                       "init_from": str(pretrained.dir)}  # fmt: skip
+    config["model"] = {
+        **autoencoder,
+        "classify_from": "code",
+        "reconstruction_weight": 1.0,
+        "init_from": str(pretrained.dir),
+    }
     run = train(config, runs_dir=runs_dir, progress="quiet")
     assert run.summary["init_from"]["fresh"] == ["code_activation.0", "head.0"]  # latent and decoder loaded
     first, last = (row["train.unlabelled_reconstruction"] for row in (run.history[0], run.history[-1]))
@@ -323,14 +343,20 @@ def test_semi_supervised_autoencoder_fine_tunes_the_whole_autoencoder_on_labels_
 def test_semi_supervised_autoencoder_resumes_exactly(runs_dir):
     config = tiny_config(epochs=3, batch_size=16)
     config["data"]["labelled_fraction"] = 0.3
-    config["model"] = {"name": "autoencoder", "channels": [8], "latent_size": 6, "noise": "masking",
-                       "reconstruction_weight": 1.0}  # fmt: skip
+    config["model"] = {
+        "name": "autoencoder",
+        "channels": [8],
+        "latent_size": 6,
+        "noise": "masking",
+        "reconstruction_weight": 1.0,
+    }
     first = train(config, runs_dir=runs_dir, progress="quiet")
     resumed = _interrupted_at_step_30_and_resumed(config, runs_dir)
     weights, again = (load_file(run.dir / "model.safetensors") for run in (first, resumed))
     assert all(torch.equal(weights[name], again[name]) for name in weights)  # unlabelled draws and masks replay
     assert [row["train.unlabelled_reconstruction"] for row in first.history] == [
-        row["train.unlabelled_reconstruction"] for row in resumed.history]  # fmt: skip
+        row["train.unlabelled_reconstruction"] for row in resumed.history
+    ]
 
 
 def _interrupted_at_step_30_and_resumed(config: dict, runs_dir):

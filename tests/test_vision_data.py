@@ -39,8 +39,15 @@ def digit_pngs(tmp_path_factory):
 
 def test_image_folder_decodes_every_file_exactly(digit_pngs, tmp_path):
     root, pixels = digit_pngs
-    data = data_of({"name": "image_folder", "path": str(root), "cache_dir": str(tmp_path), "val_fraction": 0.0,
-                    "test_fraction": 0.0001})  # fmt: skip
+    data = data_of(
+        {
+            "name": "image_folder",
+            "path": str(root),
+            "cache_dir": str(tmp_path),
+            "val_fraction": 0.0,
+            "test_fraction": 0.0001,
+        }
+    )
     assert data.spec.input_shape == (1, 8, 8) and data.spec.class_names == [str(d) for d in range(10)]
     images = torch.cat([split.inputs for split in data.splits.values()])
     expected = torch.from_numpy(numpy.stack([pixels[key] for key in sorted(pixels)]))[:, None]
@@ -76,13 +83,27 @@ def test_colour_size_and_test_path(tmp_path):
                 else:
                     size = (12, 10) if index else (24, 20)  # one larger image is resized to the common size
                     Image.new("L", size, 90).save(tmp_path / split / label / f"{index}.jpg")
-    data = data_of({"name": "image_folder", "path": str(tmp_path / "train"), "test_path": str(tmp_path / "test"),
-                    "val_fraction": 0.0, "cache_dir": str(tmp_path / "cache")})  # fmt: skip
+    data = data_of(
+        {
+            "name": "image_folder",
+            "path": str(tmp_path / "train"),
+            "test_path": str(tmp_path / "test"),
+            "val_fraction": 0.0,
+            "cache_dir": str(tmp_path / "cache"),
+        }
+    )
     assert data.spec.input_shape == (3, 10, 12) and len(data.splits["test"]) == 4
     gray = data.splits["train"].inputs[data.splits["train"].targets == data.spec.class_names.index("gray")]
     assert (gray == 90).all()  # gray repeated on R, G and B, the larger one box-resized exactly
-    single = data_of({"name": "image_folder", "path": str(tmp_path / "train"), "channels": 1, "size": [5, 6],
-                      "cache_dir": str(tmp_path / "cache")})  # fmt: skip
+    single = data_of(
+        {
+            "name": "image_folder",
+            "path": str(tmp_path / "train"),
+            "channels": 1,
+            "size": [5, 6],
+            "cache_dir": str(tmp_path / "cache"),
+        }
+    )
     assert single.spec.input_shape == (1, 5, 6)
 
 
@@ -96,8 +117,9 @@ def test_a_corrupt_image_is_named_or_skipped_and_counted(digit_pngs, tmp_path):
         data_of({"name": "image_folder", "path": str(root), "cache_dir": str(tmp_path / "c")})
     assert str(caught.value).startswith(f"cannot read image {root / '3' / 'broken.png'}: ")
     assert "data.on_bad_sample: skip" in str(caught.value)
-    data = data_of({"name": "image_folder", "path": str(root), "cache_dir": str(tmp_path / "c"),
-                    "on_bad_sample": "skip"})  # fmt: skip
+    data = data_of(
+        {"name": "image_folder", "path": str(root), "cache_dir": str(tmp_path / "c"), "on_bad_sample": "skip"}
+    )
     assert sum(len(split) for split in data.splits.values()) == 120
     assert any(note.startswith("skipped 1 unreadable image(s), e.g. ") for note in data.notes)
 
@@ -112,8 +134,7 @@ def test_missing_or_wrong_paths_are_clear_errors(tmp_path):
 
 def test_breastmnist_official_splits_and_positive_class():
     path = shared_data("breastmnist") / "breastmnist.npz"
-    data = data_of({"name": "medmnist", "path": str(path), "class_names": ["malignant", "benign"],
-                    "positive_class": 0})  # fmt: skip
+    data = data_of({"name": "medmnist", "path": str(path), "class_names": ["malignant", "benign"], "positive_class": 0})
     sizes = {name: len(split) for name, split in data.splits.items()}
     assert sizes == {"train": 546, "val": 78, "test": 156}
     assert torch.bincount(data.splits["test"].targets).tolist() == [42, 114]  # MedMNIST v2's published counts

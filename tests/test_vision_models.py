@@ -15,8 +15,9 @@ CIFAR = DataSpec("image", "classification", (3, 32, 32), num_classes=10)
 IMAGENET = DataSpec("image", "classification", (3, 224, 224), num_classes=1000)
 
 
-@pytest.mark.parametrize(("preset", "parameters"), [("resnet18", 11_689_512), ("resnet34", 21_797_672),
-                                                    ("resnet50", 25_557_032)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("preset", "parameters"), [("resnet18", 11_689_512), ("resnet34", 21_797_672), ("resnet50", 25_557_032)]
+)
 def test_presets_have_torchvisions_parameter_counts(preset, parameters):
     model = build_model({"name": "resnet", "preset": preset}, IMAGENET)  # large stem: 7×7 stride 2 + max pool
     assert sum(p.numel() for p in model.parameters()) == parameters  # torchvision.models.resnet18/34/50
@@ -34,8 +35,12 @@ def test_basic_block_computes_relu_of_shortcut_plus_branch():
     def bn(norm, value):
         return F.batch_norm(value, norm.running_mean, norm.running_var, norm.weight, norm.bias, eps=norm.eps)
 
-    branch = bn(block.bn2, F.conv2d(F.relu(bn(block.bn1, F.conv2d(x, block.conv1.weight, stride=2, padding=1))),
-                                    block.conv2.weight, padding=1))  # fmt: skip
+    branch = bn(
+        block.bn2,
+        F.conv2d(
+            F.relu(bn(block.bn1, F.conv2d(x, block.conv1.weight, stride=2, padding=1))), block.conv2.weight, padding=1
+        ),
+    )
     shortcut = bn(block.shortcut[1], F.conv2d(x, block.shortcut[0].weight, stride=2))
     assert torch.allclose(block(x), F.relu(shortcut + branch), atol=1e-5)
 
@@ -57,8 +62,10 @@ def test_resnet9_shape_preactivation_and_flip_averaging():
 def test_too_many_strided_stages_for_small_images_is_a_model_error():
     stages = [{"channels": 8, "stride": 2, "transition": "conv_pool"}] * 5
     with pytest.raises(ModelError, match=r"model.stages\[3\] shrinks the 8×8 input to nothing"):
-        build_model({"name": "resnet", "preset": "none", "stages": stages, "stem": "small"},
-                    DataSpec("image", "classification", (1, 8, 8), num_classes=10))  # fmt: skip
+        build_model(
+            {"name": "resnet", "preset": "none", "stages": stages, "stem": "small"},
+            DataSpec("image", "classification", (1, 8, 8), num_classes=10),
+        )
 
 
 def test_a_norm_group_size_that_does_not_divide_the_batch_is_a_config_error(tmp_path):
@@ -67,8 +74,15 @@ def test_a_norm_group_size_that_does_not_divide_the_batch_is_a_config_error(tmp_
     from conftest import run_cli
 
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"data": "digits", "train": {"epochs": 1, "batch_size": 64},
-                                      "model": {"name": "resnet", "preset": "small", "norm_group_size": 24}}))  # fmt: skip
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": "digits",
+                "train": {"epochs": 1, "batch_size": 64},
+                "model": {"name": "resnet", "preset": "small", "norm_group_size": 24},
+            }
+        )
+    )
     result = run_cli("train", str(config), "--runs-dir", str(tmp_path / "runs"))
     assert result.returncode == 2 and not (tmp_path / "runs").exists()
     assert (
@@ -107,8 +121,9 @@ def test_denoising_noise_acts_only_in_training():
     from lamina.models.autoencoder import corrupt
 
     spec = DataSpec("image", "reconstruction", (1, 8, 8), output_size=64)
-    model = build_model({"name": "autoencoder", "kind": "dense", "hidden_sizes": [16], "noise": "masking",
-                         "noise_level": 0.5}, spec)  # fmt: skip
+    model = build_model(
+        {"name": "autoencoder", "kind": "dense", "hidden_sizes": [16], "noise": "masking", "noise_level": 0.5}, spec
+    )
     x = torch.randn(4, 1, 8, 8)
     assert (corrupt(x, model.config) == 0).float().mean() > 0.3
     patches = corrupt(torch.ones(64, 1, 8, 8), model.config.model_copy(update={"noise": "patches", "patch_size": 4}))
@@ -125,11 +140,13 @@ def test_vae_on_digits_learns_generates_and_scores_anomalies(tmp_path):
 
     from lamina.pipeline import train
 
-    config = {"seed": 1, "data": {"name": "digits", "task": "reconstruction"},
-              "model": {"name": "autoencoder", "variational": True, "kind": "dense", "hidden_sizes": [128],
-                        "latent_size": 8},
-              "train": {"epochs": 8, "batch_size": 64, "optimizer": {"name": "adamw", "learning_rate": 0.003}},
-              "runtime": {"threads": 1}}  # fmt: skip
+    config = {
+        "seed": 1,
+        "data": {"name": "digits", "task": "reconstruction"},
+        "model": {"name": "autoencoder", "variational": True, "kind": "dense", "hidden_sizes": [128], "latent_size": 8},
+        "train": {"epochs": 8, "batch_size": 64, "optimizer": {"name": "adamw", "learning_rate": 0.003}},
+        "runtime": {"threads": 1},
+    }
     run = train(config, runs_dir=tmp_path, progress="quiet")
     history = run.history
     assert history[-1]["val.loss"] < 0.8 * history[0]["val.loss"] and "train.kl" in history[0]
@@ -165,8 +182,9 @@ def test_ghost_batch_norm_normalizes_each_group_alone(layout):
     x = (torch.randn(32, 6, 5, 5) * 3 + 1).contiguous(memory_format=layout).requires_grad_()
     out = norm(x)
     reference_input = x.detach().clone().requires_grad_()
-    reference = torch.cat([F.batch_norm(chunk, None, None, norm.weight, norm.bias, training=True)
-                           for chunk in reference_input.split(8)])  # fmt: skip
+    reference = torch.cat(
+        [F.batch_norm(chunk, None, None, norm.weight, norm.bias, training=True) for chunk in reference_input.split(8)]
+    )
     assert torch.allclose(out, reference, atol=1e-5) and out.is_contiguous(memory_format=layout)
     gradient = torch.randn_like(out)
     (out * gradient).sum().backward(), (reference * gradient).sum().backward()
@@ -202,9 +220,19 @@ def test_fast_resnet9_options_freeze_scales_pool_first_and_scale_bias_rates():
     from lamina.training.options import optimizers
     from lamina.training.transfer import Freezing
 
-    model = build_model({"name": "resnet", "preset": "resnet9", "width": 0.5, "stem": "whitened",
-                         "activation": "celu", "norm_group_size": 32, "train_norm_scales": False,
-                         "pool_before_norm": True}, CIFAR)  # fmt: skip
+    model = build_model(
+        {
+            "name": "resnet",
+            "preset": "resnet9",
+            "width": 0.5,
+            "stem": "whitened",
+            "activation": "celu",
+            "norm_group_size": 32,
+            "train_norm_scales": False,
+            "pool_before_norm": True,
+        },
+        CIFAR,
+    )
     assert isinstance(model.backbone[0], PatchWhitening)
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert norms and all(isinstance(m, GhostBatchNorm) for m in norms)
@@ -223,12 +251,25 @@ def test_fast_resnet_recipe_learns_digits_and_resumes_its_whitening(tmp_path):
     from lamina.pipeline import train
     from lamina.run import load_run
 
-    config = {"seed": 0, "data": "digits",
-              "model": {"name": "resnet", "preset": "small", "stem": "whitened", "activation": "celu",
-                        "norm_group_size": 16, "train_norm_scales": False, "pool_before_norm": True},
-              "train": {"epochs": 4, "batch_size": 64, "optimizer": {"name": "sgd", "learning_rate": 0.2,
-                        "weight_decay": 5e-4, "bias_learning_rate_factor": 8}},
-              "runtime": {"threads": 1}}  # fmt: skip
+    config = {
+        "seed": 0,
+        "data": "digits",
+        "model": {
+            "name": "resnet",
+            "preset": "small",
+            "stem": "whitened",
+            "activation": "celu",
+            "norm_group_size": 16,
+            "train_norm_scales": False,
+            "pool_before_norm": True,
+        },
+        "train": {
+            "epochs": 4,
+            "batch_size": 64,
+            "optimizer": {"name": "sgd", "learning_rate": 0.2, "weight_decay": 5e-4, "bias_learning_rate_factor": 8},
+        },
+        "runtime": {"threads": 1},
+    }
     run = train(config, runs_dir=tmp_path, progress="quiet")
     assert run.metrics["test"]["accuracy"] >= 0.95
     loaded = load_run(run.dir)  # the fitted whitening filters travel with the weights
@@ -254,8 +295,14 @@ def test_airbench_preset_is_jordans_network():
     blocks = [m for m in model.modules() if isinstance(m, PlainBlock)]
     assert len(blocks) == 3 and [type(m).__name__ for m in blocks[0].layers] == ["Conv2d", "BatchNorm2d", "GELU"]
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert [(c.in_channels, c.out_channels) for c in convs] == [(24, 64), (64, 64), (64, 128), (128, 128),
-                                                                (128, 128), (128, 128)]  # fmt: skip
+    assert [(c.in_channels, c.out_channels) for c in convs] == [
+        (24, 64),
+        (64, 64),
+        (64, 128),
+        (128, 128),
+        (128, 128),
+        (128, 128),
+    ]
     for conv in convs:  # output i of every convolution starts as input i (dirac), the rest stays random
         identity = torch.zeros_like(conv.weight[: conv.in_channels])
         identity[range(conv.in_channels), range(conv.in_channels), 1, 1] = 1
@@ -285,22 +332,51 @@ def test_test_time_shift_averages_the_image_and_its_shifted_copies():
 def test_airbench_blocks_learn_digits(tmp_path):
     from lamina.pipeline import train
 
-    config = {"seed": 0, "data": "digits",
-              "model": {"name": "resnet", "preset": "airbench", "test_time_flip": False, "test_time_shift": 1,
-                        "stages": [{"channels": 32, "stride": 2, "transition": "conv_pool"},
-                                   {"channels": 64, "stride": 2, "transition": "conv_pool"}]},
-              "train": {"epochs": 4, "batch_size": 64, "optimizer": {"name": "sgd", "learning_rate": 0.1,
-                        "momentum": 0.85, "nesterov": True, "weight_decay": 0.00133, "bias_learning_rate_factor": 16},
-                        "loss": {"name": "cross_entropy", "label_smoothing": 0.2}},
-              "runtime": {"threads": 1}}  # fmt: skip
+    config = {
+        "seed": 0,
+        "data": "digits",
+        "model": {
+            "name": "resnet",
+            "preset": "airbench",
+            "test_time_flip": False,
+            "test_time_shift": 1,
+            "stages": [
+                {"channels": 32, "stride": 2, "transition": "conv_pool"},
+                {"channels": 64, "stride": 2, "transition": "conv_pool"},
+            ],
+        },
+        "train": {
+            "epochs": 4,
+            "batch_size": 64,
+            "optimizer": {
+                "name": "sgd",
+                "learning_rate": 0.1,
+                "momentum": 0.85,
+                "nesterov": True,
+                "weight_decay": 0.00133,
+                "bias_learning_rate_factor": 16,
+            },
+            "loss": {"name": "cross_entropy", "label_smoothing": 0.2},
+        },
+        "runtime": {"threads": 1},
+    }
     run = train(config, runs_dir=tmp_path, progress="quiet")
     assert run.metrics["test"]["accuracy"] >= 0.95
 
 
 def test_reconstructing_unlabelled_images_leaves_the_classifiers_batch_norm_statistics():
     spec = DataSpec("image", "classification", (1, 8, 8), output_size=3)
-    model = build_model({"name": "autoencoder", "channels": [4], "latent_size": 5, "reconstruction_weight": 1.0,
-                         "noise": "masking", "classify_from": "code"}, spec)  # fmt: skip
+    model = build_model(
+        {
+            "name": "autoencoder",
+            "channels": [4],
+            "latent_size": 5,
+            "reconstruction_weight": 1.0,
+            "noise": "masking",
+            "classify_from": "code",
+        },
+        spec,
+    )
     images = torch.randint(0, 256, (6, 1, 8, 8), dtype=torch.uint8)
     before = {name: value.clone() for name, value in model.encoder.state_dict().items()}
     loss = model.reconstruction_loss(images.float() / 255, images)

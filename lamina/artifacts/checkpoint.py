@@ -25,8 +25,17 @@ from torch import Tensor, nn
 
 from lamina.core.errors import RunError
 
-__all__ = ["save_checkpoint", "read_checkpoint", "save_weights", "load_weights", "flatten_tensors",
-           "unflatten_tensors", "rng_state", "set_rng_state", "checkpoint_path"]  # fmt: skip
+__all__ = [
+    "save_checkpoint",
+    "read_checkpoint",
+    "save_weights",
+    "load_weights",
+    "flatten_tensors",
+    "unflatten_tensors",
+    "rng_state",
+    "set_rng_state",
+    "checkpoint_path",
+]
 
 FORMAT = 1
 
@@ -137,8 +146,10 @@ def read_checkpoint(directory: Path) -> dict[str, Any]:
         raise RunError(f"cannot read {found / 'state.json'}: {str(error).splitlines()[0]}", damaged) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         found_format = document.get("format") if isinstance(document, dict) else None
-        raise RunError(f"checkpoint {found} has format {found_format}, expected {FORMAT}",
-                       "it was written by another lamina version")  # fmt: skip
+        raise RunError(
+            f"checkpoint {found} has format {found_format}, expected {FORMAT}",
+            "it was written by another lamina version",
+        )
     try:
         tensors = load_file(str(found / "state.safetensors"))
     except (SafetensorError, OSError) as error:
@@ -155,8 +166,14 @@ def _alias_groups(state: dict[str, Tensor]) -> list[list[str]]:
         if tensor.numel() == 0:
             groups[(name,)] = [name]
             continue
-        key = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
-               tensor.stride(), tensor.dtype)  # fmt: skip
+        key = (
+            tensor.device,
+            tensor.untyped_storage().data_ptr(),
+            tensor.storage_offset(),
+            tuple(tensor.shape),
+            tensor.stride(),
+            tensor.dtype,
+        )
         groups.setdefault(key, []).append(name)
     return list(groups.values())
 
@@ -188,8 +205,10 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
     try:
         stored = load_file(str(path))
     except (SafetensorError, OSError) as error:
-        raise RunError(f"cannot read the weights in {path}: {str(error).splitlines()[0]}",
-                       "the file is damaged or incomplete; copy the run folder again, or retrain") from None  # fmt: skip
+        raise RunError(
+            f"cannot read the weights in {path}: {str(error).splitlines()[0]}",
+            "the file is damaged or incomplete; copy the run folder again, or retrain",
+        ) from None
     state = module.state_dict()
     loadable, missing = {}, []
     for names in _alias_groups(state):
@@ -204,6 +223,8 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
             raise RuntimeError(f"missing {', '.join(missing) or 'none'}; unexpected {', '.join(unexpected) or 'none'}")
         module.load_state_dict(loadable, strict=True)
     except (RuntimeError, KeyError) as error:
-        raise RunError(f"weights in {path} do not fit the model: {str(error).splitlines()[0]}",
-                       "the run's config.yaml must match the weights; was it edited?") from None  # fmt: skip
+        raise RunError(
+            f"weights in {path} do not fit the model: {str(error).splitlines()[0]}",
+            "the run's config.yaml must match the weights; was it edited?",
+        ) from None
     return model

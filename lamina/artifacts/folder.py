@@ -58,8 +58,10 @@ class RunFolder:
         try:
             runs_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise RunError(f"cannot create the runs folder {runs_dir}: {error.strerror}",
-                           "pass --runs-dir with a folder you can write to") from None  # fmt: skip
+            raise RunError(
+                f"cannot create the runs folder {runs_dir}: {error.strerror}",
+                "pass --runs-dir with a folder you can write to",
+            ) from None
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
         stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}"
         for attempt in range(1, 1000):
@@ -70,8 +72,10 @@ class RunFolder:
             except FileExistsError:
                 continue
             except OSError as error:
-                raise RunError(f"cannot create a run folder in {runs_dir}: {error.strerror}",
-                               "pass --runs-dir with a folder you can write to") from None  # fmt: skip
+                raise RunError(
+                    f"cannot create a run folder in {runs_dir}: {error.strerror}",
+                    "pass --runs-dir with a folder you can write to",
+                ) from None
         raise RunError(f"cannot create a run folder in {runs_dir}", "remove old runs")
 
     @classmethod

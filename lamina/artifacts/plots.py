@@ -30,8 +30,12 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [start + i * step for i in range(int((high - start) / step) + 1)]
 
 
-def _panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str,
-           series: dict[str, tuple[Sequence[float], Sequence[float]]]) -> None:  # fmt: skip
+def _panel(
+    draw: ImageDraw.ImageDraw,
+    box: tuple[int, int, int, int],
+    title: str,
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+) -> None:
     left, top, right, bottom = box
     font, small = _font(15), _font(12)
     draw.text((left, top - 24), title, fill="black", font=font)
@@ -45,8 +49,10 @@ def _panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str
     x_high = x_high if x_high > x_low else x_low + 1
 
     def place(x: float, y: float) -> tuple[float, float]:
-        return (left + (x - x_low) / (x_high - x_low) * (right - left),
-                bottom - (y - y_low) / (y_high - y_low) * (bottom - top))  # fmt: skip
+        return (
+            left + (x - x_low) / (x_high - x_low) * (right - left),
+            bottom - (y - y_low) / (y_high - y_low) * (bottom - top),
+        )
 
     for y in _ticks(y_low, y_high):
         _, py = place(x_low, y)
@@ -66,8 +72,9 @@ def _panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str
         draw.text((right - 8, top + 8 + 18 * index), label, fill=color, font=small, anchor="ra")
 
 
-def line_chart(path: Path, panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]],
-               x_label: str = "epoch") -> None:  # fmt: skip
+def line_chart(
+    path: Path, panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]], x_label: str = "epoch"
+) -> None:
     """Panels side by side, each {title: {series label: (xs, ys)}}, saved as PNG."""
     width, height = 520 * len(panels), 400
     image = Image.new("RGB", (width, height), "white")
@@ -96,17 +103,31 @@ def confusion_chart(path: Path, matrix: Sequence[Sequence[int]], class_names: Se
         total = sum(matrix[row]) or 1
         name = str(class_names[row])[:10] if row < len(class_names) else str(row)
         draw.text((margin_left - 6, margin_top + row * cell + cell / 2), name, fill="black", font=small, anchor="rm")
-        draw.text((margin_left + row * cell + cell / 2, margin_top + cell * count + 6), name, fill="black",
-                  font=small, anchor="mt")  # fmt: skip
+        draw.text(
+            (margin_left + row * cell + cell / 2, margin_top + cell * count + 6),
+            name,
+            fill="black",
+            font=small,
+            anchor="mt",
+        )
         for column in range(count):
             rate = matrix[row][column] / total
             shade = int(255 - 200 * rate)
-            box = [margin_left + column * cell, margin_top + row * cell,
-                   margin_left + (column + 1) * cell, margin_top + (row + 1) * cell]  # fmt: skip
+            box = [
+                margin_left + column * cell,
+                margin_top + row * cell,
+                margin_left + (column + 1) * cell,
+                margin_top + (row + 1) * cell,
+            ]
             draw.rectangle(box, fill=(shade, shade, 255), outline="#ccc")
             text_color = "white" if rate > 0.6 else "black"
-            draw.text((box[0] + cell / 2, box[1] + cell / 2), str(matrix[row][column]), fill=text_color,
-                      font=small, anchor="mm")  # fmt: skip
+            draw.text(
+                (box[0] + cell / 2, box[1] + cell / 2),
+                str(matrix[row][column]),
+                fill=text_color,
+                font=small,
+                anchor="mm",
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
 

@@ -40,8 +40,13 @@ class MetricsLog(Callback):
         if loss is None:
             return
         state = loop.state
-        row = {"kind": "step", "step": state.step, "epoch": round(state.epoch + state.batch / loop.steps_per_epoch, 4),
-               "loss": loss, "learning_rate": loop.learning_rate}  # fmt: skip
+        row = {
+            "kind": "step",
+            "step": state.step,
+            "epoch": round(state.epoch + state.batch / loop.steps_per_epoch, 4),
+            "loss": loss,
+            "learning_rate": loop.learning_rate,
+        }
         self.handle.write(json.dumps(row) + "\n")
 
     def epoch_end(self, loop, row: dict[str, Any]) -> None:
@@ -101,9 +106,13 @@ class GradientNorms(Callback):
             return
         layers = list(rows[-1]["layers"])
         shown = layers if len(layers) <= 8 else layers[:4] + layers[-4:]  # first and last layers
-        series = {layer: ([row["step"] for row in rows if layer in row["layers"]],
-                          [math.log10(max(row["layers"][layer], 1e-12)) for row in rows if layer in row["layers"]])
-                  for layer in shown}  # fmt: skip
+        series = {
+            layer: (
+                [row["step"] for row in rows if layer in row["layers"]],
+                [math.log10(max(row["layers"][layer], 1e-12)) for row in rows if layer in row["layers"]],
+            )
+            for layer in shown
+        }
         line_chart(self.plot_path, {"log10 gradient norm per layer": series}, x_label="step")
 
 
@@ -115,8 +124,9 @@ def loop_state(loop: Loop, metrics_bytes: int) -> dict[str, Any]:
     return {
         "train_state": state,
         "optimizer": loop.optimizer.state_dict(),
-        "callbacks": {key: callback.state_dict() for key, callback in zip(state_keys(loop.callbacks), loop.callbacks,
-                                                                          strict=True)},  # fmt: skip
+        "callbacks": {
+            key: callback.state_dict() for key, callback in zip(state_keys(loop.callbacks), loop.callbacks, strict=True)
+        },
         "rng": rng_state(),
         "metrics_bytes": metrics_bytes,
     }
@@ -148,8 +158,13 @@ class Checkpoints(Callback):
         if row.get("best"):
             weights = loop.evaluation_model or loop.model  # the weights that earned the score
             save_checkpoint(self.folder.best, weights, loop_state(loop, self.log.offset()))
-        self.folder.update_summary(status="running", epochs=loop.state.epoch, steps=loop.state.step,
-                                   best=loop.state.best, wall_seconds=round(loop.state.wall_seconds, 3))  # fmt: skip
+        self.folder.update_summary(
+            status="running",
+            epochs=loop.state.epoch,
+            steps=loop.state.step,
+            best=loop.state.best,
+            wall_seconds=round(loop.state.wall_seconds, 3),
+        )
 
     def save(self, loop) -> None:
         save_checkpoint(self.folder.last, loop.model, loop_state(loop, self.log.offset()))

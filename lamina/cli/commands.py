@@ -10,6 +10,8 @@ import sys
 from argparse import Namespace
 from typing import Any
 
+from pydantic_core import to_json
+
 from lamina.cli.tables import options_table, print_table
 
 # ---- training -----------------------------------------------------------------------------------------
@@ -23,15 +25,20 @@ def train(arguments: Namespace) -> int | None:
     progress = "quiet" if arguments.quiet else arguments.progress
     if arguments.resume:
         if arguments.config or arguments.overrides:
-            raise ConfigError("--resume continues a run with its saved config; do not pass CONFIG or --set",
-                              hint=f"run: lamina train --resume {arguments.resume}")  # fmt: skip
+            raise ConfigError(
+                "--resume continues a run with its saved config; do not pass CONFIG or --set",
+                hint=f"run: lamina train --resume {arguments.resume}",
+            )
         run = resume(arguments.resume, progress=progress)
     else:
         if not arguments.config:
-            raise ConfigError("lamina train needs a CONFIG file (or --resume RUN_DIR)",
-                              hint="e.g. lamina train configs/digits_cnn.yaml")  # fmt: skip
-        run = train_run(arguments.config, arguments.overrides, runs_dir=arguments.runs_dir, name=arguments.name,
-                        progress=progress)  # fmt: skip
+            raise ConfigError(
+                "lamina train needs a CONFIG file (or --resume RUN_DIR)",
+                hint="e.g. lamina train configs/digits_cnn.yaml",
+            )
+        run = train_run(
+            arguments.config, arguments.overrides, runs_dir=arguments.runs_dir, name=arguments.name, progress=progress
+        )
     summary = run.summary
     metrics = summary.get("metrics", {})
     split = "test" if "test" in metrics else "val"  # language models may have no test split (nanoGPT's 90/10)
@@ -71,16 +78,22 @@ def _evaluate_ensemble(arguments: Namespace) -> None:
     members = result["members"]
     names = [name for name, value in metrics["ensemble"].items() if isinstance(value, float)]
     header = ["metric"] + [f"run {index + 1}" for index in range(len(members))] + ["ensemble"]
-    rows = [[name] + [f"{metrics[m][name]:.6g}" if name in metrics[m] else "" for m in members]
-            + [f"{metrics['ensemble'][name]:.6g}"] for name in names]  # fmt: skip
+    rows = [
+        [name]
+        + [f"{metrics[m][name]:.6g}" if name in metrics[m] else "" for m in members]
+        + [f"{metrics['ensemble'][name]:.6g}"]
+        for name in names
+    ]
     print(f"{arguments.split} split; ensemble = mean of the {len(members)} runs' predictions")
     print_table(header, rows)
     for index, member in enumerate(members):
         print(f"run {index + 1}: {member}")
     if "threshold" in result:
         threshold = result["threshold"]
-        print(f"threshold {threshold['value']:.4g} for {threshold['positive_class']!r}, chosen on the ensemble's "
-              f"val predictions ({threshold['rule']})")  # fmt: skip
+        print(
+            f"threshold {threshold['value']:.4g} for {threshold['positive_class']!r}, chosen on the ensemble's "
+            f"val predictions ({threshold['rule']})"
+        )
     confusion = metrics["ensemble"].get("confusion_matrix")
     if confusion is not None:
         print("\nensemble confusion matrix (rows: true class, columns: predicted)")
@@ -97,12 +110,21 @@ def predict(arguments: Namespace) -> int | None:
             print(json.dumps(result))
         return
     if results and "anomaly_score" in results[0]:
-        print_table(["input", "anomaly score", "latent code"],
-                    [[r["input"], f"{r['anomaly_score']:.5f}", " ".join(f"{v:.3f}" for v in r["code"][:8])
-                      + (" …" if len(r["code"]) > 8 else "")] for r in results])  # fmt: skip
+        print_table(
+            ["input", "anomaly score", "latent code"],
+            [
+                [
+                    r["input"],
+                    f"{r['anomaly_score']:.5f}",
+                    " ".join(f"{v:.3f}" for v in r["code"][:8]) + (" …" if len(r["code"]) > 8 else ""),
+                ]
+                for r in results
+            ],
+        )
     elif results and "probability" in results[0]:
-        print_table(["input", "label", "probability"],
-                    [[r["input"], r["label"], f"{r['probability']:.4f}"] for r in results])  # fmt: skip
+        print_table(
+            ["input", "label", "probability"], [[r["input"], r["label"], f"{r['probability']:.4f}"] for r in results]
+        )
     elif results and "label" in results[0]:
         print_table(["input", "label"], [[r["input"], r["label"]] for r in results])
     else:
@@ -113,8 +135,10 @@ def generate(arguments: Namespace) -> int | None:
     from lamina.generate import generate as generate_samples  # PyTorch
     from lamina.run import load_run
 
-    options = {name: getattr(arguments, name) for name in ("samples", "prompt", "max_tokens", "temperature",
-                                                           "top_k", "seed", "output")}  # fmt: skip
+    options = {
+        name: getattr(arguments, name)
+        for name in ("samples", "prompt", "max_tokens", "temperature", "top_k", "seed", "output")
+    }
     result = generate_samples(load_run(arguments.run_dir), **options)
     if "text" in result:
         print(result["text"])
@@ -229,15 +253,23 @@ def runs(arguments: Namespace) -> int | None:
         best_text = f"{best.get('monitor', '')} {best['value']:.4f}" if "value" in best else "-"
         test = record.get("metrics", {}).get("test", {})
         main = next((k for k in ("accuracy", "r2") if k in test), None)
-        rows.append([record["id"], record.get("model", "?"), record.get("data", "?"), best_text,
-                     f"test.{main} {test[main]:.4f}" if main else "-", record.get("status", "?")])  # fmt: skip
+        rows.append(
+            [
+                record["id"],
+                record.get("model", "?"),
+                record.get("data", "?"),
+                best_text,
+                f"test.{main} {test[main]:.4f}" if main else "-",
+                record.get("status", "?"),
+            ]
+        )
     print_table(["id", "model", "data", "best", "test", "status"], rows)
 
 
 def schema(arguments: Namespace) -> int | None:
     from lamina.config.schema import schema as config_schema  # the options only: no PyTorch
 
-    text = json.dumps(config_schema(), indent=2)
+    text = to_json(config_schema(), indent=2).decode()
     if arguments.output:
         from lamina.artifacts.folder import atomic_write
 

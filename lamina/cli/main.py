@@ -23,8 +23,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def overrides(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                         help="override a config value by dotted path, e.g. --set train.epochs=5 (repeatable)")  # fmt: skip
+        sub.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a config value by dotted path, e.g. --set train.epochs=5 (repeatable)",
+        )
 
     train = commands.add_parser("train", help="train a model from a config (or resume a run)")
     train.add_argument("config", nargs="?", help="YAML config file")
@@ -34,12 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", help="run name (part of the run folder's name)")
     shown = train.add_mutually_exclusive_group()
     shown.add_argument("--quiet", action="store_true", help="print only the final result and the run folder")
-    shown.add_argument("--progress", choices=["auto", "rich", "plain"], default="auto",
-                       help="live bar (rich), a line per epoch (plain), or rich on a terminal (auto)")  # fmt: skip
+    shown.add_argument(
+        "--progress",
+        choices=["auto", "rich", "plain"],
+        default="auto",
+        help="live bar (rich), a line per epoch (plain), or rich on a terminal (auto)",
+    )
 
     evaluate = commands.add_parser("evaluate", help="metrics of a trained run (or an ensemble of runs) on a split")
-    evaluate.add_argument("run_dir", nargs="+",
-                          help="run folder; with several, their ensemble (mean of their predictions) beside each")  # fmt: skip
+    evaluate.add_argument(
+        "run_dir", nargs="+", help="run folder; with several, their ensemble (mean of their predictions) beside each"
+    )
     evaluate.add_argument("--split", default="test", choices=["train", "val", "test"], help="default: test")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
+from typing_extensions import TypeAliasType
 
 from lamina.core.registry import RegistryChoice
 
@@ -25,6 +26,8 @@ def print_table(headers: list[str], rows: list[list[Any]]) -> None:
 
 def type_name(annotation: Any) -> str:
     """A short readable type: 'int', 'list[int]', 'max|avg|none', 'float | none'."""
+    if isinstance(annotation, TypeAliasType):  # a named type such as Augmentations: what it stands for
+        return type_name(annotation.__value__)
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
         return "|".join(str(value) for value in typing.get_args(annotation))

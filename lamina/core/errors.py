@@ -21,7 +21,12 @@ __all__ = [
 
 
 def did_you_mean(received: str, allowed: Iterable[str]) -> str | None:
-    """The closest allowed name to `received`, or None when nothing is close."""
+    """The closest allowed name to `received`, or None when nothing is close.
+
+    Example:
+        >>> did_you_mean("adamm", ["sgd", "adam", "adamw"]), did_you_mean("acc", ["accuracy", "roc_auc"])
+        ('adam', 'accuracy')
+    """
     allowed = list(allowed)
     lowered = {name.lower(): name for name in allowed}
     text = str(received).lower()
@@ -34,7 +39,14 @@ def did_you_mean(received: str, allowed: Iterable[str]) -> str | None:
 
 
 class LaminaError(Exception):
-    """Base class of every error a user can cause (bad config, data, files or run folders)."""
+    """Base class of every error a user can cause (bad config, data, files or run folders): what is wrong, and a
+    hint on how to fix it.
+
+    Example:
+        >>> print(DataError("CSV file 'x.csv' does not exist", "check data.path"))
+        CSV file 'x.csv' does not exist
+          hint: check data.path
+    """
 
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
@@ -60,7 +72,15 @@ class Problem:
 
 
 class ConfigError(LaminaError):
-    """A config (YAML, overrides or Python dict) that does not validate. Lists every problem at once."""
+    """A config (YAML, overrides or Python dict) that does not validate. Lists every problem at once.
+
+    Example:
+        >>> print(ConfigError([Problem("train.epochs", "should be at least 1; received 0"),
+        ...                    Problem("model.name", "unknown model 'cnnn'", "did you mean 'cnn'?")], "bad.yaml"))
+        config has 2 problems in bad.yaml:
+          - train.epochs: should be at least 1; received 0
+          - model.name: unknown model 'cnnn'; did you mean 'cnn'?
+    """
 
     def __init__(self, problems: list[Problem] | str, source: str | None = None, hint: str | None = None):
         if isinstance(problems, str):

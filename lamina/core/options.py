@@ -3,9 +3,9 @@ the string written below a field is its help (its description in `lamina models`
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ForwardRef
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from lamina.core.docstrings import attribute_docstrings
 
@@ -23,22 +23,18 @@ class Options(BaseModel):
         (4, 'Hidden units.')
     """
 
-    # Not pydantic's use_attribute_docstrings: it costs seconds per import (lamina/core/docstrings.py).
+    # Not pydantic's use_attribute_docstrings: it costs seconds per import (lamina/core/docstrings.py). The schema
+    # is built on first use (defer_build), after the descriptions below are set: listing the options of every
+    # entry (lamina models, lamina datasets) never builds a schema at all.
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), defer_build=True)
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        # Runs inside pydantic's class creation, before it collects the fields, so the descriptions are part of
-        # the schema it builds next (setting them afterwards would need a second build of every class).
-        super().__init_subclass__(**kwargs)
-        _describe_fields(cls)
-
-
-def _describe_fields(cls: type) -> None:
-    """Each field of `cls`'s own class statement with a docstring below it gets it as its description, added to
-    its annotation as `Annotated[type, Field(description=...)]` (a description given to `Field()` wins)."""
-    docstrings = attribute_docstrings(cls)
-    annotations = cls.__dict__.get("__annotations__", {})
-    for name, annotation in list(annotations.items()):
-        if name in docstrings and not name.startswith("_") and "ClassVar" not in str(annotation):
-            kind = ForwardRef(annotation) if isinstance(annotation, str) else annotation  # `from __future__`
-            annotations[name] = Annotated[kind, Field(description=docstrings[name])]
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        docstrings = attribute_docstrings(cls)
+        fields = cls.model_fields
+        for name in cls.__dict__.get("__annotations__", {}):
+            if name in docstrings and name in fields and fields[name].description is None:
+                fields[name].description = docstrings[name]  # as use_attribute_docstrings sets them
+        if cls.__pydantic_complete__:  # built already (defer_build turned off): build again with the descriptions
+            cls.model_rebuild(force=True)

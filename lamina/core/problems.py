@@ -7,6 +7,7 @@ import re
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
+from typing_extensions import TypeAliasType
 
 from lamina.core.errors import Problem, did_you_mean
 from lamina.core.registry import RegistryChoice
@@ -81,6 +82,9 @@ def _problem(item: dict, path: str, owner: type | None, choice: RegistryChoice |
         return Problem(path, f"expected {expected}, received {received!r} ({type(received).__name__})", hint)
     message = item["msg"].removeprefix("Value error, ")
     message = re.sub(r"^Input should be ", "should be ", message)
+    item_of_list = re.match(r"^\[(\d+)\] (.*)$", message, re.S)  # a list's validator naming one of its items
+    if item_of_list:
+        path, message = f"{path}[{item_of_list.group(1)}]", item_of_list.group(2)
     if kind.startswith(("greater", "less", "too_")):
         message += f"; received {received!r}"
     return Problem(path, message, None)
@@ -128,9 +132,11 @@ def _field_annotation(field: Any) -> Any:
 
 
 def _choice(annotation: Any) -> RegistryChoice | None:
-    """The registry marker anywhere in an annotation (inside Optional or list too), if there is one."""
+    """The registry marker anywhere in an annotation (inside Optional, list or a named type too), if there is one."""
     if annotation is None:
         return None
+    if isinstance(annotation, TypeAliasType):
+        return _choice(annotation.__value__)
     if hasattr(annotation, "__metadata__"):
         marks = [mark for mark in annotation.__metadata__ if isinstance(mark, RegistryChoice)]
         if marks:
@@ -143,7 +149,9 @@ def _choice(annotation: Any) -> RegistryChoice | None:
 
 
 def _unwrap(annotation: Any) -> Any:
-    """Strip Annotated/Optional; a union of several option classes becomes a list of them."""
+    """Strip Annotated/Optional and named types; a union of several option classes becomes a list of them."""
+    if isinstance(annotation, TypeAliasType):
+        return _unwrap(annotation.__value__)
     while get_origin(annotation) is not None and hasattr(annotation, "__metadata__"):
         annotation = get_args(annotation)[0]
     origin = get_origin(annotation)

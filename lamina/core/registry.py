@@ -103,8 +103,10 @@ class Registry(Generic[T]):
         """Register a function (or "module:function") under `name`, with optional options and metadata."""
         unknown = sorted(set(metadata) - set(self.metadata))
         if unknown:
-            raise TypeError(f"{self.kind} {name!r}: unknown metadata {', '.join(unknown)}; known: "
-                            f"{', '.join(self.metadata) or 'none'}")  # fmt: skip
+            raise TypeError(
+                f"{self.kind} {name!r}: unknown metadata {', '.join(unknown)}; known: "
+                f"{', '.join(self.metadata) or 'none'}"
+            )
         entry = Entry(name, options, function, MappingProxyType({**self.metadata, **metadata}))
         return self.add(name, entry)  # type: ignore[arg-type]
 

@@ -60,8 +60,10 @@ def _files(config: AudioOptions) -> tuple[list[Path], list[str], list[str]]:
     for file in sorted(folder.glob("*.wav")):
         match = FSDD_NAME.match(file.stem)
         if match is None:
-            raise DataError(f"{file.name} does not follow the fsdd naming label_speaker_index.wav",
-                            "rename it, or use layout: folders (one subfolder per class)")  # fmt: skip
+            raise DataError(
+                f"{file.name} does not follow the fsdd naming label_speaker_index.wav",
+                "rename it, or use layout: folders (one subfolder per class)",
+            )
         files.append(file)
         labels.append(match["label"])
         groups.append(match["group"])
@@ -120,9 +122,17 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
     targets = torch.tensor([lookup[label] for label in labels])
     index = _split(config, targets, groups, seed)
     splits = {name: Split(waveforms[index[name]], targets[index[name]]) for name in ("train", "val", "test")}
-    record = {"sample_rate": config.sample_rate, "samples": samples, "features": config.features,
-              "n_fft": config.n_fft, "hop_length": config.hop_length, "n_mels": config.n_mels,
-              "n_mfcc": config.n_mfcc, "normalize": config.normalize, "top_db": config.top_db}  # fmt: skip
+    record = {
+        "sample_rate": config.sample_rate,
+        "samples": samples,
+        "features": config.features,
+        "n_fft": config.n_fft,
+        "hop_length": config.hop_length,
+        "n_mels": config.n_mels,
+        "n_mfcc": config.n_mfcc,
+        "normalize": config.normalize,
+        "top_db": config.top_db,
+    }
     features = AudioFeatures(record)
     raw = features.raw(splits["train"].inputs)  # (N, 1, bins, frames)
     if config.normalize == "utterance":
@@ -130,13 +140,20 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
     record["mean"] = raw.mean(dim=(0, 1, 3)).tolist()
     record["std"] = raw.std(dim=(0, 1, 3)).clamp(min=1e-6).tolist()
     transform = AudioFeatures(record)
-    spec = DataSpec(kind="audio", task="classification", input_shape=tuple(raw.shape[1:]),
-                    num_classes=len(class_names), class_names=class_names,
-                    extra={"sample_rate": config.sample_rate})  # fmt: skip
+    spec = DataSpec(
+        kind="audio",
+        task="classification",
+        input_shape=tuple(raw.shape[1:]),
+        num_classes=len(class_names),
+        class_names=class_names,
+        extra={"sample_rate": config.sample_rate},
+    )
     preprocessing = {"type": "audio", **record, "source": {"dataset": "audio", "path": str(config.path)}}
     held_out = sorted({groups[i] for i in index["test"].tolist()})
-    notes = [f"{len(files)} recordings, {config.seconds:g} s at {config.sample_rate} Hz → {config.features} "
-             f"{tuple(raw.shape[1:])}; test speakers/groups: {', '.join(held_out) or '-'}"]  # fmt: skip
+    notes = [
+        f"{len(files)} recordings, {config.seconds:g} s at {config.sample_rate} Hz → {config.features} "
+        f"{tuple(raw.shape[1:])}; test speakers/groups: {', '.join(held_out) or '-'}"
+    ]
     return DataBundle(spec, splits, preprocessing, transform, notes)
 
 
@@ -147,9 +164,12 @@ def _split(config: AudioOptions, targets: Tensor, groups: list[str], seed: int) 
     known = sorted(set(groups))
     unknown = [group for group in config.test_groups if group not in known]
     if not config.test_groups or unknown:
-        raise DataError(f"data.test_groups {config.test_groups} names no known speaker/group" if config.test_groups
-                        else "data.split: group needs data.test_groups (the speakers to hold out)",
-                        f"groups in the data: {', '.join(known)}")  # fmt: skip
+        raise DataError(
+            f"data.test_groups {config.test_groups} names no known speaker/group"
+            if config.test_groups
+            else "data.split: group needs data.test_groups (the speakers to hold out)",
+            f"groups in the data: {', '.join(known)}",
+        )
     held = torch.tensor([group in config.test_groups for group in groups])
     rest = torch.nonzero(~held).flatten()
     part = split_indices(targets[rest], len(rest), {"val": config.val_fraction}, seed, config.stratify)

@@ -70,8 +70,9 @@ def shift_and_noise(
     return add_noise(result, noise_snr, generator) if noise_snr is not None else result
 
 
-def mask_bands(features: Tensor, generator: Generator, time_masks: int, time_width: int, frequency_masks: int,
-               frequency_width: int) -> Tensor:  # fmt: skip
+def mask_bands(
+    features: Tensor, generator: Generator, time_masks: int, time_width: int, frequency_masks: int, frequency_width: int
+) -> Tensor:
     """SpecAugment (Park et al., 2019) on (B, 1, bins, frames): zero (the mean) random bands of frames and bins."""
     batch, _, bins, frames = features.shape
     device = features.device  # the generator lives on the batch's device (a CUDA generator for batches on a GPU)
@@ -143,8 +144,14 @@ def spec_augment(config: SpecAugmentOptions, bundle) -> Augmentation:
     """SpecAugment time and frequency masks on each training batch."""
 
     def apply(features: Tensor, targets: Tensor, generator: Generator) -> tuple[Tensor, Tensor]:
-        masked = mask_bands(features, generator, config.time_masks, config.time_mask_frames,
-                            config.frequency_masks, config.frequency_mask_bins)  # fmt: skip
+        masked = mask_bands(
+            features,
+            generator,
+            config.time_masks,
+            config.time_mask_frames,
+            config.frequency_masks,
+            config.frequency_mask_bins,
+        )
         return masked, targets
 
     return apply

@@ -55,8 +55,15 @@ def with_augmentations(bundle: DataBundle, configs: list[Options], path: str = "
         entry = augmentations.get(config.name, f"{path}[{index}].name")
         task = task_of(bundle.spec)
         if entry.metadata["mixes_labels"] and not task.classes:
-            raise ConfigError([Problem(f"{path}[{index}]", f"{config.name} mixes class labels, but the data is a "
-                                       f"{task.name} task", "remove it")])  # fmt: skip
+            raise ConfigError(
+                [
+                    Problem(
+                        f"{path}[{index}]",
+                        f"{config.name} mixes class labels, but the data is a {task.name} task",
+                        "remove it",
+                    )
+                ]
+            )
         step = entry.function(config, bundle)
         stage = entry.metadata["stage"]
         if stage != "decibels" and decibels:
@@ -140,8 +147,9 @@ def _kornia():
     try:
         import kornia
     except ImportError:
-        raise LaminaError("this augmentation needs kornia, which is not installed",
-                          "pip install 'lamina[vision]'") from None  # fmt: skip
+        raise LaminaError(
+            "this augmentation needs kornia, which is not installed", "pip install 'lamina[vision]'"
+        ) from None
     return kornia
 
 
@@ -196,8 +204,13 @@ def affine(config: AffineOptions, bundle) -> Augmentation:
         count, _, height, width = inputs.shape
         device = inputs.device
         angle = _uniform(count, -config.degrees, config.degrees, generator, device)
-        shift = torch.stack([_uniform(count, -config.translate, config.translate, generator, device) * width,
-                             _uniform(count, -config.translate, config.translate, generator, device) * height], 1)  # fmt: skip
+        shift = torch.stack(
+            [
+                _uniform(count, -config.translate, config.translate, generator, device) * width,
+                _uniform(count, -config.translate, config.translate, generator, device) * height,
+            ],
+            1,
+        )
         zoom = _uniform(count, *config.scale, generator, device)[:, None].expand(count, 2).contiguous()
         shear = _uniform(count, -config.shear, config.shear, generator, device).mul(math.pi / 180)  # radians
         center = torch.tensor([[(width - 1) / 2, (height - 1) / 2]], device=device).expand(count, 2)
@@ -231,8 +244,9 @@ def color_jitter(config: ColorJitterOptions, bundle) -> Augmentation:
         if images.shape[1] == 3:
             changed = enhance.adjust_saturation(changed, factor(config.saturation))
             if config.hue:
-                changed = enhance.adjust_hue(changed, _uniform(count, -config.hue, config.hue, generator, device)
-                                             * 2 * math.pi)  # fmt: skip
+                changed = enhance.adjust_hue(
+                    changed, _uniform(count, -config.hue, config.hue, generator, device) * 2 * math.pi
+                )
         chosen = _chosen(count, config.p, generator, device)[:, None, None, None]
         return torch.where(chosen, (changed.clamp(0, 1) - m) / s, inputs), targets
 

@@ -11,8 +11,6 @@ in dB, `inputs` ones change each normalized batch. They apply in the order given
 lamina/data/augment.py and lamina/data/audio_augment.py.
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field

@@ -19,8 +19,9 @@ from lamina.data.spec import DataSpec
 __all__ = ["compose_strings", "digit_strings"]
 
 
-def compose_strings(images: Tensor, labels: Tensor, count: int, digits: int, min_digits: int, jitter: int,
-                    generator: torch.Generator) -> tuple[Tensor, Tensor]:  # fmt: skip
+def compose_strings(
+    images: Tensor, labels: Tensor, count: int, digits: int, min_digits: int, jitter: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
     """`count` strings from (N, 1, 28, 28) uint8 digits: images (count, 1, 28, 28·digits), targets (count, digits)
     padded with -1. Digits are drawn by successive random permutations, so each is used about equally often."""
     needed = count * digits
@@ -46,14 +47,24 @@ def digit_strings(config: DigitStringsOptions, seed: int) -> DataBundle:
     source = mnist(MNISTOptions(path=config.path, val_fraction=0.0, test_fraction=0.0), seed)
     train_digits, test_digits = source.splits["train"], source.splits["test"]
     parts = split_indices(train_digits.targets, len(train_digits), {"val": config.val_fraction}, seed)
-    pools = {"train": train_digits.subset(parts["train"]), "val": train_digits.subset(parts["val"]),
-             "test": test_digits}  # fmt: skip
+    pools = {
+        "train": train_digits.subset(parts["train"]),
+        "val": train_digits.subset(parts["val"]),
+        "test": test_digits,
+    }
     counts = {"train": config.train_strings, "val": config.val_strings, "test": config.test_strings}
     splits = {}
     for offset, (name, pool) in enumerate(pools.items()):
         generator = torch.Generator().manual_seed(seed * 1_000_003 + offset)
-        images, targets = compose_strings(pool.inputs, pool.targets, counts[name], config.digits,
-                                          config.min_digits or config.digits, config.jitter, generator)  # fmt: skip
+        images, targets = compose_strings(
+            pool.inputs,
+            pool.targets,
+            counts[name],
+            config.digits,
+            config.min_digits or config.digits,
+            config.jitter,
+            generator,
+        )
         splits[name] = Split(images, targets)
     if config.target == "first_digit":
         splits = {name: Split(split.inputs, split.targets[:, 0].clone()) for name, split in splits.items()}
@@ -61,13 +72,34 @@ def digit_strings(config: DigitStringsOptions, seed: int) -> DataBundle:
     mean, std = [float(pixels.mean())], [float(pixels.std())]
     shape = tuple(splits["train"].inputs.shape[1:])
     if config.target == "first_digit":
-        spec = DataSpec(kind="image", task="classification", input_shape=shape, num_classes=10,
-                        class_names=[str(d) for d in range(10)])  # fmt: skip
+        spec = DataSpec(
+            kind="image",
+            task="classification",
+            input_shape=shape,
+            num_classes=10,
+            class_names=[str(d) for d in range(10)],
+        )
     else:
-        spec = DataSpec(kind="image", task="transcription", input_shape=shape, num_classes=10, output_size=11,
-                        class_names=[str(d) for d in range(10)], extra={"max_length": config.digits})  # fmt: skip
-    preprocessing = {"type": "image", "channels": 1, "height": shape[1], "width": shape[2], "mean": mean, "std": std,
-                     "source": {"dataset": "digit_strings", "invert": False}}  # fmt: skip
-    notes = [f"{config.digits}-digit strings from MNIST: train and val from disjoint training digits, test from "
-             "the official test digits only"]  # fmt: skip
+        spec = DataSpec(
+            kind="image",
+            task="transcription",
+            input_shape=shape,
+            num_classes=10,
+            output_size=11,
+            class_names=[str(d) for d in range(10)],
+            extra={"max_length": config.digits},
+        )
+    preprocessing = {
+        "type": "image",
+        "channels": 1,
+        "height": shape[1],
+        "width": shape[2],
+        "mean": mean,
+        "std": std,
+        "source": {"dataset": "digit_strings", "invert": False},
+    }
+    notes = [
+        f"{config.digits}-digit strings from MNIST: train and val from disjoint training digits, test from "
+        "the official test digits only"
+    ]
     return DataBundle(spec, splits, preprocessing, ImageNormalizer(mean, std), notes)

@@ -40,8 +40,10 @@ def read_inputs(paths: list[str | Path], preprocessing: dict) -> tuple[Tensor, l
     if preprocessing["type"] == "image":
         wrong = [p for p in paths if p.suffix.lower() not in IMAGE_SUFFIXES]
         if wrong:
-            raise DataError(f"{wrong[0]} is not an image file, but this run was trained on images",
-                            f"pass files ending in {', '.join(sorted(IMAGE_SUFFIXES))}")  # fmt: skip
+            raise DataError(
+                f"{wrong[0]} is not an image file, but this run was trained on images",
+                f"pass files ending in {', '.join(sorted(IMAGE_SUFFIXES))}",
+            )
         images = torch.stack([read_image(path, preprocessing) for path in paths])
         return images, [str(path) for path in paths]
     if preprocessing["type"] == "table":
@@ -81,9 +83,11 @@ def _read_rows(paths: list[Path], preprocessing: dict) -> tuple[Tensor, list[str
         header, columns = read_table(path)
         missing = [name for name in needed if name not in header]
         if missing:
-            raise DataError(f"{path} lacks the feature columns {', '.join(missing[:5])}"
-                            + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""),
-                            "the CSV needs the same feature columns as the training data")  # fmt: skip
+            raise DataError(
+                f"{path} lacks the feature columns {', '.join(missing[:5])}"
+                + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""),
+                "the CSV needs the same feature columns as the training data",
+            )
         batches.append(encoder.transform(columns))
         labels += [f"{path.name}:{row + 2}" for row in range(len(columns[header[0]]))]
     return torch.cat(batches), labels

@@ -4,11 +4,10 @@ digit strings and time series. This module is the list of built-in data sets; im
 PyTorch (a data set's reader is imported when it is built).
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
+from typing_extensions import TypeAliasType
 
 from lamina.core.options import Options
 from lamina.core.registry import Registry
@@ -20,7 +19,8 @@ __all__ = ["datasets", "DataOptions", "SplitOptions", "ImageOptions", "PseudoLab
 # `inputs`: the kind of model input the data set gives, which decides the augmentations it can take
 datasets = Registry("dataset", metadata={"inputs": "image"})
 
-Augmentations = list[augmentations.union()]  # type: ignore[valid-type]
+# one named type, so pydantic builds its schema once for every data set rather than once per data set
+Augmentations = TypeAliasType("Augmentations", list[augmentations.union()])  # type: ignore[valid-type]
 
 
 class DataOptions(Options):
@@ -41,9 +41,11 @@ class DataOptions(Options):
             allowed = augmentations.get(entry.name).metadata["inputs"]
             if inputs not in allowed:
                 fitting = [other.name for other in augmentations.values() if inputs in other.metadata["inputs"]]
-                raise ValueError(f"[{index}] {entry.name} applies to {' and '.join(allowed)} inputs, but data set "
-                                 f"{name!r} gives {inputs} inputs; "
-                                 + (f"for {inputs} use: {', '.join(fitting)}" if fitting else "remove it"))  # fmt: skip
+                raise ValueError(
+                    f"[{index}] {entry.name} applies to {' and '.join(allowed)} inputs, but data set "
+                    f"{name!r} gives {inputs} inputs; "
+                    + (f"for {inputs} use: {', '.join(fitting)}" if fitting else "remove it")
+                )
         return value
 
 
@@ -93,8 +95,9 @@ class PseudoLabelOptions(Options):
     @model_validator(mode="after")
     def _online_options_need_online(self):
         if self.teacher == []:
-            raise ValueError("teacher is an empty list; name one or more run folders, or remove teacher for online "
-                             "pseudo-labelling")  # fmt: skip
+            raise ValueError(
+                "teacher is an empty list; name one or more run folders, or remove teacher for online pseudo-labelling"
+            )
         if self.teacher is not None and self.strong_augment:
             raise ValueError("strong_augment is used by online pseudo-labelling only; remove it, or remove teacher")
         return self
@@ -120,11 +123,16 @@ class ImageOptions(SplitOptions):
             return self
         if not tasks.get(self.task).classes:
             raise ValueError(f"pseudo_labels are classes, but task is {self.task!r}; remove pseudo_labels")
-        mixing = [entry.name for entry in [*self.augment, *self.pseudo_labels.strong_augment]
-                  if augmentations.get(entry.name).metadata["mixes_labels"]]  # fmt: skip
+        mixing = [
+            entry.name
+            for entry in [*self.augment, *self.pseudo_labels.strong_augment]
+            if augmentations.get(entry.name).metadata["mixes_labels"]
+        ]
         if mixing:
-            raise ValueError(f"{', '.join(mixing)} mixes labels, which online pseudo-labelling cannot pair with "
-                             "its own labels; remove it, or set pseudo_labels.teacher (offline)")  # fmt: skip
+            raise ValueError(
+                f"{', '.join(mixing)} mixes labels, which online pseudo-labelling cannot pair with "
+                "its own labels; remove it, or set pseudo_labels.teacher (offline)"
+            )
         return self
 
 
@@ -268,8 +276,10 @@ class AudioOptions(SplitOptions):
         banded = [entry.name for entry in self.augment if augmentations.get(entry.name).metadata["stage"] == "decibels"]
         if banded and self.features != "log_mel":
             verb = "works" if len(banded) == 1 else "work"
-            raise ValueError(f"{' and '.join(banded)} {verb} on log-mel bands, but features is {self.features!r}; "
-                             "set features: log_mel, or remove it from augment")  # fmt: skip
+            raise ValueError(
+                f"{' and '.join(banded)} {verb} on log-mel bands, but features is {self.features!r}; "
+                "set features: log_mel, or remove it from augment"
+            )
         return self
 
 

@@ -25,6 +25,8 @@ def data_path(text: str) -> Path:
     name, _, inside = text.removeprefix("package:").partition("/")
     spec = importlib.util.find_spec(name) if name.isidentifier() else None
     if spec is None or not spec.submodule_search_locations:
-        raise DataError(f"data.path {text!r} names the package {name!r}, which is not installed",
-                        f"pip install {name}, or point data.path at the file itself")  # fmt: skip
+        raise DataError(
+            f"data.path {text!r} names the package {name!r}, which is not installed",
+            f"pip install {name}, or point data.path at the file itself",
+        )
     return Path(list(spec.submodule_search_locations)[0]) / inside

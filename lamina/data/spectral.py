@@ -62,8 +62,9 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0
 def power_spectrogram(waveforms: Tensor, n_fft: int, hop_length: int) -> Tensor:
     """(B, S) → (B, n_fft // 2 + 1, frames) |STFT|² with a periodic Hann window, centred frames, zero padding."""
     window = torch.hann_window(n_fft, device=waveforms.device, dtype=waveforms.dtype)
-    spectrum = torch.stft(waveforms, n_fft, hop_length, window=window, center=True, pad_mode="constant",
-                          return_complex=True)  # fmt: skip
+    spectrum = torch.stft(
+        waveforms, n_fft, hop_length, window=window, center=True, pad_mode="constant", return_complex=True
+    )
     return spectrum.abs().pow(2)
 
 
@@ -87,8 +88,9 @@ def mfcc(log_mel_db: Tensor, basis: Tensor) -> Tensor:
     return torch.matmul(basis.to(log_mel_db.device), log_mel_db)
 
 
-def warp_mel_frequencies(features: Tensor, factors: Tensor, sample_rate: int, f_min: float = 0.0,
-                         f_max: float | None = None) -> Tensor:  # fmt: skip
+def warp_mel_frequencies(
+    features: Tensor, factors: Tensor, sample_rate: int, f_min: float = 0.0, f_max: float | None = None
+) -> Tensor:
     """Vocal-tract-length perturbation (Jaitly & Hinton, 2013) on mel features: (B, ..., n_mels, frames) with
     each sample's frequency axis scaled by its factor in `factors` (B,), so what was at f Hz moves to factor·f
     (factor > 1: formants move up, a shorter vocal tract). Each band reads the band centre f / factor, linearly

@@ -25,11 +25,21 @@ __all__ = ["TableEncoder", "read_table", "table_bundle", "breast_cancer", "csv_t
 
 # scikit-learn's copy of the Wisconsin data, read without importing scikit-learn (and SciPy)
 BREAST_CANCER_FILE = "package:sklearn/datasets/data/breast_cancer.csv"
-_MEASURES = ("radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity", "concave points",
-             "symmetry", "fractal dimension")  # fmt: skip
-BREAST_CANCER_FEATURES = [f"mean {m}" for m in _MEASURES] + [f"{m} error" for m in _MEASURES] + [
-    f"worst {m}" for m in _MEASURES
-]
+_MEASURES = (
+    "radius",
+    "texture",
+    "perimeter",
+    "area",
+    "smoothness",
+    "compactness",
+    "concavity",
+    "concave points",
+    "symmetry",
+    "fractal dimension",
+)
+BREAST_CANCER_FEATURES = (
+    [f"mean {m}" for m in _MEASURES] + [f"{m} error" for m in _MEASURES] + [f"worst {m}" for m in _MEASURES]
+)
 
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
 
@@ -64,8 +74,11 @@ class TableEncoder:
             if present.size == 0:
                 raise DataError(f"column {name!r} has no values in the train split", "drop it with data.ignore")
             std = float(present.std())
-            numeric[name] = {"mean": float(present.mean()), "std": std if std > 0 else 1.0,
-                             "median": float(numpy.median(present))}  # fmt: skip
+            numeric[name] = {
+                "mean": float(present.mean()),
+                "std": std if std > 0 else 1.0,
+                "median": float(numpy.median(present)),
+            }
         categorical = {
             name: sorted({value for value in columns[name] if not is_missing(value)}) for name in categorical_names
         }
@@ -161,16 +174,21 @@ def table_bundle(
 
     encoder = TableEncoder.fit(take(index["train"]), numeric, categorical)
     splits = {name: Split(encoder.transform(take(rows)), targets[rows]) for name, rows in index.items()}
-    spec = DataSpec(kind="tabular", task=task, input_shape=(len(encoder.feature_names),),
-                    feature_names=encoder.feature_names)  # fmt: skip
+    spec = DataSpec(
+        kind="tabular", task=task, input_shape=(len(encoder.feature_names),), feature_names=encoder.feature_names
+    )
     if classes:
         spec = replace(spec, num_classes=len(class_names), class_names=class_names, output_size=len(class_names))
     else:
         splits = {name: Split(split.inputs, split.targets.reshape(len(split), -1)) for name, split in splits.items()}
         train_targets = splits["train"].targets.double()  # (N, T)
-        spec = replace(spec, num_targets=train_targets.shape[1], output_size=train_targets.shape[1],
-                       target_mean=train_targets.mean(dim=0).tolist(),
-                       target_std=train_targets.std(dim=0).clamp(min=1e-12).tolist())  # fmt: skip
+        spec = replace(
+            spec,
+            num_targets=train_targets.shape[1],
+            output_size=train_targets.shape[1],
+            target_mean=train_targets.mean(dim=0).tolist(),
+            target_std=train_targets.std(dim=0).clamp(min=1e-12).tolist(),
+        )
     preprocessing = {"type": "table", "encoder": encoder.to_dict(), "source": source}
     return DataBundle(spec, {k: splits[k] for k in ("train", "val", "test")}, preprocessing, _identity, notes or [])
 
@@ -189,8 +207,9 @@ def breast_cancer(config: BreastCancerOptions, seed: int) -> DataBundle:
     columns = {name: values[:, i].tolist() for i, name in enumerate(names)}
     targets = torch.tensor([int(row[-1]) for row in body]).long()
     class_names = header[2:]
-    return table_bundle(columns, targets, "classification", names, [], config, seed, class_names,
-                        {"dataset": "breast_cancer"})  # fmt: skip
+    return table_bundle(
+        columns, targets, "classification", names, [], config, seed, class_names, {"dataset": "breast_cancer"}
+    )
 
 
 def csv_table(config: CSVOptions, seed: int) -> DataBundle:
@@ -211,8 +230,10 @@ def csv_table(config: CSVOptions, seed: int) -> DataBundle:
     incomplete = [i for i in keep if any(is_missing(columns[name][i]) for name in features)]
     if incomplete and config.missing == "error":
         first = incomplete[0] + 2
-        raise DataError(f"CSV file {path} has missing values in {len(incomplete)} rows (first on line {first})",
-                        "set data.missing: impute or drop")  # fmt: skip
+        raise DataError(
+            f"CSV file {path} has missing values in {len(incomplete)} rows (first on line {first})",
+            "set data.missing: impute or drop",
+        )
     if incomplete and config.missing == "drop":
         dropped = set(incomplete)
         keep = [i for i in keep if i not in dropped]
@@ -228,8 +249,18 @@ def csv_table(config: CSVOptions, seed: int) -> DataBundle:
     for name in numeric:
         columns[name] = [_as_float(value, name) for value in columns[name]]
     task, targets, class_names = _targets(columns[config.target], config, path)
-    return table_bundle(columns, targets, task, numeric, categorical, config, seed, class_names,
-                        {"dataset": "csv", "target": config.target}, notes)  # fmt: skip
+    return table_bundle(
+        columns,
+        targets,
+        task,
+        numeric,
+        categorical,
+        config,
+        seed,
+        class_names,
+        {"dataset": "csv", "target": config.target},
+        notes,
+    )
 
 
 def _targets(values: list[str], config: CSVOptions, path: Path) -> tuple[str, torch.Tensor, list[str] | None]:
@@ -242,12 +273,16 @@ def _targets(values: list[str], config: CSVOptions, path: Path) -> tuple[str, to
     if not tasks.get(task).classes:
         if not numeric:
             example = next(value for value, number in zip(values, numbers, strict=True) if number is None)
-            raise DataError(f"data.task is regression but target {config.target!r} holds {example!r}",
-                            "use data.task: classification, or clean the target column")  # fmt: skip
+            raise DataError(
+                f"data.task is regression but target {config.target!r} holds {example!r}",
+                "use data.task: classification, or clean the target column",
+            )
         return task, torch.tensor(numbers, dtype=torch.float32), None
     classes = sorted(set(values), key=lambda v: (float(v), v) if whole else (0.0, v))
     if len(classes) < 2:
-        raise DataError(f"target {config.target!r} in {path} has a single class {classes[0]!r}",
-                        "classification needs at least two classes")  # fmt: skip
+        raise DataError(
+            f"target {config.target!r} in {path} has a single class {classes[0]!r}",
+            "classification needs at least two classes",
+        )
     lookup = {name: i for i, name in enumerate(classes)}
     return task, torch.tensor([lookup[value] for value in values]), classes

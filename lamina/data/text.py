@@ -91,8 +91,10 @@ def text(config: TextOptions, seed: int) -> DataBundle:
     streams = {name: torch.tensor(tokenizer.encode(part), dtype=torch.long) for name, part in parts.items()}
     for name, stream in streams.items():
         if len(stream) <= config.context + 1:
-            raise DataError(f"the {name} part of {path} has {len(stream)} tokens, fewer than a window of "
-                            f"{config.context + 1}", "use a longer text or a smaller data.context")  # fmt: skip
+            raise DataError(
+                f"the {name} part of {path} has {len(stream)} tokens, fewer than a window of {config.context + 1}",
+                "use a longer text or a smaller data.context",
+            )
     context, count, train_stream = config.context, config.windows_per_epoch, streams["train"]
 
     def epoch_split(run_seed: int, epoch: int) -> Split:
@@ -101,12 +103,25 @@ def text(config: TextOptions, seed: int) -> DataBundle:
     splits = {"train": epoch_split(seed, 0)}
     for name in [name for name in streams if name != "train"]:
         splits[name] = text_windows(streams[name], context, config.eval_windows)
-    spec = DataSpec(kind="text", task="language_modeling", input_shape=(context,), num_classes=tokenizer.size,
-                    output_size=tokenizer.size,
-                    extra={"vocab_size": tokenizer.size, "pad_id": None, "context": context,
-                           "token_bytes": tokenizer.byte_lengths()})  # fmt: skip
-    preprocessing = {"type": "text", "tokenizer": tokenizer.to_dict(), "max_length": context,
-                     "source": {"dataset": "text", "path": str(path)}}  # fmt: skip
+    spec = DataSpec(
+        kind="text",
+        task="language_modeling",
+        input_shape=(context,),
+        num_classes=tokenizer.size,
+        output_size=tokenizer.size,
+        extra={
+            "vocab_size": tokenizer.size,
+            "pad_id": None,
+            "context": context,
+            "token_bytes": tokenizer.byte_lengths(),
+        },
+    )
+    preprocessing = {
+        "type": "text",
+        "tokenizer": tokenizer.to_dict(),
+        "max_length": context,
+        "source": {"dataset": "text", "path": str(path)},
+    }
     sizes = ", ".join(f"{name} {len(stream):,}" for name, stream in streams.items())
     notes = [f"{config.tokenizer} tokenizer, {tokenizer.size} tokens; tokens per split: {sizes}"]
     return DataBundle(spec, splits, preprocessing, _identity, notes, epoch_split=epoch_split)
@@ -134,8 +149,11 @@ def read_labelled(path: Path, config: LabelledTextOptions) -> tuple[list[str], l
         if isinstance(column, str):
             if column not in header:
                 guess = did_you_mean(column, header)
-                hint = (f"did you mean {guess!r}? " if guess else "") + (f"columns: {', '.join(header)}" if header
-                        else "the file has no header (header: false): give a 0-based column number")  # fmt: skip
+                hint = (f"did you mean {guess!r}? " if guess else "") + (
+                    f"columns: {', '.join(header)}"
+                    if header
+                    else "the file has no header (header: false): give a 0-based column number"
+                )
                 raise DataError(f"data.{option}: {path} has no column {column!r}", hint)
             column = header.index(column)
         columns.append(column)
@@ -144,8 +162,10 @@ def read_labelled(path: Path, config: LabelledTextOptions) -> tuple[list[str], l
     texts, labels = [], []
     for line, row in enumerate(rows, start=2 if config.header else 1):
         if len(row) <= max(text_index, label_index):
-            raise DataError(f"{path}, line {line}: {len(row)} fields, expected at least {max(columns) + 1}",
-                            f"check data.separator ({separator!r})")  # fmt: skip
+            raise DataError(
+                f"{path}, line {line}: {len(row)} fields, expected at least {max(columns) + 1}",
+                f"check data.separator ({separator!r})",
+            )
         text = row[text_index]
         if len(row) > width and text_index == width - 1:  # the separator also occurs inside the last column
             text = separator.join(row[text_index:])
@@ -167,21 +187,35 @@ def labelled_text(config: LabelledTextOptions, seed: int) -> DataBundle:
     targets = torch.tensor([lookup[label] for label in labels])
     fractions = {"test": config.test_fraction, "val": config.val_fraction}
     index = split_indices(targets, len(targets), fractions, seed, config.stratify)
-    tokenizer = train_tokenizer(config.tokenizer, [texts[i] for i in index["train"].tolist()], config.vocab_size,
-                                padding=True)  # fmt: skip
+    tokenizer = train_tokenizer(
+        config.tokenizer, [texts[i] for i in index["train"].tolist()], config.vocab_size, padding=True
+    )
     encoded = pad_sequences(encode_texts(tokenizer, texts), config.max_length, tokenizer.pad_id)
     splits = {name: Split(encoded[rows], targets[rows]) for name, rows in index.items()}
     truncated = sum(len(ids) > config.max_length for ids in encode_texts(tokenizer, texts))
-    spec = DataSpec(kind="text", task="classification", input_shape=(encoded.shape[1],),
-                    num_classes=len(class_names), class_names=class_names,
-                    extra={"vocab_size": tokenizer.size, "pad_id": tokenizer.pad_id})  # fmt: skip
-    preprocessing = {"type": "text", "tokenizer": tokenizer.to_dict(), "max_length": encoded.shape[1],
-                     "lowercase": config.lowercase, "text_column": config.text_column,
-                     "source": {"dataset": "labelled_text", "path": str(path)}}  # fmt: skip
-    notes = [f"{config.tokenizer} tokenizer, {tokenizer.size} tokens; {truncated} texts truncated to "
-             f"{config.max_length} tokens"]  # fmt: skip
-    return DataBundle(spec, {k: splits[k] for k in ("train", "val", "test")}, preprocessing,
-                      TrimPadding(tokenizer.pad_id), notes)  # fmt: skip
+    spec = DataSpec(
+        kind="text",
+        task="classification",
+        input_shape=(encoded.shape[1],),
+        num_classes=len(class_names),
+        class_names=class_names,
+        extra={"vocab_size": tokenizer.size, "pad_id": tokenizer.pad_id},
+    )
+    preprocessing = {
+        "type": "text",
+        "tokenizer": tokenizer.to_dict(),
+        "max_length": encoded.shape[1],
+        "lowercase": config.lowercase,
+        "text_column": config.text_column,
+        "source": {"dataset": "labelled_text", "path": str(path)},
+    }
+    notes = [
+        f"{config.tokenizer} tokenizer, {tokenizer.size} tokens; {truncated} texts truncated to "
+        f"{config.max_length} tokens"
+    ]
+    return DataBundle(
+        spec, {k: splits[k] for k in ("train", "val", "test")}, preprocessing, TrimPadding(tokenizer.pad_id), notes
+    )
 
 
 def read_texts(paths: list[Path], preprocessing: dict) -> tuple[Tensor, list[str]]:
@@ -196,8 +230,10 @@ def read_texts(paths: list[Path], preprocessing: dict) -> tuple[Tensor, list[str
                 texts += [row[column] for row in rows if len(row) > column]
                 continue
             if column not in rows[0]:
-                raise DataError(f"{path} has no column {column!r}",
-                                f"columns: {', '.join(rows[0])}; or pass a .txt file, one text per line")  # fmt: skip
+                raise DataError(
+                    f"{path} has no column {column!r}",
+                    f"columns: {', '.join(rows[0])}; or pass a .txt file, one text per line",
+                )
             texts += [row[rows[0].index(column)] for row in rows[1:]]
         else:
             texts += [line for line in _read_file(path).splitlines() if line.strip()]

@@ -52,12 +52,17 @@ def timeseries(config: TimeSeriesOptions, seed: int) -> DataBundle:
         values = [read_number(text) for text in columns[name]]
         bad = next((i for i, value in enumerate(values) if value is None or value != value), None)
         if bad is not None:
-            raise DataError(f"column {name!r} of {path} holds {columns[name][bad]!r} on line {bad + 2}",
-                            "time series columns must be numbers without gaps; fill or drop that row")  # fmt: skip
+            raise DataError(
+                f"column {name!r} of {path} holds {columns[name][bad]!r} on line {bad + 2}",
+                "time series columns must be numbers without gaps; fill or drop that row",
+            )
         table[name] = torch.tensor(values, dtype=torch.float64)
     steps = len(table[config.target])
-    ends = {"train": int(steps * (1 - config.val_fraction - config.test_fraction)),
-            "val": int(steps * (1 - config.test_fraction)), "test": steps}  # fmt: skip
+    ends = {
+        "train": int(steps * (1 - config.val_fraction - config.test_fraction)),
+        "val": int(steps * (1 - config.test_fraction)),
+        "test": steps,
+    }
     inputs = torch.stack([table[name] for name in features], dim=1)  # (T, F)
     train_inputs = inputs[: ends["train"]]
     mean, std = train_inputs.mean(dim=0), train_inputs.std(dim=0).clamp(min=1e-12)
@@ -65,25 +70,42 @@ def timeseries(config: TimeSeriesOptions, seed: int) -> DataBundle:
     splits, baselines, start = {}, {}, 0
     for name, end in ends.items():
         if end - start < config.lookback + config.horizon:
-            raise DataError(f"the {name} stretch of {path} has {end - start} steps, fewer than lookback + horizon "
-                            f"({config.lookback + config.horizon})", "use a longer series")  # fmt: skip
+            raise DataError(
+                f"the {name} stretch of {path} has {end - start} steps, fewer than lookback + horizon "
+                f"({config.lookback + config.horizon})",
+                "use a longer series",
+            )
         stretch = slice(start, end)
-        windows, futures, last = sliding_windows(scaled[stretch], table[config.target][stretch], config.lookback,
-                                                 config.horizon, config.stride)  # fmt: skip
+        windows, futures, last = sliding_windows(
+            scaled[stretch], table[config.target][stretch], config.lookback, config.horizon, config.stride
+        )
         splits[name] = Split(windows, futures.float())
         baselines[name] = naive_errors(futures, last)
         start = end
     train_targets = splits["train"].targets.double()
-    spec = DataSpec(kind="sequence", task="regression", input_shape=(config.lookback, len(features)),
-                    num_targets=config.horizon, feature_names=features,
-                    target_names=[f"{config.target}+{step + 1}" for step in range(config.horizon)],
-                    target_mean=train_targets.mean(dim=0).tolist(),
-                    target_std=train_targets.std(dim=0).clamp(min=1e-12).tolist(),
-                    extra={"baselines": {name: baselines[name] for name in ("val", "test")}})  # fmt: skip
-    preprocessing = {"type": "sequence", "features": features, "mean": mean.tolist(), "std": std.tolist(),
-                     "source": {"dataset": "timeseries", "path": str(path)}}  # fmt: skip
-    notes = [f"naive last-value forecast: {name} MAE {b['mae']:.4g}, RMSE {b['rmse']:.4g}"
-             for name, b in baselines.items() if name != "train"]  # fmt: skip
+    spec = DataSpec(
+        kind="sequence",
+        task="regression",
+        input_shape=(config.lookback, len(features)),
+        num_targets=config.horizon,
+        feature_names=features,
+        target_names=[f"{config.target}+{step + 1}" for step in range(config.horizon)],
+        target_mean=train_targets.mean(dim=0).tolist(),
+        target_std=train_targets.std(dim=0).clamp(min=1e-12).tolist(),
+        extra={"baselines": {name: baselines[name] for name in ("val", "test")}},
+    )
+    preprocessing = {
+        "type": "sequence",
+        "features": features,
+        "mean": mean.tolist(),
+        "std": std.tolist(),
+        "source": {"dataset": "timeseries", "path": str(path)},
+    }
+    notes = [
+        f"naive last-value forecast: {name} MAE {b['mae']:.4g}, RMSE {b['rmse']:.4g}"
+        for name, b in baselines.items()
+        if name != "train"
+    ]
     return DataBundle(spec, splits, preprocessing, _identity, notes)
 
 

@@ -50,8 +50,11 @@ class CharacterTokenizer:
         try:
             return [index[character] for character in text]
         except KeyError as error:
-            raise DataError(f"character {error.args[0]!r} is not in the tokenizer's vocabulary (it never occurs in "
-                            "the training text)", "remove it from the text or prompt") from None  # fmt: skip
+            raise DataError(
+                f"character {error.args[0]!r} is not in the tokenizer's vocabulary (it never occurs in "
+                "the training text)",
+                "remove it from the text or prompt",
+            ) from None
 
     def decode(self, ids: list[int]) -> str:
         specials = {PAD, UNKNOWN}
@@ -144,6 +147,8 @@ def _require_tokenizers():
         import tokenizers.pre_tokenizers
         import tokenizers.trainers
     except ImportError:
-        raise DataError("the bpe tokenizer needs the 'tokenizers' package",
-                        "pip install 'lamina[text]', or use tokenizer: character") from None  # fmt: skip
+        raise DataError(
+            "the bpe tokenizer needs the 'tokenizers' package",
+            "pip install 'lamina[text]', or use tokenizer: character",
+        ) from None
     return tokenizers

@@ -28,8 +28,10 @@ def adapt(
         bundle = keep_labelled(bundle, config.labelled_fraction, seed)
     if config.pseudo_labels is not None:
         if pseudo_labeller is None:
-            raise DataError("data.pseudo_labels needs trained runs or a training step to label the unlabelled images",
-                            "build a run's data with lamina.run.run_data(config)")  # fmt: skip
+            raise DataError(
+                "data.pseudo_labels needs trained runs or a training step to label the unlabelled images",
+                "build a run's data with lamina.run.run_data(config)",
+            )
         bundle = pseudo_labeller(bundle)
     if tasks.get(config.task).reconstructs:
         bundle = as_reconstruction(bundle)
@@ -41,8 +43,10 @@ def keep_classes(bundle: DataBundle, names: list[str]) -> DataBundle:
     known = bundle.spec.class_names or []
     unknown = [name for name in names if name not in known]
     if unknown:
-        raise DataError(f"data.classes names {', '.join(map(repr, unknown))}, which the data does not have",
-                        f"classes: {', '.join(known)}")  # fmt: skip
+        raise DataError(
+            f"data.classes names {', '.join(map(repr, unknown))}, which the data does not have",
+            f"classes: {', '.join(known)}",
+        )
     old = torch.tensor([known.index(name) for name in names])
     for split_name, split in bundle.splits.items():
         keep = torch.isin(split.targets, old)
@@ -60,19 +64,24 @@ def keep_labelled(bundle: DataBundle, fraction: float, seed: int) -> DataBundle:
     index = split_indices(train.targets, len(train), {"labelled": fraction}, seed + 7919, stratify=True)
     labelled, rest = index["labelled"], index["train"]
     if len(labelled) < 2:
-        raise DataError(f"data.labelled_fraction {fraction:g} leaves {len(labelled)} labelled training samples",
-                        "raise the fraction")  # fmt: skip
+        raise DataError(
+            f"data.labelled_fraction {fraction:g} leaves {len(labelled)} labelled training samples",
+            "raise the fraction",
+        )
     bundle.splits["train"] = train.subset(labelled)
     bundle.splits["unlabelled"] = Split(train.inputs[rest], torch.full((len(rest),), -1, dtype=torch.int64))
-    bundle.notes.append(f"labels kept for {len(labelled)} of {len(train)} training samples "
-                        f"({fraction:.1%}); {len(rest)} are in the 'unlabelled' split")  # fmt: skip
+    bundle.notes.append(
+        f"labels kept for {len(labelled)} of {len(train)} training samples "
+        f"({fraction:.1%}); {len(rest)} are in the 'unlabelled' split"
+    )
     return bundle
 
 
 def as_reconstruction(bundle: DataBundle) -> DataBundle:
     """The same images as a reconstruction task: each split's targets are its inputs (the same tensor)."""
-    bundle.splits = {name: Split(split.inputs, split.inputs) for name, split in bundle.splits.items()
-                     if name != "unlabelled"}  # fmt: skip
+    bundle.splits = {
+        name: Split(split.inputs, split.inputs) for name, split in bundle.splits.items() if name != "unlabelled"
+    }
     spec = bundle.spec
     bundle.spec = replace(spec, task="reconstruction", num_classes=None, output_size=math.prod(spec.input_shape))
     return bundle

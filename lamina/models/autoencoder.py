@@ -163,8 +163,9 @@ class AutoencoderClassifier(nn.Module):
             features = config.latent_size
         if config.reconstruction_weight:
             self.decoder = build_decoder(shape, shapes, config)
-        self.head = nn.Sequential(*([nn.Dropout(config.dropout)] if config.dropout else []),
-                                  nn.Linear(features, outputs))  # fmt: skip
+        self.head = nn.Sequential(
+            *([nn.Dropout(config.dropout)] if config.dropout else []), nn.Linear(features, outputs)
+        )
 
     def forward(self, inputs: Tensor) -> Tensor:
         features = self.encoder(inputs)
@@ -191,8 +192,10 @@ class AutoencoderClassifier(nn.Module):
 def build_autoencoder(config: AutoencoderOptions, spec: DataSpec) -> nn.Module:
     """Autoencoder (dense/conv, denoising, variational); on labelled data, its encoder with a classifier head."""
     if spec.kind != "image" or len(spec.input_shape) != 3:
-        raise ModelError(f"model 'autoencoder' needs images (channels, height, width), but the data gives "
-                         f"{spec.kind} inputs", "use an image data set")  # fmt: skip
+        raise ModelError(
+            f"model 'autoencoder' needs images (channels, height, width), but the data gives {spec.kind} inputs",
+            "use an image data set",
+        )
     if task_of(spec).reconstructs:
         return Autoencoder(spec.input_shape, config)
     return AutoencoderClassifier(spec.input_shape, spec.output_size, config)

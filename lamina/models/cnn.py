@@ -23,8 +23,9 @@ class CNN(nn.Module):
             padding = block.kernel_size // 2 if block.padding is None else block.padding
             for index in range(block.convs):
                 stride = block.stride if index == 0 else 1
-                layers.append(nn.Conv2d(channels, block.channels, block.kernel_size, stride, padding,
-                                        bias=not config.batch_norm))  # fmt: skip
+                layers.append(
+                    nn.Conv2d(channels, block.channels, block.kernel_size, stride, padding, bias=not config.batch_norm)
+                )
                 if config.batch_norm:
                     layers.append(nn.BatchNorm2d(block.channels))
                 layers.append(activation(config.activation))

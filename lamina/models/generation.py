@@ -26,8 +26,15 @@ def sample_next(logits: Tensor, temperature: float, top_k: int | None, generator
 
 
 @torch.no_grad()
-def transformer_tokens(model, prompt: list[int], count: int, temperature: float, top_k: int | None,
-                       generator: torch.Generator, use_cache: bool = True) -> list[int]:  # fmt: skip
+def transformer_tokens(
+    model,
+    prompt: list[int],
+    count: int,
+    temperature: float,
+    top_k: int | None,
+    generator: torch.Generator,
+    use_cache: bool = True,
+) -> list[int]:
     """`count` new token ids after `prompt`. Without the cache, every step runs the whole (cropped) context."""
     context = model.context
     tokens = list(prompt)
@@ -51,8 +58,9 @@ def transformer_tokens(model, prompt: list[int], count: int, temperature: float,
 
 
 @torch.no_grad()
-def rnn_tokens(model, prompt: list[int], count: int, temperature: float, top_k: int | None,
-               generator: torch.Generator) -> list[int]:  # fmt: skip
+def rnn_tokens(
+    model, prompt: list[int], count: int, temperature: float, top_k: int | None, generator: torch.Generator
+) -> list[int]:
     """`count` new token ids after `prompt`, carrying the recurrent state from token to token."""
     outputs, state = model.step(torch.tensor([prompt]))
     tokens: list[int] = []

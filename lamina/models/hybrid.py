@@ -26,26 +26,35 @@ class Hybrid(nn.Module):
         super().__init__()
         if len(spec.input_shape) != 3:
             shape = "×".join(map(str, spec.input_shape))
-            raise ModelError(f"model 'hybrid' needs images or spectrograms (channels, height, width), but the data "
-                             f"gives {spec.kind} inputs of shape ({shape})",
-                             "use it on image or audio data sets; use rnn or transformer for text")  # fmt: skip
+            raise ModelError(
+                f"model 'hybrid' needs images or spectrograms (channels, height, width), but the data "
+                f"gives {spec.kind} inputs of shape ({shape})",
+                "use it on image or audio data sets; use rnn or transformer for text",
+            )
         channels, height, width = spec.input_shape
         pools = config.pool or [[2, 2] if index < 2 else [2, 1] for index in range(len(config.channels))]
         if len(pools) != len(config.channels):
-            raise ModelError(f"model.pool has {len(pools)} entries for {len(config.channels)} conv blocks",
-                             "give one [height, width] per block, or leave it out")  # fmt: skip
+            raise ModelError(
+                f"model.pool has {len(pools)} entries for {len(config.channels)} conv blocks",
+                "give one [height, width] per block, or leave it out",
+            )
         layers: list[nn.Module] = []
         for out_channels, (pool_height, pool_width) in zip(config.channels, pools, strict=True):
             for _ in range(config.convs):
-                layers += [nn.Conv2d(channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
-                           nn.ReLU()]  # fmt: skip
+                layers += [
+                    nn.Conv2d(channels, out_channels, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(out_channels),
+                    nn.ReLU(),
+                ]
                 channels = out_channels
             if (pool_height, pool_width) != (1, 1):
                 layers.append(nn.MaxPool2d((pool_height, pool_width)))
             height, width = height // pool_height, width // pool_width
         if height < 1 or width < 1:
-            raise ModelError(f"model.pool shrinks the {spec.input_shape[1]}×{spec.input_shape[2]} input to nothing",
-                             "use fewer blocks or smaller pooling")  # fmt: skip
+            raise ModelError(
+                f"model.pool shrinks the {spec.input_shape[1]}×{spec.input_shape[2]} input to nothing",
+                "use fewer blocks or smaller pooling",
+            )
         self.features = nn.Sequential(*layers)
         self.steps = width
         self.per_step = task_of(spec).per_step

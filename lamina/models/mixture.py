@@ -64,6 +64,10 @@ class MixtureOfExperts(nn.Module):
                 output.index_add_(0, tokens, expert(x[tokens]) * assigned_weight[mine, None])
         share = torch.bincount(assigned_expert, minlength=experts).float() / max(1, assigned_expert.numel())
         entropy = -(probabilities * probabilities.clamp(min=1e-12).log()).sum(dim=-1).mean()
-        report = {"balance": balance_loss(share, probabilities.mean(dim=0)), "share": share, "entropy": entropy,
-                  "dropped": torch.tensor(1.0 - kept / max(1, assigned_expert.numel()), device=x.device)}  # fmt: skip
+        report = {
+            "balance": balance_loss(share, probabilities.mean(dim=0)),
+            "share": share,
+            "entropy": entropy,
+            "dropped": torch.tensor(1.0 - kept / max(1, assigned_expert.numel()), device=x.device),
+        }
         return output, report

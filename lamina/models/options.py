@@ -3,8 +3,6 @@ inputs; rnn, hybrid (CNN → RNN), transformer and moe (mixture of experts) for 
 of built-in families. Importing it does not import PyTorch; a family's builder is imported when a model is built.
 """
 
-from __future__ import annotations
-
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -265,7 +263,9 @@ class Recurrent(ModelOptions):
     training (Jozefowicz et al., 2015; Keras's unit_forget_bias), which helps long-range dependencies."""
 
 
-@models.register("lamina.models.rnn:build_rnn", train_defaults=RECURRENT_DEFAULTS, sequence_outputs=True, reads_tokens=True)
+@models.register(
+    "lamina.models.rnn:build_rnn", train_defaults=RECURRENT_DEFAULTS, sequence_outputs=True, reads_tokens=True
+)
 class RNNOptions(Recurrent):
     """Recurrent network (RNN, LSTM, GRU) over token ids or feature sequences."""
 

@@ -59,8 +59,10 @@ def check_fits(name: str, spec: DataSpec) -> None:
     task = task_of(spec)
     if task.per_step and not metadata["sequence_outputs"]:
         able = [entry.name for entry in models.values() if entry.metadata["sequence_outputs"]]
-        raise ModelError(f"model {name!r} gives one output per sample, but {task.name} needs one per step",
-                         f"use one of: {', '.join(able)}")  # fmt: skip
+        raise ModelError(
+            f"model {name!r} gives one output per sample, but {task.name} needs one per step",
+            f"use one of: {', '.join(able)}",
+        )
     if spec.kind == "text" and not metadata["reads_tokens"]:
         readers = [entry.name for entry in models.values() if entry.metadata["reads_tokens"]]
         raise ModelError(f"model {name!r} cannot read text (token ids)", f"use one of: {', '.join(readers)}")

@@ -174,8 +174,9 @@ class ResNet(nn.Module):
                 layers += parts.conv_pool(current, stage_width, stage.stride)
                 height, width, current = height // stage.stride, width // stage.stride, stage_width
                 for _ in range(stage.blocks):
-                    layers.append(block_class(current, stage_width // block_class.expansion or 1, 1,
-                                              config.preactivation, parts))  # fmt: skip
+                    layers.append(
+                        block_class(current, stage_width // block_class.expansion or 1, 1, config.preactivation, parts)
+                    )
             else:
                 for index in range(stage.blocks):
                     stride = stage.stride if index == 0 else 1
@@ -183,15 +184,18 @@ class ResNet(nn.Module):
                     current = stage_width * block_class.expansion
                 height, width = -(-height // stage.stride), -(-width // stage.stride)
             if height < 1 or width < 1:
-                raise ModelError(f"model.stages[{number}] shrinks the {input_shape[1]}×{input_shape[2]} input to "
-                                 "nothing", "use fewer strided stages or stem: small for small images")  # fmt: skip
+                raise ModelError(
+                    f"model.stages[{number}] shrinks the {input_shape[1]}×{input_shape[2]} input to nothing",
+                    "use fewer strided stages or stem: small for small images",
+                )
             stages.append(nn.Sequential(*layers))
         ending: list[nn.Module] = [parts.norm(current), parts.activation()] if config.preactivation else []
         pool = nn.AdaptiveAvgPool2d(1) if config.global_pool == "avg" else nn.AdaptiveMaxPool2d(1)
         self.backbone = nn.Sequential(*stem, *stages, *ending, pool, nn.Flatten())  # (B, C, h, w) → (B, C)
         self.features = current
-        self.head = nn.Sequential(*([nn.Dropout(config.dropout)] if config.dropout else []),
-                                  nn.Linear(current, outputs))  # fmt: skip
+        self.head = nn.Sequential(
+            *([nn.Dropout(config.dropout)] if config.dropout else []), nn.Linear(current, outputs)
+        )
         # a residual branch whose last scale is fixed cannot start at zero: it would stay there
         self._initialize(config.zero_init_residual and config.train_norm_scales, config.identity_init)
 
@@ -234,11 +238,17 @@ def build_resnet(config: ResNetOptions, spec: DataSpec) -> nn.Module:
     """Residual network (basic/bottleneck blocks, pre-activation, ResNet-18/34/50/9 presets)."""
     if spec.kind != "image" or len(spec.input_shape) != 3:
         shape = "×".join(map(str, spec.input_shape))
-        raise ModelError(f"model 'resnet' needs images (channels, height, width), but the data gives {spec.kind} "
-                         f"inputs of shape ({shape})", "use model.name: mlp for tabular data")  # fmt: skip
+        raise ModelError(
+            f"model 'resnet' needs images (channels, height, width), but the data gives {spec.kind} "
+            f"inputs of shape ({shape})",
+            "use model.name: mlp for tabular data",
+        )
     if not config.stages:
         raise ModelError("model.stages is empty", "give at least one stage, or a preset such as resnet18")
     if config.test_time_shift >= min(spec.input_shape[1:]):
-        raise ModelError(f"model.test_time_shift {config.test_time_shift} is not smaller than the "
-                         f"{spec.input_shape[1]}×{spec.input_shape[2]} images", "use a shift of 1 or 2 pixels")  # fmt: skip
+        raise ModelError(
+            f"model.test_time_shift {config.test_time_shift} is not smaller than the "
+            f"{spec.input_shape[1]}×{spec.input_shape[2]} images",
+            "use a shift of 1 or 2 pixels",
+        )
     return ResNet(spec.input_shape, spec.output_size, config)

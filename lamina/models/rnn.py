@@ -24,9 +24,14 @@ RECURRENT_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 def make_recurrent(config: Recurrent, inputs: int) -> nn.Module:
-    recurrent = RECURRENT_CELLS[config.cell](inputs, config.hidden_size, num_layers=config.layers, batch_first=True,
-                                             bidirectional=config.bidirectional,
-                                             dropout=config.dropout if config.layers > 1 else 0.0)  # fmt: skip
+    recurrent = RECURRENT_CELLS[config.cell](
+        inputs,
+        config.hidden_size,
+        num_layers=config.layers,
+        batch_first=True,
+        bidirectional=config.bidirectional,
+        dropout=config.dropout if config.layers > 1 else 0.0,
+    )
     if config.cell == "lstm" and config.forget_bias:
         hidden = config.hidden_size
         with torch.no_grad():
@@ -97,6 +102,7 @@ class RNN(nn.Module):
 def build_rnn(config: RNNOptions, spec: DataSpec) -> nn.Module:
     """Recurrent network (vanilla RNN, LSTM, GRU) for text, audio, time series and per-step outputs."""
     if config.bidirectional and task_of(spec).causal:
-        raise ModelError("model.bidirectional: a language model must not read the future",
-                         "set model.bidirectional: false")  # fmt: skip
+        raise ModelError(
+            "model.bidirectional: a language model must not read the future", "set model.bidirectional: false"
+        )
     return RNN(config, spec)

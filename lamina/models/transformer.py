@@ -38,8 +38,9 @@ class Block(nn.Module):
         if mixture:
             assert isinstance(config, MixtureOptions)
             expert_hidden = config.expert_hidden or max(1, hidden // config.top_k)
-            self.feedforward: nn.Module = MixtureOfExperts(width, expert_hidden, config.experts, config.top_k,
-                                                           config.capacity_factor, config.bias)  # fmt: skip
+            self.feedforward: nn.Module = MixtureOfExperts(
+                width, expert_hidden, config.experts, config.top_k, config.capacity_factor, config.bias
+            )
         else:
             self.feedforward = FeedForward(width, hidden, config.bias)
         self.dropout = nn.Dropout(config.dropout)
@@ -116,8 +117,10 @@ class Transformer(nn.Module):
                 padding = torch.cat([padding.new_zeros(x.shape[0], 1), padding], dim=1)
         start, steps = (cache.length if cache is not None else 0), x.shape[1]
         if start + steps > self.context and self.config.positions != "rotary":
-            raise ModelError(f"a sequence of {start + steps} steps is longer than the model's context of "
-                             f"{self.context}", "crop it, or train with a larger model.context")  # fmt: skip
+            raise ModelError(
+                f"a sequence of {start + steps} steps is longer than the model's context of {self.context}",
+                "crop it, or train with a larger model.context",
+            )
         rotary = None
         if self.positions is not None:
             x = x + self.positions(start, steps)

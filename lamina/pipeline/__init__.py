@@ -65,11 +65,17 @@ def train(
         session.config = config
     folder = RunFolder.create(runs_dir, config.name or f"{config.model.name}-{config.data.name}")
     folder.config.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    write_json(folder.data, {"spec": session.data.spec.to_dict(), "preprocessing": session.data.preprocessing,
-                             "notes": session.data.notes})  # fmt: skip
-    folder.update_summary(status="running", model=config.model.name, data=config.data.name,
-                          parameters=sum(p.numel() for p in session.model.parameters()),
-                          **({"init_from": session.transfer} if session.transfer else {}))  # fmt: skip
+    write_json(
+        folder.data,
+        {"spec": session.data.spec.to_dict(), "preprocessing": session.data.preprocessing, "notes": session.data.notes},
+    )
+    folder.update_summary(
+        status="running",
+        model=config.model.name,
+        data=config.data.name,
+        parameters=sum(p.numel() for p in session.model.parameters()),
+        **({"init_from": session.transfer} if session.transfer else {}),
+    )
     loop = fit(session, folder, None, progress, callbacks or [])
     return finish(folder, session, loop)
 

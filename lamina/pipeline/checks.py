@@ -26,8 +26,14 @@ def metrics_fit_the_task(config: Config, data: DataBundle, model: nn.Module) -> 
     """Every metric in train.metrics is one of the data's task."""
     task = task_of(data.spec)
     wrong = [name for name in config.train.metrics if metrics.get(name).metadata["task"] != task.name]
-    return [Problem("train.metrics", f"{name!r} is a {metrics.get(name).metadata['task']} metric, the data is "
-                    f"{task.name}", f"use {', '.join(task.defaults(data.spec)[1])}") for name in wrong]  # fmt: skip
+    return [
+        Problem(
+            "train.metrics",
+            f"{name!r} is a {metrics.get(name).metadata['task']} metric, the data is {task.name}",
+            f"use {', '.join(task.defaults(data.spec)[1])}",
+        )
+        for name in wrong
+    ]
 
 
 def monitor_is_computed(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
@@ -37,8 +43,13 @@ def monitor_is_computed(config: Config, data: DataBundle, model: nn.Module) -> l
     available = ["loss", *config.train.metrics] if split == "val" else task_of(data.spec).train_metrics()
     if metric in available:
         return []
-    return [Problem("train.monitor", f"{monitor!r} is not computed by this run",
-                    f"choose one of: {', '.join(f'{split}.{m}' for m in available)}")]  # fmt: skip
+    return [
+        Problem(
+            "train.monitor",
+            f"{monitor!r} is not computed by this run",
+            f"choose one of: {', '.join(f'{split}.{m}' for m in available)}",
+        )
+    ]
 
 
 def milestones_before_the_end(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
@@ -47,9 +58,14 @@ def milestones_before_the_end(config: Config, data: DataBundle, model: nn.Module
     milestones = schedule.milestones if isinstance(schedule, StepOptions) else None
     if not milestones or config.train.max_steps is not None or milestones[-1] < epochs:
         return []
-    return [Problem("train.schedule.milestones", f"epoch {milestones[-1]} is not before the end of training "
-                    f"(train.epochs {epochs}), so it never decays the rate",
-                    f"use epochs below {epochs}, or more epochs")]  # fmt: skip
+    return [
+        Problem(
+            "train.schedule.milestones",
+            f"epoch {milestones[-1]} is not before the end of training "
+            f"(train.epochs {epochs}), so it never decays the rate",
+            f"use epochs below {epochs}, or more epochs",
+        )
+    ]
 
 
 def norm_groups_divide_the_batch(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
@@ -61,9 +77,13 @@ def norm_groups_divide_the_batch(config: Config, data: DataBundle, model: nn.Mod
     for size in sorted(size for size in sizes if batch % size):
         divisor = max(d for d in range(1, size + 1) if batch % d == 0)
         fix = f"use a divisor of {batch} such as {divisor}, or " if divisor > 1 else ""
-        problems.append(Problem("model.norm_group_size", f"is {size}, which does not divide train.batch_size "
-                                f"{batch}, so no batch would be split into groups",
-                                f"{fix}make train.batch_size a multiple of {size}"))  # fmt: skip
+        problems.append(
+            Problem(
+                "model.norm_group_size",
+                f"is {size}, which does not divide train.batch_size {batch}, so no batch would be split into groups",
+                f"{fix}make train.batch_size a multiple of {size}",
+            )
+        )
     return problems
 
 

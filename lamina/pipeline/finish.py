@@ -37,9 +37,15 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
     for split in ("val", "test"):
         if split not in session.data.splits:  # e.g. a language model with nanoGPT's train/val split only
             continue
-        final[split], predictions[split] = evaluate_split(model, session.data.splits[split], session.data.transform,
-                                                          session.objective, spec.task, session.metric_names,
-                                                          config.train.eval_batch_size)  # fmt: skip
+        final[split], predictions[split] = evaluate_split(
+            model,
+            session.data.splits[split],
+            session.data.transform,
+            session.objective,
+            spec.task,
+            session.metric_names,
+            config.train.eval_batch_size,
+        )
     added, facts = task_of(spec).report(predictions, spec)
     for split, values in added.items():
         final[split].update(values)
@@ -73,8 +79,12 @@ def _plots(folder: RunFolder, history: list[dict], final: dict, session: Session
     if not history:
         return
     epochs = [row["epoch"] for row in history]
-    panels = {"loss": {"train": (epochs, [r["train.loss"] for r in history]),
-                       "val": (epochs, [r["val.loss"] for r in history])}}  # fmt: skip
+    panels = {
+        "loss": {
+            "train": (epochs, [r["train.loss"] for r in history]),
+            "val": (epochs, [r["val.loss"] for r in history]),
+        }
+    }
     main = session.monitor.split(".", 1)[1]
     if main != "loss":
         panels[main] = {"val": (epochs, [r.get(f"val.{main}", float("nan")) for r in history])}
@@ -82,5 +92,9 @@ def _plots(folder: RunFolder, history: list[dict], final: dict, session: Session
             panels[main]["train"] = (epochs, [r[f"train.{main}"] for r in history])
     line_chart(folder.plots / "learning_curves.png", panels)
     if "confusion_matrix" in final.get("test", {}):
-        confusion_chart(folder.plots / "confusion_matrix.png", final["test"]["confusion_matrix"],
-                        session.data.spec.class_names or [], "test confusion matrix")  # fmt: skip
+        confusion_chart(
+            folder.plots / "confusion_matrix.png",
+            final["test"]["confusion_matrix"],
+            session.data.spec.class_names or [],
+            "test confusion matrix",
+        )

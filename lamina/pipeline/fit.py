@@ -54,12 +54,23 @@ def fit(session: Session, folder: RunFolder, checkpoint: dict | None, progress: 
     log = MetricsLog(folder)
     callbacks = callbacks_for(session, folder, log, progress, extra)
     forward_model = torch.compile(model) if config.runtime.compile else None
-    optimizer = with_learning_rate_factors(build_optimizer(settings.optimizer, model), model,
-                                           settings.learning_rate_factors)  # fmt: skip
+    optimizer = with_learning_rate_factors(
+        build_optimizer(settings.optimizer, model), model, settings.learning_rate_factors
+    )
     step_function = semi_supervised_step(config.model, config.data, session.data)
-    loop = Loop(model, session.data, session.objective, optimizer, settings, metric_names=session.metric_names,
-                monitor=session.monitor, seed=config.seed, callbacks=callbacks, step_function=step_function,
-                forward_model=forward_model)  # fmt: skip
+    loop = Loop(
+        model,
+        session.data,
+        session.objective,
+        optimizer,
+        settings,
+        metric_names=session.metric_names,
+        monitor=session.monitor,
+        seed=config.seed,
+        callbacks=callbacks,
+        step_function=step_function,
+        forward_model=forward_model,
+    )
     if checkpoint is not None:
         load_weights(model, checkpoint["path"] / "model.safetensors")
         restore_loop(loop, checkpoint)

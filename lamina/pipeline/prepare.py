@@ -1,7 +1,7 @@
 """The first step of a run: check and build everything the config names, before anything is written.
 
-    runtime (threads, determinism, device) → data → the config's defaults for that data → objective → model →
-    every cross-field check at once (lamina/pipeline/checks.py) → pretrained weights → one batch through the model
+runtime (threads, determinism, device) → data → the config's defaults for that data → objective → model →
+every cross-field check at once (lamina/pipeline/checks.py) → pretrained weights → one batch through the model
 """
 
 from __future__ import annotations

@@ -86,11 +86,15 @@ class Task:
         """(what is wrong, how to fix it) when a model's outputs for one sample (`shape`) do not suit this task
         and a loss expecting `expected` outputs per sample (per step); None when they do."""
         if self.per_step and len(shape) != 2:
-            return (f"gives {shape} outputs per sample; {self.name} needs (steps, {expected})",
-                    "use a sequence family (rnn, transformer)")  # fmt: skip
+            return (
+                f"gives {shape} outputs per sample; {self.name} needs (steps, {expected})",
+                "use a sequence family (rnn, transformer)",
+            )
         if self.targets in ("classes", "values") and shape[-1] != expected:
-            return (f"gives {shape[-1]} outputs per sample, the loss needs {expected}",
-                    "the model must size its head from spec.output_size")  # fmt: skip
+            return (
+                f"gives {shape[-1]} outputs per sample, the loss needs {expected}",
+                "the model must size its head from spec.output_size",
+            )
         return None
 
     def target_summary(self, targets: Any, spec: Any) -> str:
@@ -145,8 +149,14 @@ class Task:
             for label, row in zip(labels, scores, strict=True):
                 index = int(row.argmax())
                 probabilities = {name: round(float(p), 6) for name, p in zip(names, row, strict=True)}
-                results.append({"input": label, "label": names[index], "probability": float(row[index]),
-                                "probabilities": probabilities})  # fmt: skip
+                results.append(
+                    {
+                        "input": label,
+                        "label": names[index],
+                        "probability": float(row[index]),
+                        "probabilities": probabilities,
+                    }
+                )
             return results
         if self.reconstructs:  # an anomaly score (mean squared pixel error in [0, 1] units) and the latent code
             import torch  # PyTorch: not on every CLI path
@@ -155,16 +165,20 @@ class Task:
                 codes = model.encode(inputs)[0].cpu()
             pixels = stored.float().div(255.0).flatten(1).cpu()
             errors = (scores.float() - pixels).pow(2).mean(dim=1)
-            return [{"input": label, "anomaly_score": float(error), "code": [round(float(v), 6) for v in code]}
-                    for label, error, code in zip(labels, errors, codes, strict=True)]  # fmt: skip
+            return [
+                {"input": label, "anomaly_score": float(error), "code": [round(float(v), 6) for v in code]}
+                for label, error, code in zip(labels, errors, codes, strict=True)
+            ]
         if self.targets == "label_sequences":
             from lamina.tasks.decisions import greedy_ctc_decode  # PyTorch: not on every CLI path
 
             names = spec.class_names or [str(i) for i in range(spec.num_classes)]
             joiner = "" if all(len(name) == 1 for name in names) else " "
             decoded = greedy_ctc_decode(scores, blank=scores.shape[-1] - 1)
-            return [{"input": label, "label": joiner.join(names[i] for i in sequence)}
-                    for label, sequence in zip(labels, decoded, strict=True)]  # fmt: skip
+            return [
+                {"input": label, "label": joiner.join(names[i] for i in sequence)}
+                for label, sequence in zip(labels, decoded, strict=True)
+            ]
         if self.causal:
             raise RunError("a language model predicts the next token of a text", "use 'lamina generate RUN --prompt'")
         results = []
@@ -187,11 +201,37 @@ def task_of(spec: Any) -> Task:
     return tasks.get(spec if isinstance(spec, str) else spec.task, "task")
 
 
-register_task(Task("classification", "classes", "cross_entropy", ("accuracy", "macro_f1", "precision", "recall"),
-                   "val.accuracy", "max", binary_metrics=("roc_auc",), ensembles=True))  # fmt: skip
+register_task(
+    Task(
+        "classification",
+        "classes",
+        "cross_entropy",
+        ("accuracy", "macro_f1", "precision", "recall"),
+        "val.accuracy",
+        "max",
+        binary_metrics=("roc_auc",),
+        ensembles=True,
+    )
+)
 register_task(Task("regression", "values", "mse", ("mse", "rmse", "mae", "r2"), "val.loss", "min", ensembles=True))
 register_task(Task("reconstruction", "inputs", "pixel_bce", ("pixel_mse", "pixel_mae", "psnr"), "val.loss", "min"))
-register_task(Task("language_modeling", "next_tokens", "token_cross_entropy", ("perplexity", "bits_per_character"),
-                   "val.loss", "min"))  # fmt: skip
-register_task(Task("transcription", "label_sequences", "ctc", ("sequence_accuracy", "token_error_rate"),
-                   "val.sequence_accuracy", "max"))  # fmt: skip
+register_task(
+    Task(
+        "language_modeling",
+        "next_tokens",
+        "token_cross_entropy",
+        ("perplexity", "bits_per_character"),
+        "val.loss",
+        "min",
+    )
+)
+register_task(
+    Task(
+        "transcription",
+        "label_sequences",
+        "ctc",
+        ("sequence_accuracy", "token_error_rate"),
+        "val.sequence_accuracy",
+        "max",
+    )
+)

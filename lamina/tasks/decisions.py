@@ -43,10 +43,7 @@ def youden_threshold(scores: Tensor, positives: Tensor) -> float:
     values = torch.unique(scores.double())  # sorted
     candidates = torch.cat([values[:1] - 1e-6, (values[1:] + values[:-1]) / 2, values[-1:] + 1e-6])
     j = torch.tensor(
-        [
-            sum(rates_at(scores, positives, float(t))[k] for k in ("sensitivity", "specificity")) - 1
-            for t in candidates
-        ]
+        [sum(rates_at(scores, positives, float(t))[k] for k in ("sensitivity", "specificity")) - 1 for t in candidates]
     )
     best = torch.nonzero(j >= j.max() - 1e-12).flatten()
     return float(candidates[best[len(best) // 2]])

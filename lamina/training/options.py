@@ -3,8 +3,6 @@ lamina/training/schedules.py). This module is the list of built-in losses, metri
 not import PyTorch (a loss's or optimizer's builder and a metric's function are imported when first used).
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -15,8 +13,16 @@ from lamina.core.options import Options
 from lamina.core.registry import Registry
 from lamina.training.schedules import ConstantOptions, schedules
 
-__all__ = ["losses", "metrics", "optimizers", "TrainOptions", "RuntimeOptions", "EarlyStoppingOptions",
-           "WeightAverageOptions", "SPLITS"]  # fmt: skip
+__all__ = [
+    "losses",
+    "metrics",
+    "optimizers",
+    "TrainOptions",
+    "RuntimeOptions",
+    "EarlyStoppingOptions",
+    "WeightAverageOptions",
+    "SPLITS",
+]
 
 losses = Registry("loss", metadata={"task": "classification"})  # task: the kind of problem the loss is for
 metrics = Registry("metric", metadata={"task": "classification", "goal": "max"})  # goal: min or max is better
@@ -26,6 +32,7 @@ SPLITS = ("train", "val")  # the splits a monitored metric may come from
 
 
 # ---- losses -------------------------------------------------------------------------------------------------
+
 
 @losses.register("lamina.training.losses:cross_entropy")
 class CrossEntropyOptions(Options):
@@ -122,7 +129,7 @@ for _name, _function, _task, _goal in [
     ("pixel_mse", "reconstruction:pixel_mse_metric", "reconstruction", "min"),
     ("pixel_mae", "reconstruction:pixel_mae_metric", "reconstruction", "min"),
     ("psnr", "reconstruction:psnr", "reconstruction", "max"),
-]:  # fmt: skip
+]:
     metrics.add_function(_name, f"lamina.training.{_function}", task=_task, goal=_goal)
 
 
@@ -132,6 +139,7 @@ def metric_goal(name: str) -> str:
 
 
 # ---- optimizers ---------------------------------------------------------------------------------------------
+
 
 class OptimizerOptions(Options):
     learning_rate: float = Field(1e-3, gt=0)
@@ -208,6 +216,7 @@ class MuonOptions(OptimizerOptions):
 
 
 # ---- the train and runtime sections -------------------------------------------------------------------------
+
 
 def _check_metric_name(name: str) -> str:
     allowed = ["loss", *metrics.names()]

@@ -56,8 +56,9 @@ class Progress(Callback):
         )
         self.bar.start()
         total = loop.total_steps
-        self.task = self.bar.add_task("train", total=total, completed=loop.state.step, epoch="-", loss="-",
-                                      metric="", speed="-")  # fmt: skip
+        self.task = self.bar.add_task(
+            "train", total=total, completed=loop.state.step, epoch="-", loss="-", metric="", speed="-"
+        )
 
     def epoch_start(self, loop) -> None:
         self.epoch_started = time.perf_counter()

@@ -61,12 +61,20 @@ def select_device(name: str) -> torch.device:
         "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
     }[kind]
     if not available:
-        raise ConfigError([Problem("runtime.device", f"is {name!r} but this machine has no {kind} device",
-                                   "use auto or cpu")])  # fmt: skip
+        raise ConfigError(
+            [Problem("runtime.device", f"is {name!r} but this machine has no {kind} device", "use auto or cpu")]
+        )
     if kind == "cuda" and ":" in name and int(name.split(":")[1]) >= torch.cuda.device_count():
         count = torch.cuda.device_count()
-        raise ConfigError([Problem("runtime.device", f"is {name!r} but only {count} CUDA device(s) exist",
-                                   f"use cuda:0 … cuda:{count - 1}")])  # fmt: skip
+        raise ConfigError(
+            [
+                Problem(
+                    "runtime.device",
+                    f"is {name!r} but only {count} CUDA device(s) exist",
+                    f"use cuda:0 … cuda:{count - 1}",
+                )
+            ]
+        )
     return torch.device(name)
 
 

@@ -6,8 +6,6 @@ A schedule's only state is the step count, which makes resuming exact. Every sch
     1.0
 """
 
-from __future__ import annotations
-
 import math
 from typing import Literal
 

@@ -32,14 +32,21 @@ from lamina.tasks import task_of
 from lamina.training.evaluate import model_outputs
 from lamina.training.steps import StepContext, StepFunction, supervised_step
 
-__all__ = ["pseudo_labeller", "semi_supervised_step", "semi_supervised_problems", "OnlinePseudoLabels",
-           "UnlabelledReconstruction"]  # fmt: skip
+__all__ = [
+    "pseudo_labeller",
+    "semi_supervised_step",
+    "semi_supervised_problems",
+    "OnlinePseudoLabels",
+    "UnlabelledReconstruction",
+]
 
 
 # ---- offline: teacher runs label the pool once ---------------------------------------------------------------
 
 
-def pseudo_labeller(config: ImageOptions, seed: int, open_run: Callable[[str], Any]) -> Callable[[DataBundle], DataBundle]:
+def pseudo_labeller(
+    config: ImageOptions, seed: int, open_run: Callable[[str], Any]
+) -> Callable[[DataBundle], DataBundle]:
     """What data.pseudo_labels does to a bundle with an 'unlabelled' split: with teachers, their confident labels
     move images into the training split; online, the pool stays for the training step. `config` and `seed` are
     the student's data options and split seed; `open_run` opens a teacher's run folder (lamina.run.load_run)."""
@@ -49,16 +56,19 @@ def pseudo_labeller(config: ImageOptions, seed: int, open_run: Callable[[str], A
         if "unlabelled" not in bundle.splits:
             raise DataError("data.pseudo_labels needs unlabelled images", "set data.labelled_fraction below 1")
         if options.teacher is None:  # online: the training step labels the pool (OnlinePseudoLabels)
-            bundle.notes.append(f"online pseudo-labelling: {len(bundle.splits['unlabelled'])} unlabelled images, "
-                                f"labels kept at confidence ≥ {options.threshold:g}")  # fmt: skip
+            bundle.notes.append(
+                f"online pseudo-labelling: {len(bundle.splits['unlabelled'])} unlabelled images, "
+                f"labels kept at confidence ≥ {options.threshold:g}"
+            )
             return bundle
         return _label_with_teachers(bundle, options, config, seed, open_run)
 
     return label
 
 
-def _label_with_teachers(bundle: DataBundle, options: PseudoLabelOptions, config: ImageOptions, seed: int,
-                         open_run: Callable[[str], Any]) -> DataBundle:  # fmt: skip
+def _label_with_teachers(
+    bundle: DataBundle, options: PseudoLabelOptions, config: ImageOptions, seed: int, open_run: Callable[[str], Any]
+) -> DataBundle:
     """One teacher run, or several (their probabilities averaged), label the pool; confident samples join train."""
     paths = [options.teacher] if isinstance(options.teacher, str) else options.teacher
     pool = bundle.splits["unlabelled"]
@@ -67,8 +77,10 @@ def _label_with_teachers(bundle: DataBundle, options: PseudoLabelOptions, config
         teacher = open_run(path)
         teacher.require_completed("a pseudo-labelling teacher")
         if teacher.spec.class_names != bundle.spec.class_names or teacher.spec.input_shape != bundle.spec.input_shape:
-            raise DataError(f"the teacher run {path} was trained on other classes or image shapes",
-                            "use a teacher trained on the same data set")  # fmt: skip
+            raise DataError(
+                f"the teacher run {path} was trained on other classes or image shapes",
+                "use a teacher trained on the same data set",
+            )
         _check_same_labels(teacher.config, config, seed, path)
         outputs, _, _ = model_outputs(teacher.model, pool, transform_for(teacher.data_record["preprocessing"]), 1024)
         scores = teacher.objective().scores(outputs).float()  # (N, classes) probabilities
@@ -76,12 +88,15 @@ def _label_with_teachers(bundle: DataBundle, options: PseudoLabelOptions, config
     confidence, labels = (probabilities / len(paths)).max(dim=1)
     chosen = confidence >= options.threshold
     train = bundle.splits["train"]
-    bundle.splits["train"] = Split(torch.cat([train.inputs, pool.inputs[chosen]]),
-                                   torch.cat([train.targets, labels[chosen]]))  # fmt: skip
+    bundle.splits["train"] = Split(
+        torch.cat([train.inputs, pool.inputs[chosen]]), torch.cat([train.targets, labels[chosen]])
+    )
     bundle.splits["unlabelled"] = Split(pool.inputs[~chosen], pool.targets[~chosen])
     who = "teacher" if len(paths) == 1 else f"mean of {len(paths)} teachers'"
-    bundle.notes.append(f"pseudo-labels: {int(chosen.sum())} of {len(pool)} unlabelled images joined the training "
-                        f"split ({who} confidence ≥ {options.threshold:g})")  # fmt: skip
+    bundle.notes.append(
+        f"pseudo-labels: {int(chosen.sum())} of {len(pool)} unlabelled images joined the training "
+        f"split ({who} confidence ≥ {options.threshold:g})"
+    )
     return bundle
 
 
@@ -98,14 +113,19 @@ def _check_same_labels(teacher_config: Any, config: ImageOptions, seed: int, pat
         return  # another data set: its labels say nothing about this pool
     teacher_seed = data.seed if data.seed is not None else teacher_config.seed
     fields = ("val_fraction", "test_fraction", "stratify", "classes", "labelled_fraction")
-    differ = [f"{name} {getattr(data, name)!r} (here {getattr(config, name)!r})" for name in fields
-              if getattr(data, name, None) != getattr(config, name, None)]  # fmt: skip
+    differ = [
+        f"{name} {getattr(data, name)!r} (here {getattr(config, name)!r})"
+        for name in fields
+        if getattr(data, name, None) != getattr(config, name, None)
+    ]
     if teacher_seed != seed:
         differ.append(f"split seed {teacher_seed} (here {seed})")
     if differ:
-        raise DataError(f"the teacher run {path} was trained on another labelled subset of this data set: "
-                        f"{', '.join(differ)}; its labels would leak labels of the unlabelled images",
-                        f"train the teacher with the student's data options (data.seed: {seed})")  # fmt: skip
+        raise DataError(
+            f"the teacher run {path} was trained on another labelled subset of this data set: "
+            f"{', '.join(differ)}; its labels would leak labels of the unlabelled images",
+            f"train the teacher with the student's data options (data.seed: {seed})",
+        )
 
 
 # ---- online pseudo-labels (FixMatch) ----------------------------------------------------------------------------
@@ -212,13 +232,27 @@ def semi_supervised_problems(model_options: ModelOptions, data_options: DataOpti
         return []
     task = task_of(data.spec)
     if not task.classes:
-        return [Problem("model.reconstruction_weight", f"is {weight:g}, but it trains a classifier beside its "
-                        f"decoder and the task is {task.name!r}", "remove it: a reconstruction task "
-                        "already trains the whole autoencoder")]  # fmt: skip
+        return [
+            Problem(
+                "model.reconstruction_weight",
+                f"is {weight:g}, but it trains a classifier beside its decoder and the task is {task.name!r}",
+                "remove it: a reconstruction task already trains the whole autoencoder",
+            )
+        ]
     if "unlabelled" not in data.splits:
-        return [Problem("model.reconstruction_weight", f"is {weight:g}, but there are no unlabelled images to "
-                        "reconstruct", "set data.labelled_fraction below 1, or the weight to 0")]  # fmt: skip
+        return [
+            Problem(
+                "model.reconstruction_weight",
+                f"is {weight:g}, but there are no unlabelled images to reconstruct",
+                "set data.labelled_fraction below 1, or the weight to 0",
+            )
+        ]
     if _online(data_options) is not None:
-        return [Problem("model.reconstruction_weight", "cannot be combined with online pseudo-labels "
-                        "(data.pseudo_labels without a teacher)", "choose one of the two")]  # fmt: skip
+        return [
+            Problem(
+                "model.reconstruction_weight",
+                "cannot be combined with online pseudo-labels (data.pseudo_labels without a teacher)",
+                "choose one of the two",
+            )
+        ]
     return []

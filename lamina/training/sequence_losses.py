@@ -28,13 +28,15 @@ def token_cross_entropy(config: TokenCrossEntropyOptions, spec: DataSpec, train_
 
     def loss(outputs: Tensor, targets: Tensor) -> Tensor:
         logits = outputs.reshape(-1, outputs.shape[-1])  # (B, T, V) → (B*T, V)
-        return F.cross_entropy(logits, ignoring_padding(targets).reshape(-1), ignore_index=IGNORE,
-                               label_smoothing=config.label_smoothing)  # fmt: skip
+        return F.cross_entropy(
+            logits, ignoring_padding(targets).reshape(-1), ignore_index=IGNORE, label_smoothing=config.label_smoothing
+        )
 
     def summarize(outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         targets = ignoring_padding(targets).reshape(-1)
-        token_losses = F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]).float(), targets,
-                                       ignore_index=IGNORE, reduction="none")  # fmt: skip
+        token_losses = F.cross_entropy(
+            outputs.reshape(-1, outputs.shape[-1]).float(), targets, ignore_index=IGNORE, reduction="none"
+        )
         real = targets != IGNORE
         # per real token: its loss (nats) and the bytes of text it stands for (bits per character)
         return token_losses[real], token_bytes.to(targets.device)[targets[real]]
@@ -51,7 +53,14 @@ def ctc(config: CTCOptions, spec: DataSpec, train_targets: Tensor) -> Objective:
         steps, batch = log_probs.shape[:2]
         lengths = (targets >= 0).sum(dim=1)
         input_lengths = torch.full((batch,), steps, dtype=torch.long, device=outputs.device)
-        return F.ctc_loss(log_probs, targets.clamp(min=0), input_lengths, lengths, blank=blank, reduction="mean",
-                          zero_infinity=config.zero_infinity)  # fmt: skip
+        return F.ctc_loss(
+            log_probs,
+            targets.clamp(min=0),
+            input_lengths,
+            lengths,
+            blank=blank,
+            reduction="mean",
+            zero_infinity=config.zero_infinity,
+        )
 
     return Objective(loss, lambda outputs: outputs.float().softmax(dim=-1), spec.num_classes + 1)

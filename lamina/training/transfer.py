@@ -26,8 +26,7 @@ from lamina.core.errors import ConfigError, ModelError, Problem, did_you_mean
 from lamina.training.callbacks import Callback
 from lamina.training.optimizers import OptimizerSet
 
-__all__ = ["load_pretrained", "adapt_channels", "matching", "Freezing", "with_learning_rate_factors",
-           "check_prefixes"]  # fmt: skip
+__all__ = ["load_pretrained", "adapt_channels", "matching", "Freezing", "with_learning_rate_factors", "check_prefixes"]
 
 
 def adapt_channels(weight: Tensor, channels: int) -> Tensor:
@@ -47,19 +46,40 @@ def _read_weights(source: str) -> dict[str, Tensor]:
         candidates = [path / "model.safetensors", path / "checkpoints" / "last" / "model.safetensors"]
         found = next((candidate for candidate in candidates if candidate.is_file()), None)
         if found is None:
-            raise ConfigError([Problem("model.init_from", f"{source!r} is a folder without model.safetensors",
-                                       "point it at a finished lamina run folder or a weights file")])  # fmt: skip
+            raise ConfigError(
+                [
+                    Problem(
+                        "model.init_from",
+                        f"{source!r} is a folder without model.safetensors",
+                        "point it at a finished lamina run folder or a weights file",
+                    )
+                ]
+            )
         path = found
     elif not path.is_file():
-        raise ConfigError([Problem("model.init_from", f"{source!r} does not exist",
-                                   "give a run folder, a .safetensors file or a .pt/.pth state dict")])  # fmt: skip
+        raise ConfigError(
+            [
+                Problem(
+                    "model.init_from",
+                    f"{source!r} does not exist",
+                    "give a run folder, a .safetensors file or a .pt/.pth state dict",
+                )
+            ]
+        )
     if path.suffix == ".safetensors":
         return load_file(str(path))
     try:  # weights_only: a state dict of tensors, never arbitrary pickled code
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ConfigError([Problem("model.init_from", f"cannot read {source!r} as a state dict: {error}",
-                                   "save weights with safetensors or torch.save(model.state_dict())")]) from None  # fmt: skip
+        raise ConfigError(
+            [
+                Problem(
+                    "model.init_from",
+                    f"cannot read {source!r} as a state dict: {error}",
+                    "save weights with safetensors or torch.save(model.state_dict())",
+                )
+            ]
+        ) from None
     state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
     if not isinstance(state, dict) or not all(isinstance(value, Tensor) for value in state.values()):
         raise ConfigError([Problem("model.init_from", f"{source!r} does not hold a state dict of tensors", None)])
@@ -77,17 +97,29 @@ def load_pretrained(model: nn.Module, source: str) -> dict[str, Any]:
             if value is not None and value.shape == target.shape:
                 target.copy_(value)
                 loaded.append(name)
-            elif (value is not None and value.ndim == 4 and target.ndim == 4 and value.shape[0] == target.shape[0]
-                  and value.shape[2:] == target.shape[2:] and {value.shape[1], target.shape[1]} == {1, 3}):  # fmt: skip
+            elif (
+                value is not None
+                and value.ndim == 4
+                and target.ndim == 4
+                and value.shape[0] == target.shape[0]
+                and value.shape[2:] == target.shape[2:]
+                and {value.shape[1], target.shape[1]} == {1, 3}
+            ):
                 target.copy_(adapt_channels(value, target.shape[1]))
                 adapted.append(name)
             else:
                 fresh.append(name)
     if not loaded and not adapted:
-        raise ModelError(f"model.init_from {source!r}: none of its {len(pretrained)} tensors fits this model",
-                         "pretrain the same family (tensor names must match, e.g. encoder.* or backbone.*)")  # fmt: skip
-    return {"source": str(source), "loaded": len(loaded), "adapted": adapted,
-            "fresh": sorted({name.rsplit(".", 1)[0] for name in fresh})}  # fmt: skip
+        raise ModelError(
+            f"model.init_from {source!r}: none of its {len(pretrained)} tensors fits this model",
+            "pretrain the same family (tensor names must match, e.g. encoder.* or backbone.*)",
+        )
+    return {
+        "source": str(source),
+        "loaded": len(loaded),
+        "adapted": adapted,
+        "fresh": sorted({name.rsplit(".", 1)[0] for name in fresh}),
+    }
 
 
 # ---- choosing parameters by module name --------------------------------------------------------------------
@@ -111,8 +143,13 @@ def check_prefixes(model: nn.Module, prefixes: list[str], path: str) -> list[Pro
             suggestion = did_you_mean(prefix, modules)
             top = ", ".join(sorted({name.split(".")[0] for name in names} | {"backbone"}))
             hint = f"did you mean {suggestion!r}? " if suggestion else ""
-            problems.append(Problem(path, f"{prefix!r} names no parameters of this model",
-                                    f"{hint}modules include: {top} (see 'lamina models CONFIG')"))  # fmt: skip
+            problems.append(
+                Problem(
+                    path,
+                    f"{prefix!r} names no parameters of this model",
+                    f"{hint}modules include: {top} (see 'lamina models CONFIG')",
+                )
+            )
     return problems
 
 
@@ -127,8 +164,9 @@ class Freezing(Callback):
     def frozen(self, name: str, epoch: int, has_backbone: bool) -> bool:
         if not any(matching(name, prefix, has_backbone) for prefix in self.freeze):
             return False
-        return not any(matching(name, prefix, has_backbone) and epoch >= after
-                       for prefix, after in self.unfreeze.items())  # fmt: skip
+        return not any(
+            matching(name, prefix, has_backbone) and epoch >= after for prefix, after in self.unfreeze.items()
+        )
 
     def epoch_start(self, loop) -> None:
         model = loop.model
@@ -164,8 +202,9 @@ def with_learning_rate_factors(optimizer, model: nn.Module, factors: dict[str, f
             by_factor.setdefault(factor_of(parameter), []).append(parameter)
         for factor, parameters in sorted(by_factor.items()):
             settings = {key: value for key, value in group.items() if key != "params"}
-            groups.append({**settings, "params": parameters, "lr": group["lr"] * factor,
-                           "base_lr": group["base_lr"] * factor})  # fmt: skip
+            groups.append(
+                {**settings, "params": parameters, "lr": group["lr"] * factor, "base_lr": group["base_lr"] * factor}
+            )
     optimizer.param_groups.clear()  # no steps yet, so no state refers to the old groups
     for group in groups:
         optimizer.add_param_group(group)
