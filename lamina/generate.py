@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError
 
 from lamina.artifacts.plots import image_grid
 from lamina.core.errors import ConfigError, Problem, RunError
-from lamina.core.options import Options
+from lamina.core.options import Options, Seed
 from lamina.core.problems import problems_from
 from lamina.core.registry import Registry
 from lamina.data.tokenizers import tokenizer_from_dict
@@ -55,7 +55,7 @@ class ImageGenerationOptions(Options):
 
     samples: int = Field(64, ge=1, le=4096)
     """Images to draw; they are written as one PNG grid."""
-    seed: int = 0
+    seed: Seed = 0
     """Random seed: the same seed draws the same images."""
     temperature: float = Field(1.0, gt=0)
     """Scale of the codes drawn from N(0, I): below 1 gives more typical, less varied images."""
@@ -92,7 +92,7 @@ class TextGenerationOptions(Options):
     """Divides the logits: below 1 is more conservative, above 1 more adventurous."""
     top_k: int | None = Field(None, ge=1)
     """Sample only among the k most likely tokens."""
-    seed: int | None = None
+    seed: Seed | None = None
     """Random seed, for repeatable samples; default: a different sample every time."""
     output: str | None = None
     """Also write the text to this file."""

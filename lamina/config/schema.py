@@ -11,7 +11,7 @@ from pydantic import Field, create_model
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import to_jsonable_python
 
-from lamina.core.options import Options
+from lamina.core.options import Options, Seed
 from lamina.core.registry import Registry
 from lamina.data.augment_options import augmentations
 from lamina.data.options import datasets
@@ -38,8 +38,9 @@ class Config(Options):
 
     name: str | None = None
     """Run name (also part of the run folder's name); default: '<model>-<data>'."""
-    seed: int = 0
-    """Seeds data splits, shuffling, initialization and dropout; the same seed gives the same run."""
+    seed: Seed = 0
+    """Seeds data splits, shuffling, initialization and dropout; the same seed gives the same run. A whole number
+    from 0 to 2147483647 (2**31 - 1)."""
     description: str | None = None
     """Free text kept with the run."""
     data: datasets.union() = Field(description="Data set by name: " + ", ".join(datasets.names()))  # type: ignore[valid-type]

@@ -11,11 +11,11 @@ in dB, `inputs` ones change each normalized batch. They apply in the order given
 lamina/data/augment.py and lamina/data/audio_augment.py.
 """
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
-from lamina.core.options import Options
+from lamina.core.options import Each, Options
 from lamina.core.registry import Registry
 
 __all__ = ["augmentations", "INPUT_KINDS"]
@@ -26,6 +26,18 @@ augmentations = Registry("augmentation", metadata={"inputs": ("image",), "mixes_
 
 IMAGES = "lamina.data.augment"
 AUDIO = "lamina.data.audio_augment"
+
+
+def _ordered(value: tuple[float, float]) -> tuple[float, float]:
+    low, high = value
+    if low > high:
+        raise ValueError(f"low {low:g} is above high {high:g}; write [{high:g}, {low:g}]")
+    return value
+
+
+# [low, high] ranges that values are drawn from: low ≤ high, each end positive (or a fraction of the image, in (0, 1])
+PositiveRange = Annotated[tuple[float, float], Each(gt=0), AfterValidator(_ordered)]
+FractionRange = Annotated[tuple[float, float], Each(gt=0, le=1), AfterValidator(_ordered)]
 
 
 # ---- images: geometry ---------------------------------------------------------------------------------
@@ -67,7 +79,7 @@ class AffineOptions(Options):
     """Rotation drawn from [-degrees, degrees]."""
     translate: float = Field(0.0, ge=0, lt=1)
     """Shift drawn from [-translate, translate] × the image size, per axis."""
-    scale: tuple[float, float] = (1.0, 1.0)
+    scale: PositiveRange = (1.0, 1.0)
     """Zoom factor drawn from [low, high]."""
     shear: float = Field(0.0, ge=0, lt=45)
     """Shear angle in degrees drawn from [-shear, shear]."""
@@ -113,9 +125,9 @@ class RandomErasingOptions(Options):
     name: Literal["random_erasing"] = "random_erasing"
     p: float = Field(0.5, ge=0, le=1)
     """Probability that an image gets a rectangle."""
-    area: tuple[float, float] = (0.02, 0.25)
+    area: FractionRange = (0.02, 0.25)
     """Rectangle area as a fraction of the image, drawn from [low, high]."""
-    aspect: tuple[float, float] = (0.3, 3.3)
+    aspect: PositiveRange = (0.3, 3.3)
     """Height/width ratio drawn log-uniformly from [low, high]."""
     value: Literal["mean", "noise"] = "mean"
     """Fill with the mean colour or with standard normal noise."""

@@ -4,12 +4,12 @@ digit strings and time series. This module is the list of built-in data sets; im
 PyTorch (a data set's reader is imported when it is built).
 """
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from typing_extensions import TypeAliasType
 
-from lamina.core.options import Options
+from lamina.core.options import Each, Names, Options, Seed
 from lamina.core.registry import Registry
 from lamina.data.augment_options import augmentations
 from lamina.tasks import tasks
@@ -58,7 +58,7 @@ class SplitOptions(DataOptions):
     """Fraction held out for the final test (ignored where the data set has an official test split)."""
     stratify: bool = True
     """Keep class proportions equal across splits (classification)."""
-    seed: int | None = None
+    seed: Seed | None = None
     """Seed of the split into train/val/test (and of the labelled subset); default: the run's seed. Fix it to
     compare or ensemble runs of several seeds on the same held-out data."""
 
@@ -78,7 +78,7 @@ class PseudoLabelOptions(Options):
     at every step the model being trained labels a weakly augmented unlabelled batch and learns those labels,
     where it is confident, on strongly augmented copies of the same images."""
 
-    teacher: str | list[str] | None = None
+    teacher: str | Names | None = None
     """Offline: run folder of the model that labels (trained on the same labelled subset, e.g. with the same
     config), or a list of them, whose probabilities are averaged. None: online pseudo-labelling by the model
     itself."""
@@ -111,7 +111,7 @@ class ImageOptions(SplitOptions):
     'unlabelled' split, used by pseudo-labelling."""
     task: Literal["classification", "reconstruction"] = "classification"
     """classification: predict the class; reconstruction: reproduce the image (autoencoders; labels unused)."""
-    classes: list[str] | None = None
+    classes: Names | None = None
     """Use only these classes, by name (e.g. train an anomaly detector on the normal classes only)."""
     pseudo_labels: PseudoLabelOptions | None = None
     """Learn from the 'unlabelled' split through pseudo-labels: a teacher run's confident labels join the
@@ -153,9 +153,9 @@ class MNISTOptions(ImageOptions):
     name: Literal["mnist"] = "mnist"
     path: str
     """Folder holding train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-…, t10k-labels-…"""
-    val_fraction: float = 0.1
+    val_fraction: float = Field(0.1, ge=0, lt=1)
     """Fraction of the 60,000 training images held out for validation."""
-    limit: int | None = None
+    limit: int | None = Field(None, ge=1)
     """Use only the first N training images (quick experiments); the test split stays whole."""
 
 
@@ -170,7 +170,7 @@ class ImageFolderOptions(ImageOptions):
     """A second folder/archive with the official test images; default: hold out test_fraction of `path`."""
     channels: Literal[1, 3] | None = None
     """1 (grayscale) or 3 (RGB); default: 3 if any training image is in colour, else 1."""
-    size: tuple[int, int] | None = None
+    size: Annotated[tuple[int, int], Each(ge=1)] | None = None
     """[height, width] every image is resized to; default: the most common size among the training images."""
     on_bad_sample: Literal["error", "skip"] = "error"
     """An unreadable image file stops with an error naming it, or is skipped and counted (skip)."""
@@ -185,7 +185,7 @@ class MedMNISTOptions(ImageOptions):
     name: Literal["medmnist"] = "medmnist"
     path: str
     """The .npz file, e.g. ../shared/datasets/breastmnist/breastmnist.npz."""
-    class_names: list[str] | None = None
+    class_names: Names | None = None
     """Names of the classes in label order; default '0', '1', …"""
     positive_class: int = Field(1, ge=0)
     """For two classes: the class counted as positive by sensitivity, specificity and the validation threshold
@@ -214,11 +214,11 @@ class CSVOptions(SplitOptions):
     """The CSV file."""
     target: str
     """Column to predict."""
-    features: list[str] | None = None
+    features: Names | None = None
     """Feature columns; default: every column except the target and `ignore`."""
-    ignore: list[str] = []
+    ignore: Names = []
     """Columns to leave out (ids, free text, leaks of the target)."""
-    categorical: list[str] | None = None
+    categorical: Names | None = None
     """Columns to one-hot encode; default: every column that is not entirely numbers."""
     task: Literal["auto", "classification", "regression"] = "auto"
     """auto: classification for text targets or at most `max_classes` distinct whole numbers, else regression."""
@@ -246,7 +246,7 @@ class AudioOptions(SplitOptions):
     """fsdd: label and speaker from `label_speaker_index.wav`; folders: `path/<class>/*.wav`."""
     split: Literal["random", "group"] = "random"
     """random (stratified by class), or group: the speakers in `test_groups` are held out for test."""
-    test_groups: list[str] = []
+    test_groups: Names = []
     """Speakers (groups) whose recordings form the test split when split: group."""
     sample_rate: int = Field(8000, ge=1000)
     """Resample every file to this rate (Hz)."""
@@ -378,7 +378,7 @@ class TimeSeriesOptions(DataOptions):
     """The CSV file, rows in time order."""
     target: str
     """Column to forecast."""
-    features: list[str] | None = None
+    features: Names | None = None
     """Input columns (the target may be among them); default: the target alone."""
     lookback: int = Field(48, ge=1)
     """Past steps each forecast sees."""

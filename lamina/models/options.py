@@ -1,16 +1,29 @@
 """The model families a config can name, and their options: mlp, cnn, resnet and autoencoder for fixed-size
 inputs; rnn, hybrid (CNN → RNN), transformer and moe (mixture of experts) for sequences. This module is the list
 of built-in families. Importing it does not import PyTorch; a family's builder is imported when a model is built.
+
+Every layer width (units, channels, embedding and code sizes) is a `Width`: a whole number from 1 to 65,536.
 """
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lamina.core.options import Options
+from lamina.core.options import Each, Options
 from lamina.core.registry import Registry
 
-__all__ = ["models", "ModelOptions", "ConvBlock", "Stage", "PRESETS", "Recurrent", "Activation", "Initialization"]
+__all__ = [
+    "models",
+    "ModelOptions",
+    "ConvBlock",
+    "Stage",
+    "PRESETS",
+    "Recurrent",
+    "Activation",
+    "Initialization",
+    "Width",
+    "MAX_WIDTH",
+]
 
 # train_defaults: training options the family sets unless the config does (recurrent families clip gradients);
 # sequence_outputs: it can give one output per step; reads_tokens: it can read token ids (text)
@@ -20,6 +33,11 @@ Activation = Literal["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "e
 Initialization = Literal[
     "default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal"
 ]
+
+# The widest layer a config may ask for: 65,536 units or channels (a square weight matrix of that width is 16 GiB
+# in float32). Wider is a typo (1e8 would be a MemoryError when the model is built); it is a config error instead.
+MAX_WIDTH = 65_536
+Width = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
 
 
 class ModelOptions(Options):
@@ -35,7 +53,7 @@ class MLPOptions(ModelOptions):
     """Feedforward network: (Linear → norm → activation → dropout) per hidden layer, then a linear head."""
 
     name: Literal["mlp"] = "mlp"
-    hidden_sizes: list[int] = Field([256, 128], min_length=0)
+    hidden_sizes: list[Width] = Field([256, 128], min_length=0)
     """Width of each hidden layer; the list's length is the depth. [] is a linear (logistic) model."""
     activation: Activation = "relu"
     """Non-linearity after each hidden layer."""
@@ -50,7 +68,7 @@ class MLPOptions(ModelOptions):
 class ConvBlock(Options):
     """`convs` convolutions with the same output channels, then optional pooling. Write `64` for {channels: 64}."""
 
-    channels: int = Field(ge=1)
+    channels: Width
     """Output channels of each convolution in the block."""
     convs: int = Field(1, ge=1)
     """Convolutions in the block before pooling."""
@@ -79,7 +97,7 @@ class CNNOptions(ModelOptions):
     """Non-linearity after each convolution."""
     global_pool: Literal["avg", "max", "flatten"] = "avg"
     """How the last feature map becomes a vector: global average/max pooling, or flattening it."""
-    head_hidden: list[int] = []
+    head_hidden: list[Width] = []
     """Hidden widths of the dense head after pooling."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout before each dense layer of the head."""
@@ -97,7 +115,7 @@ class CNNOptions(ModelOptions):
 class Stage(Options):
     """A stage: a change of width (and resolution), then `blocks` residual blocks."""
 
-    channels: int = Field(ge=1)
+    channels: Width
     """Output channels of the stage (a bottleneck block's output is 4× this)."""
     blocks: int = Field(1, ge=0)
     """Residual blocks in the stage (0: only the transition, as in ResNet-9's middle stage)."""
@@ -153,7 +171,7 @@ class ResNetOptions(ModelOptions):
     whitened_signed: the whitening filters and their negatives with a trained bias, then the activation."""
     whitening_size: int = Field(3, ge=1, le=7)
     """Patch size of the whitening stems (odd sizes keep the image size; 2, as airbench, trims one pixel)."""
-    stem_channels: int = Field(64, ge=1)
+    stem_channels: Width = 64
     """Channels of the stem convolution."""
     preactivation: bool = False
     """Pre-activation blocks (BN → ReLU → conv; He et al. 2016) instead of the original post-activation ones."""
@@ -193,6 +211,18 @@ class ResNetOptions(ModelOptions):
         preset = value.get("preset", "small")
         return {**PRESETS.get(preset, {}), **value}
 
+    @model_validator(mode="after")
+    def _scaled_widths_fit(self):
+        counts = {"stem_channels": self.stem_channels}
+        counts.update({f"stages[{index}].channels": stage.channels for index, stage in enumerate(self.stages)})
+        for where, channels in counts.items():
+            if round(channels * self.width) > MAX_WIDTH:
+                raise ValueError(
+                    f"{where} {channels} × width {self.width:g} is {round(channels * self.width)} channels, more "
+                    f"than {MAX_WIDTH}; lower width"
+                )
+        return self
+
 
 @models.register("lamina.models.autoencoder:build_autoencoder")
 class AutoencoderOptions(ModelOptions):
@@ -201,11 +231,11 @@ class AutoencoderOptions(ModelOptions):
     name: Literal["autoencoder"] = "autoencoder"
     kind: Literal["conv", "dense"] = "conv"
     """conv: stride-2 convolutions (decoder: transposed convolutions); dense: fully connected layers."""
-    channels: list[int] = Field([32, 64], min_length=1)
+    channels: list[Width] = Field([32, 64], min_length=1)
     """conv: output channels of each stride-2 encoder convolution (the decoder mirrors them)."""
-    hidden_sizes: list[int] = Field([512, 256], min_length=1)
+    hidden_sizes: list[Width] = Field([512, 256], min_length=1)
     """dense: widths of the encoder's hidden layers (the decoder mirrors them)."""
-    latent_size: int = Field(16, ge=1)
+    latent_size: Width = 16
     """Size of the latent code."""
     variational: bool = False
     """A variational autoencoder: the encoder gives a mean and log-variance, the code is sampled from them."""
@@ -248,7 +278,7 @@ class Recurrent(ModelOptions):
 
     cell: Cell = "lstm"
     """rnn (vanilla, tanh), lstm or gru."""
-    hidden_size: int = Field(128, ge=1)
+    hidden_size: Width = 128
     """Hidden units per direction and layer."""
     layers: int = Field(1, ge=1)
     """Stacked recurrent layers."""
@@ -270,7 +300,7 @@ class RNNOptions(Recurrent):
     """Recurrent network (RNN, LSTM, GRU) over token ids or feature sequences."""
 
     name: Literal["rnn"] = "rnn"
-    embedding_size: int = Field(64, ge=1)
+    embedding_size: Width = 64
     """Size of each token's embedding (text inputs)."""
 
 
@@ -279,14 +309,14 @@ class HybridOptions(Recurrent):
     """CNN front-end (conv blocks) feeding a recurrent network over the feature map's columns."""
 
     name: Literal["hybrid"] = "hybrid"
-    channels: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
+    channels: list[Width] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
     """Output channels of each conv block (conv 3×3 → batch norm → ReLU, then pooling)."""
-    pool: list[list[int]] | None = None
+    pool: list[Annotated[list[int], Each(ge=1), Field(min_length=2, max_length=2)]] | None = None
     """Pooling [height, width] after each block; default [2, 2] for the first two blocks, then [2, 1] (keeps
     the time/width resolution for the recurrent part)."""
     convs: int = Field(1, ge=1)
     """Convolutions per block."""
-    hidden_size: int = Field(128, ge=1)
+    hidden_size: Width = 128
     """Hidden units per direction and layer of the recurrent part."""
     bidirectional: bool = True
     """Read the columns in both directions (right for transcription and classification)."""
@@ -303,9 +333,9 @@ class TransformerOptions(ModelOptions):
     """Number of blocks."""
     heads: int = Field(4, ge=1)
     """Attention heads per block (width must be divisible by it)."""
-    width: int = Field(128, ge=8)
+    width: int = Field(128, ge=8, le=MAX_WIDTH)
     """Model width (embedding size)."""
-    feedforward: int | None = Field(None, ge=1)
+    feedforward: Width | None = None
     """Hidden width of each feed-forward layer; default 4 × width."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout on embeddings, attention weights and residual branches."""
@@ -340,7 +370,7 @@ class MixtureOptions(TransformerOptions):
     """Experts per mixture layer."""
     top_k: int = Field(2, ge=1)
     """Experts each token is sent to."""
-    expert_hidden: int | None = Field(None, ge=1)
+    expert_hidden: Width | None = None
     """Hidden width of each expert; default feedforward / top_k, so a token's active parameters equal the dense
     model's."""
     capacity_factor: float | None = Field(None, gt=0)

@@ -3,13 +3,13 @@ lamina/training/schedules.py). This module is the list of built-in losses, metri
 not import PyTorch (a loss's or optimizer's builder and a metric's function are imported when first used).
 """
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from lamina.core.errors import did_you_mean
-from lamina.core.options import Options
+from lamina.core.options import Each, Names, Options
 from lamina.core.registry import Registry
 from lamina.training.schedules import ConstantOptions, schedules
 
@@ -41,8 +41,15 @@ class CrossEntropyOptions(Options):
     name: Literal["cross_entropy"] = "cross_entropy"
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     """Mix this much of a uniform distribution into the targets (0.1 is common)."""
-    class_weights: list[float] | Literal["balanced"] | None = None
+    class_weights: list[Annotated[float, Field(ge=0)]] | Literal["balanced"] | None = None
     """Weight per class, or 'balanced' for weights inversely proportional to train class counts."""
+
+    @field_validator("class_weights")
+    @classmethod
+    def _some_weight(cls, value: list[float] | str | None) -> list[float] | str | None:
+        if isinstance(value, list) and value and not any(value):
+            raise ValueError("every class weight is 0, so nothing would be learned; give some class a weight above 0")
+        return value
 
 
 @losses.register("lamina.training.losses:binary_cross_entropy")
@@ -286,7 +293,7 @@ class TrainOptions(Options):
     """L1 penalty coefficient on weight matrices and kernels (sparsity)."""
     l2: float = Field(0.0, ge=0)
     """L2 penalty coefficient added to the loss (prefer the optimizer's weight_decay with AdamW)."""
-    metrics: list[str] | None = None
+    metrics: Names | None = None
     """Metrics per split; default: accuracy, macro_f1, precision, recall (+ roc_auc if binary) or mse, rmse, mae, r2."""
     monitor: str | None = None
     """Metric that picks the best checkpoint and drives early stopping, '<split>.<metric>'; default val.accuracy
@@ -299,11 +306,11 @@ class TrainOptions(Options):
     """Also save a resumable checkpoint every N steps (one is always saved at each epoch end)."""
     log_every_steps: int = Field(10, ge=1)
     """Write a per-step row (loss, learning rate) to metrics.jsonl every N steps."""
-    freeze: list[str] = []
+    freeze: Names = []
     """Modules whose parameters do not train, e.g. [backbone] (everything but the head); see docs/vision.md."""
-    unfreeze: dict[str, int] = {}
+    unfreeze: Annotated[dict[str, int], Each(ge=0)] = {}
     """Gradual unfreezing: module → number of epochs after which it trains again, e.g. {backbone: 3}."""
-    learning_rate_factors: dict[str, float] = {}
+    learning_rate_factors: Annotated[dict[str, float], Each(ge=0)] = {}
     """Discriminative learning rates: module → factor on the learning rate, e.g. {backbone: 0.1}."""
     log_gradient_norms: bool = True
     """Also log each layer's gradient norm every log_every_steps steps (vanishing/exploding gradients)."""
@@ -330,8 +337,9 @@ class RuntimeOptions(Options):
 
     device: str = "auto"
     """'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'."""
-    threads: int | None = Field(None, ge=1)
-    """CPU threads for PyTorch; default: every core this process may use (see docs/performance.md)."""
+    threads: int | None = Field(None, ge=1, le=1024)
+    """CPU threads for PyTorch, at most 1024 (threads beyond the cores only slow a run; 100,000 crash PyTorch);
+    default: every core this process may use (see docs/performance.md)."""
     compile: bool = False
     """Compile the model with torch.compile (slow first step, faster after; needs a C compiler on CPU)."""
     deterministic: bool = False
