@@ -1,5 +1,6 @@
 """The one function that builds a data set from its config section: read and split it, adapt image data sets
-(classes, labelled subset, pseudo-labels, reconstruction), then attach the configured augmentations."""
+(classes, labelled subset, pseudo-labels, reconstruction), check what every data set must hold (two classes or
+more to classify, unique class names; lamina/data/checks.py), then attach the configured augmentations."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 
 from lamina.data.augment import with_augmentations
 from lamina.data.bundle import DataBundle
+from lamina.data.checks import check_bundle
 from lamina.data.options import DataOptions, ImageOptions, datasets
 from lamina.data.variants import adapt
 
@@ -31,4 +33,4 @@ def build_data(
     bundle = datasets.get(config.name, "data.name").function(config, seed)
     if isinstance(config, ImageOptions):
         bundle = adapt(bundle, config, seed, pseudo_labeller)
-    return with_augmentations(bundle, config.augment)
+    return with_augmentations(check_bundle(bundle), config.augment)

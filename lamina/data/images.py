@@ -127,6 +127,31 @@ def _find(folder: Path, stem: str) -> Path:
     )
 
 
+def _mnist_part(images_path: Path, labels_path: Path) -> tuple[Tensor, Tensor]:
+    """One part's (images (N, 1, H, W) uint8, labels (N,) int64); DataError naming the file that is wrong."""
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or images.dtype != torch.uint8:
+        raise DataError(
+            f"{images_path} holds {str(images.dtype).replace('torch.', '')} values of shape {tuple(images.shape)}",
+            "MNIST images are unsigned bytes of shape (N, 28, 28); is it an images file?",
+        )
+    if labels.ndim != 1:
+        raise DataError(f"{labels_path} holds an array of shape {tuple(labels.shape)}", "MNIST labels are (N,)")
+    if len(images) != len(labels):
+        raise DataError(
+            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels",
+            "use the images and labels files of the same set, both complete",
+        )
+    wrong = torch.nonzero((labels < 0) | (labels > 9)).flatten()
+    if len(wrong):
+        raise DataError(
+            f"{labels_path} holds the label {int(labels[wrong[0]])} (sample {int(wrong[0])}); MNIST labels are "
+            "digits 0–9",
+            "the file is damaged or not MNIST labels; copy it again",
+        )
+    return images.unsqueeze(1), labels.long()  # (N, 1, 28, 28)
+
+
 def mnist(config: MNISTOptions, seed: int) -> DataBundle:
     """MNIST from IDX files, with its official 10,000-image test split."""
     folder = data_path(config.path)
@@ -135,16 +160,16 @@ def mnist(config: MNISTOptions, seed: int) -> DataBundle:
             f"data.path {config.path!r} is not a folder",
             "point data.path at the folder with the MNIST IDX files, e.g. --set data.path=../shared/datasets/mnist",
         )
-    arrays = {}
+    arrays, files = {}, {}
     for part in ("train", "t10k"):
-        images = read_idx(_find(folder, f"{part}-images-idx3-ubyte"))
-        labels = read_idx(_find(folder, f"{part}-labels-idx1-ubyte"))
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DataError(
-                f"MNIST {part} files disagree: images {tuple(images.shape)}, labels {tuple(labels.shape)}",
-                "images must be (N, 28, 28) and labels (N,) with the same N",
-            )
-        arrays[part] = (images.unsqueeze(1), labels.long())  # (N, 1, 28, 28)
+        files[part] = _find(folder, f"{part}-images-idx3-ubyte")
+        arrays[part] = _mnist_part(files[part], _find(folder, f"{part}-labels-idx1-ubyte"))
+    if arrays["t10k"][0].shape[2:] != arrays["train"][0].shape[2:]:
+        sizes = ["×".join(map(str, arrays[part][0].shape[2:])) for part in ("t10k", "train")]
+        raise DataError(
+            f"{files['t10k']} holds {sizes[0]} images but {files['train']} holds {sizes[1]} images",
+            "the test images must be the size of the training images",
+        )
     train_images, train_labels = arrays["train"]
     if config.limit:
         train_images, train_labels = train_images[: config.limit], train_labels[: config.limit]

@@ -12,9 +12,10 @@ from torch import Tensor
 
 from lamina.core.errors import DataError
 from lamina.data.audio import AudioFeatures, read_audio_files
+from lamina.data.checks import pixel_limit
 from lamina.data.images import ImageNormalizer
 from lamina.data.paths import IMAGE_SUFFIXES
-from lamina.data.tabular import TableEncoder, read_table
+from lamina.data.tabular import TableEncoder, read_table_lines
 from lamina.data.text import TrimPadding, read_texts
 
 __all__ = ["read_inputs", "transform_for", "read_image"]
@@ -56,9 +57,9 @@ def read_inputs(paths: list[str | Path], preprocessing: dict) -> tuple[Tensor, l
 
 
 def read_image(path: Path, preprocessing: dict) -> Tensor:
-    """One image file → uint8 (C, H, W) with the run's channels and size."""
+    """One image file → uint8 (C, H, W) with the run's channels and size; DataError over Pillow's pixel limit."""
     try:
-        with Image.open(path) as image:
+        with pixel_limit(str(path)), Image.open(path) as image:
             image = image.convert("L" if preprocessing["channels"] == 1 else "RGB")
             size = (preprocessing["width"], preprocessing["height"])
             if image.size != size:
@@ -80,7 +81,7 @@ def _read_rows(paths: list[Path], preprocessing: dict) -> tuple[Tensor, list[str
     for path in paths:
         if path.suffix.lower() in IMAGE_SUFFIXES:
             raise DataError(f"{path} is an image, but this run was trained on table rows", "pass a CSV file")
-        header, columns = read_table(path)
+        header, columns, lines = read_table_lines(path)
         missing = [name for name in needed if name not in header]
         if missing:
             raise DataError(
@@ -89,5 +90,5 @@ def _read_rows(paths: list[Path], preprocessing: dict) -> tuple[Tensor, list[str
                 "the CSV needs the same feature columns as the training data",
             )
         batches.append(encoder.transform(columns))
-        labels += [f"{path.name}:{row + 2}" for row in range(len(columns[header[0]]))]
+        labels += [f"{path.name}:{line}" for line in lines]  # the line of each row, blank lines counted
     return torch.cat(batches), labels

@@ -7,6 +7,7 @@ from the train split only; the same `TableEncoder` turns new rows into model inp
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -16,12 +17,13 @@ import torch
 
 from lamina.core.errors import DataError, did_you_mean
 from lamina.data.bundle import DataBundle, Split, split_indices
+from lamina.data.checks import read_utf8
 from lamina.data.options import BreastCancerOptions, CSVOptions, SplitOptions
 from lamina.data.paths import data_path
 from lamina.data.spec import DataSpec
 from lamina.tasks import tasks
 
-__all__ = ["TableEncoder", "read_table", "table_bundle", "breast_cancer", "csv_table"]
+__all__ = ["TableEncoder", "read_table", "read_table_lines", "table_bundle", "breast_cancer", "csv_table"]
 
 # scikit-learn's copy of the Wisconsin data, read without importing scikit-learn (and SciPy)
 BREAST_CANCER_FILE = "package:sklearn/datasets/data/breast_cancer.csv"
@@ -119,28 +121,53 @@ def _as_float(value, column: str) -> float:
     if isinstance(value, int | float):
         return float(value)
     number = read_number(str(value))
-    if number is None:
-        raise DataError(f"column {column!r} holds {value!r}, which is not a number", "fix the value or leave it empty")
+    if number is None or math.isinf(number):
+        raise DataError(
+            f"column {column!r} holds {value!r}, which is not a finite number", "fix the value or leave it empty"
+        )
     return number
 
 
 def read_table(path: Path, separator: str = ",") -> tuple[list[str], dict[str, list[str]]]:
     """Header and columns (as strings) of a CSV file; DataError for a missing file or ragged rows."""
+    header, columns, _ = read_table_lines(path, separator)
+    return header, columns
+
+
+def read_table_lines(path: Path, separator: str = ",") -> tuple[list[str], dict[str, list[str]], list[int]]:
+    """Header, columns (as strings) and the file's line number of each row. Blank rows are left out but
+    counted, so a line number is the one an editor shows. DataError for a missing or non-UTF-8 file, repeated
+    column names or ragged rows."""
     if not path.is_file():
         raise DataError(f"CSV file {str(path)!r} does not exist", "check data.path (relative to where you run lamina)")
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.reader(handle, delimiter=separator))
-    rows = [row for row in rows if any(cell.strip() for cell in row)]
+    reader = csv.reader(io.StringIO(read_utf8(path, "CSV file ", strip_bom=True), newline=""), delimiter=separator)
+    rows, lines, previous = [], [], 0
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append(row)
+                lines.append(previous + 1)  # a quoted field may span lines: the row starts after the last one
+            previous = reader.line_num
+    except csv.Error as error:
+        raise DataError(f"CSV file {path}, line {reader.line_num}: {error}", "check the quoting on that line") from None
     if len(rows) < 2:
         raise DataError(f"CSV file {path} has no data rows", "the first line must be a header, then one row per sample")
     header = [name.strip() for name in rows[0]]
-    for line, row in enumerate(rows[1:], start=2):
+    first: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if name in first:
+            raise DataError(
+                f"CSV file {path} has two columns named {name!r}: columns {first[name]} and {position}",
+                "rename one of them; column names must be unique",
+            )
+        first[name] = position
+    for line, row in zip(lines[1:], rows[1:], strict=True):
         if len(row) != len(header):
             raise DataError(
                 f"CSV file {path}, line {line}: {len(row)} fields, but the header has {len(header)}",
                 f"check data.separator ({separator!r}) and quoting on that line",
             )
-    return header, {name: [row[i].strip() for row in rows[1:]] for i, name in enumerate(header)}
+    return header, {name: [row[i].strip() for row in rows[1:]] for i, name in enumerate(header)}, lines[1:]
 
 
 def check_column(name: str, header: list[str], path: Path, option: str) -> None:
@@ -215,7 +242,7 @@ def breast_cancer(config: BreastCancerOptions, seed: int) -> DataBundle:
 def csv_table(config: CSVOptions, seed: int) -> DataBundle:
     """A CSV table: classification or regression on numeric and categorical columns."""
     path = data_path(config.path)
-    header, columns = read_table(path, config.separator)
+    header, columns, lines = read_table_lines(path, config.separator)
     check_column(config.target, header, path, "data.target")
     for name in [*(config.features or []), *config.ignore, *(config.categorical or [])]:
         check_column(name, header, path, "data.features/ignore/categorical")
@@ -229,9 +256,8 @@ def csv_table(config: CSVOptions, seed: int) -> DataBundle:
         notes.append(f"dropped {len(columns[config.target]) - len(keep)} rows with no target value")
     incomplete = [i for i in keep if any(is_missing(columns[name][i]) for name in features)]
     if incomplete and config.missing == "error":
-        first = incomplete[0] + 2
         raise DataError(
-            f"CSV file {path} has missing values in {len(incomplete)} rows (first on line {first})",
+            f"CSV file {path} has missing values in {len(incomplete)} rows (first on line {lines[incomplete[0]]})",
             "set data.missing: impute or drop",
         )
     if incomplete and config.missing == "drop":
@@ -241,14 +267,15 @@ def csv_table(config: CSVOptions, seed: int) -> DataBundle:
     elif incomplete:
         notes.append(f"imputed missing values in {len(incomplete)} rows (train medians / 'missing' category)")
     columns = {name: [columns[name][i] for i in keep] for name in header}
+    lines = [lines[i] for i in keep]
     if config.categorical is not None:
         categorical = [name for name in features if name in config.categorical]
     else:
-        categorical = [name for name in features if any(read_number(v) is None for v in columns[name])]
+        categorical = [name for name in features if not _mostly_numbers(columns[name])]
     numeric = [name for name in features if name not in categorical]
     for name in numeric:
-        columns[name] = [_as_float(value, name) for value in columns[name]]
-    task, targets, class_names = _targets(columns[config.target], config, path)
+        columns[name] = _numbers(name, columns[name], lines, path)
+    task, targets, class_names = _targets(columns[config.target], config, path, lines)
     return table_bundle(
         columns,
         targets,
@@ -263,20 +290,66 @@ def csv_table(config: CSVOptions, seed: int) -> DataBundle:
     )
 
 
-def _targets(values: list[str], config: CSVOptions, path: Path) -> tuple[str, torch.Tensor, list[str] | None]:
+def _mostly_numbers(values: list[str]) -> bool:
+    """Whether a column is numeric: at least 90 % of its present cells are numbers (the others are errors to fix,
+    not categories: one 'nine' among numbers must not make a one-hot column of every number)."""
+    present = [value for value in values if not is_missing(value)]
+    numbers = sum(read_number(value) is not None for value in present)
+    return 10 * numbers >= 9 * len(present)
+
+
+def _numbers(name: str, values: list[str], lines: list[int], path: Path) -> list[float]:
+    """A numeric column's cells as floats (NaN where missing); DataError naming the first cell that is not a
+    finite number, and its line."""
+    numbers = [read_number(value) for value in values]
+    words = [i for i, number in enumerate(numbers) if number is None]
+    if words:
+        present = sum(not is_missing(value) for value in values)
+        raise DataError(
+            f"column {name!r} of {path} is numbers except {len(words)} of {present} cells; the first, "
+            f"{values[words[0]]!r}, is on line {lines[words[0]]}",
+            "fix those cells, mark them missing (leave them empty or write NA), or list the column in "
+            "data.categorical to treat every value as a category",
+        )
+    _check_finite(name, values, numbers, lines, path)
+    return numbers
+
+
+def _check_finite(name: str, values: list[str], numbers: list, lines: list[int], path: Path) -> None:
+    infinite = next((i for i, number in enumerate(numbers) if number is not None and math.isinf(number)), None)
+    if infinite is not None:
+        raise DataError(
+            f"column {name!r} of {path} holds {values[infinite]!r} on line {lines[infinite]}, which is not a "
+            "finite number",
+            "replace it with a finite number, or leave the cell empty to mark it missing",
+        )
+
+
+def _targets(
+    values: list[str], config: CSVOptions, path: Path, lines: list[int]
+) -> tuple[str, torch.Tensor, list[str] | None]:
     numbers = [read_number(value) for value in values]
     numeric = all(number is not None for number in numbers)
     whole = numeric and all(float(number).is_integer() for number in numbers)
     task = config.task
+    if task == "auto" and not numeric and _mostly_numbers(values):
+        word = next(i for i, number in enumerate(numbers) if number is None)
+        raise DataError(
+            f"target {config.target!r} of {path} is numbers except {numbers.count(None)} of {len(values)} cells; "
+            f"the first, {values[word]!r}, is on line {lines[word]}",
+            "fix those cells or leave them empty (rows without a target are dropped), or set data.task: "
+            "classification to make every value a class",
+        )
     if task == "auto":
         task = "classification" if not numeric or (whole and len(set(values)) <= config.max_classes) else "regression"
     if not tasks.get(task).classes:
         if not numeric:
-            example = next(value for value, number in zip(values, numbers, strict=True) if number is None)
+            word = next(i for i, number in enumerate(numbers) if number is None)
             raise DataError(
-                f"data.task is regression but target {config.target!r} holds {example!r}",
+                f"data.task is regression but target {config.target!r} holds {values[word]!r} on line {lines[word]}",
                 "use data.task: classification, or clean the target column",
             )
+        _check_finite(config.target, values, numbers, lines, path)
         return task, torch.tensor(numbers, dtype=torch.float32), None
     classes = sorted(set(values), key=lambda v: (float(v), v) if whole else (0.0, v))
     if len(classes) < 2:

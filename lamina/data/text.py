@@ -15,6 +15,7 @@ from torch import Tensor
 
 from lamina.core.errors import DataError, did_you_mean
 from lamina.data.bundle import DataBundle, Split, split_indices
+from lamina.data.checks import read_utf8
 from lamina.data.options import LabelledTextOptions, TextOptions
 from lamina.data.paths import data_path
 from lamina.data.spec import DataSpec
@@ -49,10 +50,8 @@ def pad_sequences(sequences: list[list[int]], max_length: int, pad_id: int) -> T
 def _read_file(path: Path) -> str:
     if not path.is_file():
         raise DataError(f"text file {str(path)!r} does not exist", "check data.path (relative to where you run lamina)")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path} is not UTF-8 text (byte {error.start})", "convert the file to UTF-8") from None
+    # newlines translated as Path.read_text does (\r\n and \r become \n)
+    return read_utf8(path).replace("\r\n", "\n").replace("\r", "\n")
 
 
 # ---- language modeling -----------------------------------------------------------------------------------
@@ -138,11 +137,26 @@ def read_labelled(path: Path, config: LabelledTextOptions) -> tuple[list[str], l
     """(texts, labels) of a TSV/CSV file; tab-separated files are split on tabs only (quotes are text)."""
     content = _read_file(path)
     separator = config.separator or ("," if path.suffix.lower() == ".csv" else "\t")
+    rows, lines = [], []  # the rows that are not blank, and their line numbers
     if separator == "\t":
-        rows = [line.split("\t") for line in content.splitlines() if line.strip()]
+        for line, text in enumerate(content.splitlines(), start=1):
+            if text.strip():
+                rows.append(text.split("\t"))
+                lines.append(line)
     else:
-        rows = [row for row in csv.reader(content.splitlines(), delimiter=separator) if row]
+        reader, previous = csv.reader(content.splitlines(), delimiter=separator), 0
+        try:
+            for row in reader:
+                if row:
+                    rows.append(row)
+                    lines.append(previous + 1)
+                previous = reader.line_num
+        except csv.Error as error:
+            raise DataError(f"{path}, line {reader.line_num}: {error}", "check the quoting on that line") from None
+    if not rows:
+        raise DataError(f"{path} is empty", "one labelled text per line, after a header line (data.header)")
     header = rows.pop(0) if config.header else []
+    lines = lines[1:] if config.header else lines
     columns = []
     for option in ("text_column", "label_column"):
         column = getattr(config, option)
@@ -160,7 +174,7 @@ def read_labelled(path: Path, config: LabelledTextOptions) -> tuple[list[str], l
     text_index, label_index = columns
     width = len(header) if header else max(columns) + 1
     texts, labels = [], []
-    for line, row in enumerate(rows, start=2 if config.header else 1):
+    for line, row in zip(lines, rows, strict=True):
         if len(row) <= max(text_index, label_index):
             raise DataError(
                 f"{path}, line {line}: {len(row)} fields, expected at least {max(columns) + 1}",

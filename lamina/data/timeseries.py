@@ -19,7 +19,7 @@ from lamina.data.bundle import DataBundle, Split
 from lamina.data.options import TimeSeriesOptions
 from lamina.data.paths import data_path
 from lamina.data.spec import DataSpec
-from lamina.data.tabular import check_column, read_number, read_table
+from lamina.data.tabular import check_column, read_number, read_table_lines
 
 __all__ = ["sliding_windows", "naive_errors", "timeseries"]
 
@@ -43,18 +43,18 @@ def naive_errors(futures: Tensor, last: Tensor) -> dict[str, float]:
 def timeseries(config: TimeSeriesOptions, seed: int) -> DataBundle:
     """CSV time series → sliding windows for multi-step forecasting (with a naive last-value baseline)."""
     path = data_path(config.path)
-    header, columns = read_table(path)
+    header, columns, lines = read_table_lines(path)
     features = config.features or [config.target]
     for name in [config.target, *features]:
         check_column(name, header, path, "data.target/features")
     table = {}
     for name in dict.fromkeys([config.target, *features]):
         values = [read_number(text) for text in columns[name]]
-        bad = next((i for i, value in enumerate(values) if value is None or value != value), None)
+        bad = next((i for i, value in enumerate(values) if value is None or not math.isfinite(value)), None)
         if bad is not None:
             raise DataError(
-                f"column {name!r} of {path} holds {columns[name][bad]!r} on line {bad + 2}",
-                "time series columns must be numbers without gaps; fill or drop that row",
+                f"column {name!r} of {path} holds {columns[name][bad]!r} on line {lines[bad]}",
+                "time series columns must be finite numbers without gaps; fill or drop that row",
             )
         table[name] = torch.tensor(values, dtype=torch.float64)
     steps = len(table[config.target])

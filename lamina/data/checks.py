@@ -1,0 +1,108 @@
+"""Checks every data set shares: text files are UTF-8, images are under Pillow's pixel limit, and a
+classification data set has unique class names, labels in range and at least two classes to learn from."""
+
+from __future__ import annotations
+
+import codecs
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from lamina.core.errors import DataError
+from lamina.data.bundle import DataBundle
+from lamina.tasks import tasks
+
+__all__ = ["check_bundle", "pixel_limit", "read_utf8"]
+
+UTF8_HINT = "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8 FILE > NEW (or save it as 'CSV UTF-8')"
+
+
+def read_utf8(path: Path, what: str = "", strip_bom: bool = False) -> str:
+    """The text of `path`; DataError naming the byte (counted from 0) and line where it is not UTF-8.
+    `what` prefixes the path in the message (e.g. "CSV file "); `strip_bom` drops a leading UTF-8 byte order mark."""
+    raw = path.read_bytes()
+    start = len(codecs.BOM_UTF8) if strip_bom and raw.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return raw[start:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = start + error.start
+        line = raw.count(b"\n", 0, offset) + 1
+        raise DataError(
+            f"{what}{path} is not UTF-8 text: byte {offset} (line {line}) is 0x{raw[offset]:02x}", UTF8_HINT
+        ) from None
+
+
+@contextmanager
+def pixel_limit(name: str) -> Iterator[None]:
+    """Refuse images over Pillow's pixel limit (decompression bombs), its warning included, naming the file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            yield
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            found = re.search(r"\((\d+) pixels\)", str(error))
+            pixels = f"{int(found[1]):,}" if found else "too many"
+            raise DataError(
+                f"image {name} has {pixels} pixels, more than the limit of {Image.MAX_IMAGE_PIXELS:,}",
+                f"images over {Image.MAX_IMAGE_PIXELS:,} pixels are refused (they could be decompression bombs); "
+                "downscale the image or remove it",
+            ) from None
+
+
+def check_bundle(bundle: DataBundle) -> DataBundle:
+    """Training samples exist (an empty test split is dropped, with a note; training refuses an empty val split,
+    see pipeline/checks.py); a classification data set's class names are unique, every label names a class, and at
+    least two classes have training samples; a class seen in val or test but never in train gets a note."""
+    if "train" in bundle.splits and len(bundle.splits["train"]) == 0:
+        raise DataError(
+            f"the train split is empty ({sum(map(len, bundle.splits.values()))} samples in all)",
+            "use more data, or smaller held-out fractions",
+        )
+    if "test" in bundle.splits and len(bundle.splits["test"]) == 0:
+        del bundle.splits["test"]
+        bundle.notes.append("no test split: the held-out fraction leaves no samples")
+    spec = bundle.spec
+    if not tasks.get(spec.task).classes or not spec.class_names:
+        return bundle
+    names = list(spec.class_names)
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in first:
+            raise DataError(
+                f"the class name {name!r} is given twice (classes {first[name]} and {index})",
+                "give every class its own name (data.class_names, or the class folder names)",
+            )
+        first[name] = index
+    present: dict[str, list[int]] = {}
+    for split_name, split in bundle.splits.items():
+        targets = split.targets
+        if split_name == "unlabelled" or targets.ndim != 1 or targets.is_floating_point():
+            continue
+        labels = torch.unique(targets).tolist()
+        wrong = [label for label in labels if not 0 <= label < len(names)]
+        if wrong:
+            raise DataError(
+                f"the {split_name} split holds the label {wrong[0]}, but there are {len(names)} classes "
+                f"(labels 0–{len(names) - 1})",
+                "fix the labels, or name every class",
+            )
+        present[split_name] = labels
+    trained = present.get("train", [])
+    if len(trained) < 2:
+        held = f"one class only ({names[trained[0]]!r})" if trained else "no labelled samples"
+        raise DataError(
+            f"the training split holds samples of {held}; classification needs at least two classes",
+            "add samples of another class (to learn one class alone, an image data set can use data.task: "
+            "reconstruction)",
+        )
+    for split_name, labels in present.items():
+        for label in sorted(set(labels) - set(trained)):
+            bundle.notes.append(
+                f"class {names[label]!r} has samples in {split_name} but none in train: the model cannot learn it"
+            )
+    return bundle
