@@ -69,21 +69,60 @@ class Run:
     def data_record(self) -> dict:
         if not self.folder.data.is_file():
             raise RunError(f"{self.dir} has no data.json", "the run folder is incomplete; train again")
-        return json.loads(self.folder.data.read_text())
+        try:
+            record = json.loads(self.folder.data.read_text())
+        except (OSError, ValueError) as error:
+            record = error
+        if not isinstance(record, dict) or not isinstance(record.get("preprocessing"), dict):
+            raise RunError(f"the data.json of {self.dir} is damaged", "copy the run folder again, or train again")
+        return record
 
     @property
     def spec(self) -> DataSpec:
-        return DataSpec.from_dict(self.data_record["spec"])
+        try:
+            return DataSpec.from_dict(self.data_record["spec"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise RunError(
+                f"the data.json of {self.dir} is damaged: {error!r}", "copy the run folder again, or train again"
+            ) from None
 
-    def require_completed(self, purpose: str) -> None:
+    def require_completed(self, purpose: str, alternative: str = "or leave it out") -> None:
         """Raise RunError unless the run finished training (an interrupted or killed run predicts from its last
-        checkpoint, which would silently weaken an ensemble or a teacher)."""
-        status = self.summary.get("status", "unknown")
+        checkpoint, which would silently weaken an ensemble or a teacher, or a score)."""
+        status = self.status
+        if status == "diverged":
+            raise RunError(
+                f"run {self.dir} diverged; {purpose} needs finished runs",
+                f"train again with a fixed config, {alternative}",
+            )
         if status != "completed":
             raise RunError(
                 f"run {self.dir} is {status}, not completed; {purpose} needs finished runs",
-                f"finish it with 'lamina train --resume {self.dir}', or leave it out",
+                f"finish it with 'lamina train --resume {self.dir}', {alternative}",
             )
+
+    @property
+    def status(self) -> str:
+        """completed, running (a live process holds its lock), stopped (it says running, but nothing is),
+        interrupted, diverged, failed, damaged."""
+        status = str(self.summary.get("status", "unknown"))
+        return "stopped" if status == "running" and not self.folder.training_now() else status
+
+    @property
+    def weights_used(self) -> str:
+        """Which weights `model` holds: the final ones, or the last checkpoint of an unfinished run."""
+        if self.folder.weights.is_file():
+            return f"the final weights ({self.folder.weights})"
+        found = checkpoint_path(self.folder.last)
+        try:
+            state = json.loads((found / "state.json").read_text())["train_state"]
+            if state["batch"]:
+                where = f"at step {state['step']}, part-way through epoch {state['epoch'] + 1}"
+            else:
+                where = f"at the end of epoch {state['epoch']}"
+        except (TypeError, OSError, ValueError, KeyError):
+            where = "at a position it does not record"
+        return f"its last checkpoint ({found}, {where})"
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -113,9 +152,10 @@ class Run:
         loss = self.config.train.loss or losses.get(task_of(self.spec).loss).options()
         return build_objective(loss, self.spec, None)
 
-    def evaluate(self, split: str = "test") -> dict[str, Any]:
+    def evaluate(self, split: str = "test", allow_unfinished: bool = False) -> dict[str, Any]:
         """Loss, metrics and the task's report (e.g. a confusion matrix) of the run's weights on `split`; the
-        data is read again as training read it.
+        data is read again as training read it. An unfinished run is refused unless `allow_unfinished` (its last
+        checkpoint is then scored; `weights_used` says which).
 
         Example:
             >>> import tempfile, lamina
@@ -127,6 +167,8 @@ class Run:
         """
         if split not in SPLITS:
             raise RunError(f"unknown split {split!r}", f"use {', '.join(SPLITS)}")
+        if not allow_unfinished:
+            self.require_completed("evaluating", "or pass --allow-unfinished to score its last checkpoint")
         config, spec = self.config, self.spec
         data = run_data(config)
         if split not in data.splits:
@@ -145,11 +187,12 @@ class Run:
         added, _ = task.report({split: predictions}, spec, threshold_from=None)
         return {**metrics, **added[split]}
 
-    def predict(self, inputs: list[str | Path] | torch.Tensor) -> list[dict[str, Any]]:
+    def predict(self, inputs: list[str | Path] | torch.Tensor, allow_unfinished: bool = False) -> list[dict[str, Any]]:
         """Predictions for image files, audio files, CSV files of rows, text files, or a tensor of inputs in stored
         form; one dict per sample, as the run's task decodes it: {"input", "label", "probability",
         "probabilities"} for classification, {"input", "prediction"} for regression, {"input", "anomaly_score",
-        "code"} for autoencoders, {"input", "label"} for transcriptions.
+        "code"} for autoencoders, {"input", "label"} for transcriptions. An unfinished run is refused unless
+        `allow_unfinished`.
 
         Example:
             >>> import tempfile, lamina, torch
@@ -158,6 +201,8 @@ class Run:
             >>> [sorted(result) for result in run.predict(torch.zeros(2, 1, 8, 8, dtype=torch.uint8))]
             [['input', 'label', 'probabilities', 'probability'], ['input', 'label', 'probabilities', 'probability']]
         """
+        if not allow_unfinished:
+            self.require_completed("predicting", "or pass --allow-unfinished to predict with its last checkpoint")
         preprocessing = self.data_record["preprocessing"]
         if isinstance(inputs, torch.Tensor):
             stored, labels = inputs, [str(i) for i in range(len(inputs))]

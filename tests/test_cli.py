@@ -282,21 +282,23 @@ def _wait_for_checkpoint(runs: Path, process: subprocess.Popen, minimum_step: in
     raise AssertionError("no checkpoint appeared")
 
 
-@pytest.mark.parametrize("how", ["kill -9", "ctrl-c"])
+@pytest.mark.parametrize("how", ["kill -9", "ctrl-c", "sigterm"])
 def test_killed_run_resumes_to_the_same_weights(tmp_path, how):
     document = tiny_config(epochs=6, checkpoint_every_steps=3)
     config = write_config(tmp_path / "c.yaml", document)
     expected = _uninterrupted_weights(tmp_path, config)
     process = _start(config, tmp_path / "runs")
     run_dir = _wait_for_checkpoint(tmp_path / "runs", process, minimum_step=25)
-    process.send_signal(signal.SIGKILL if how == "kill -9" else signal.SIGINT)
+    process.send_signal({"kill -9": signal.SIGKILL, "ctrl-c": signal.SIGINT, "sigterm": signal.SIGTERM}[how])
     stdout, stderr = process.communicate(timeout=60)
-    if how == "ctrl-c":
+    if how in ("ctrl-c", "sigterm"):  # a checkpoint, status interrupted, resumable
         assert process.returncode == 130, stderr
         assert "resume with: lamina train --resume" in stderr
         assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
     else:
         assert process.returncode == -signal.SIGKILL
+        listed = run_cli("runs", "--runs-dir", str(tmp_path / "runs")).stdout
+        assert listed.splitlines()[-1].split()[-1] == "stopped"  # it says running, but no process holds its lock
     if json.loads((run_dir / "summary.json").read_text()).get("status") == "completed":
         pytest.skip("the run finished before the signal arrived")
     result = run_cli("train", "--resume", str(run_dir), "--quiet")

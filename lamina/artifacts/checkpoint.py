@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -96,6 +97,19 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(list(state["cuda"]))
 
 
+def write_tensors(tensors: dict[str, Tensor], path: Path) -> None:
+    """safetensors' save_file, with its I/O failures raised as the OSError they are (a full disk, a size limit),
+    naming the file."""
+    try:
+        save_file(tensors, str(path))
+    except SafetensorError as error:
+        code = re.search(r"os error (\d+)", str(error))
+        if code is None:
+            raise
+        number = int(code.group(1))
+        raise OSError(number, os.strerror(number), str(path)) from None
+
+
 def _unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "_orig_mod", model)  # a torch.compile'd module wraps the original
 
@@ -109,7 +123,7 @@ def save_checkpoint(directory: Path, model: nn.Module, state: dict[str, Any]) ->
     partial.mkdir(parents=True)
     save_weights(model, partial / "model.safetensors")
     document, tensors = flatten_tensors(state)
-    save_file(tensors, str(partial / "state.safetensors"))
+    write_tensors(tensors, partial / "state.safetensors")
     (partial / "state.json").write_text(json.dumps({"format": FORMAT, **document}, indent=1))
     for path in partial.iterdir():
         _fsync(path)
@@ -154,7 +168,12 @@ def read_checkpoint(directory: Path) -> dict[str, Any]:
         tensors = load_file(str(found / "state.safetensors"))
     except (SafetensorError, OSError) as error:
         raise RunError(f"cannot read {found / 'state.safetensors'}: {str(error).splitlines()[0]}", damaged) from None
-    state = unflatten_tensors(document, tensors)
+    try:
+        state = unflatten_tensors(document, tensors)
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunError(
+            f"cannot read {found}: state.json names a tensor {error} that state.safetensors lacks", damaged
+        ) from None
     state["path"] = found
     return state
 
@@ -195,7 +214,7 @@ def save_weights(model: nn.Module, path: Path) -> None:
         tensor = state[names[0]].detach()
         shared = tensor.numel() and storages[storage(tensor)] > 1
         tensors[sorted(names)[0]] = tensor.clone() if shared else tensor.contiguous()
-    save_file(tensors, str(path))
+    write_tensors(tensors, path)
 
 
 def load_weights(model: nn.Module, path: Path) -> nn.Module:

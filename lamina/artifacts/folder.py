@@ -12,17 +12,42 @@ runs/<id>/
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import socket
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from lamina.core.errors import RunError
 
-__all__ = ["RunFolder", "atomic_write", "write_json", "list_runs"]
+__all__ = ["RunFolder", "atomic_write", "write_json", "list_runs", "disk_error", "DISK_ERRORS"]
+
+# the disk is full, over quota or a size limit, read-only, or not ours: a user's problem to fix, not lamina's
+DISK_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def disk_error(error: OSError) -> RunError | None:
+    """A RunError naming the file, for an OSError that says the disk cannot take a write; None for others.
+
+    Example:
+        >>> print(disk_error(OSError(errno.ENOSPC, "No space left on device", "runs/x/metrics.jsonl")))
+        cannot write runs/x/metrics.jsonl: No space left on device
+          hint: free some space (or raise the file size limit, or pass --runs-dir on another disk); ...
+    """
+    if error.errno not in DISK_ERRORS:
+        return None
+    where = error.filename or "a file of the run"
+    return RunError(
+        f"cannot write {where}: {error.strerror or error}",
+        "free some space (or raise the file size limit, or pass --runs-dir on another disk); a run "
+        "stopped this way resumes from its last checkpoint: lamina train --resume RUN_DIR",
+    )
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -54,7 +79,7 @@ class RunFolder:
     @classmethod
     def create(cls, runs_dir: str | Path, name: str) -> RunFolder:
         """A new, empty folder `runs_dir/<YYYYmmdd-HHMMSS>-<name>` (suffixed -2, -3… if taken)."""
-        runs_dir = Path(runs_dir)
+        runs_dir = Path(runs_dir).expanduser()
         try:
             runs_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -98,15 +123,67 @@ class RunFolder:
     best = property(lambda self: self.path / "checkpoints" / "best")
     plots = property(lambda self: self.path / "plots")
 
+    lock_path = property(lambda self: self.path / "lock")
+
     @property
     def id(self) -> str:
         return self.path.name
 
-    def summary(self) -> dict[str, Any]:
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the run's lock file (pid, host, since) while training it: a second `lamina train --resume` of the
+        same run is refused while the first one lives; a lock left by a process that died is taken over."""
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        for _ in range(3):
+            try:
+                descriptor = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = self.lock_holder()
+                if holder is not None and _alive(holder):
+                    raise RunError(
+                        f"run {self.path} is being trained by process {holder.get('pid')} on "
+                        f"{holder.get('host')} since {holder.get('since')}",
+                        f"wait for it or stop it; if that process is gone, delete {self.lock_path}",
+                    ) from None
+                self.lock_path.unlink(missing_ok=True)  # left by a process that died: stale
+                continue
+            try:
+                with os.fdopen(descriptor, "w") as handle:
+                    json.dump(record, handle)
+            except OSError:
+                self.lock_path.unlink(missing_ok=True)
+                raise
+            break
+        else:
+            raise RunError(f"cannot take the lock {self.lock_path}", "delete it if no process is training the run")
         try:
-            return json.loads(self.summary_path.read_text())
+            yield
+        finally:
+            if self.lock_holder() == record:
+                self.lock_path.unlink(missing_ok=True)
+
+    def lock_holder(self) -> dict | None:
+        """Who holds the lock ({"pid", "host", "since"}), or None; a damaged lock file counts as no holder."""
+        try:
+            holder = json.loads(self.lock_path.read_text())
         except (OSError, ValueError):
+            return None
+        return holder if isinstance(holder, dict) else None
+
+    def training_now(self) -> bool:
+        """Whether a live process holds the run's lock."""
+        holder = self.lock_holder()
+        return holder is not None and _alive(holder)
+
+    def summary(self) -> dict[str, Any]:
+        """summary.json as a dict; {} when it is missing, and {"status": "damaged"} when it is not a JSON object."""
+        try:
+            summary = json.loads(self.summary_path.read_text())
+        except FileNotFoundError:
             return {}
+        except (OSError, ValueError):
+            return {"status": "damaged"}
+        return summary if isinstance(summary, dict) else {"status": "damaged"}
 
     def update_summary(self, **fields: Any) -> dict[str, Any]:
         summary = {**self.summary(), **fields}
@@ -127,15 +204,34 @@ class RunFolder:
         return rows
 
 
+def _alive(holder: dict) -> bool:
+    """Whether the lock's holder still runs: a process of this host that exists; on another host, assumed so."""
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(holder.get("pid")), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def list_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
-    """One record per run folder under `runs_dir`, newest first."""
-    runs_dir = Path(runs_dir)
+    """One record per run folder under `runs_dir`, newest first. A run whose summary says "running" while no live
+    process holds its lock is "stopped" (killed, or its machine went down)."""
+    runs_dir = Path(runs_dir).expanduser()
     if not runs_dir.is_dir():
         return []
     records = []
     for path in sorted(runs_dir.iterdir(), reverse=True):
         if not (path / "config.yaml").is_file():
             continue
-        summary = RunFolder(path).summary()
-        records.append({"id": path.name, "path": str(path), **summary})
+        folder = RunFolder(path)
+        record = {"id": path.name, "path": str(path), **folder.summary()}
+        if record.get("status") == "running" and not folder.training_now():
+            record["status"] = "stopped"
+        records.append(record)
     return records

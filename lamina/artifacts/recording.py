@@ -14,11 +14,13 @@ import torch
 from lamina.artifacts.checkpoint import rng_state, save_checkpoint, set_rng_state
 from lamina.artifacts.folder import RunFolder
 from lamina.artifacts.plots import line_chart
+from lamina.core.errors import RunError
 from lamina.training.callbacks import Callback, state_keys
+from lamina.training.divergence import check_weights
 from lamina.training.gradients import layer_gradient_norms
 from lamina.training.loop import Loop, TrainState
 
-__all__ = ["MetricsLog", "GradientNorms", "Checkpoints", "loop_state", "restore_loop"]
+__all__ = ["MetricsLog", "GradientNorms", "Checkpoints", "loop_state", "restore_loop", "save_resumable"]
 
 
 class MetricsLog(Callback):
@@ -133,14 +135,39 @@ def loop_state(loop: Loop, metrics_bytes: int) -> dict[str, Any]:
 
 
 def restore_loop(loop: Loop, checkpoint: dict[str, Any]) -> None:
-    """Put a loop back where `checkpoint` (from `read_checkpoint`) left it; weights are loaded separately."""
-    loop.state = TrainState(**checkpoint["train_state"])
-    loop.optimizer.load_state_dict(checkpoint["optimizer"])
-    saved = checkpoint.get("callbacks", {})
-    for key, callback in zip(state_keys(loop.callbacks), loop.callbacks, strict=True):
-        if key in saved:
-            callback.load_state_dict(saved[key])
-    set_rng_state(checkpoint["rng"])
+    """Put a loop back where `checkpoint` (from `read_checkpoint`) left it; weights are loaded separately. A
+    checkpoint that does not fit this run (edited, damaged, or another run's) is a RunError naming what differs."""
+    path = checkpoint["path"]
+    try:
+        state = TrainState(**checkpoint["train_state"])
+        if not (
+            0 <= state.epoch <= loop.epochs
+            and 0 <= state.step <= loop.total_steps
+            and 0 <= state.batch <= loop.steps_per_epoch
+        ):
+            raise ValueError(
+                f"it is at epoch {state.epoch}, step {state.step}, batch {state.batch}, but this run has "
+                f"{loop.epochs} epochs, {loop.total_steps} steps, {loop.steps_per_epoch} per epoch"
+            )
+        loop.optimizer.load_state_dict(checkpoint["optimizer"])
+        saved = checkpoint.get("callbacks", {})
+        for key, callback in zip(state_keys(loop.callbacks), loop.callbacks, strict=True):
+            if key in saved:
+                callback.load_state_dict(saved[key])
+        set_rng_state(checkpoint["rng"])
+    except (TypeError, ValueError, KeyError, RuntimeError, IndexError) as error:
+        raise RunError(
+            f"the checkpoint {path} does not fit this run: {str(error).splitlines()[0]}",
+            "it was damaged or edited; copy the run folder again, or start the run again",
+        ) from None
+    loop.state = state
+
+
+def save_resumable(folder: RunFolder, loop: Loop, log: MetricsLog) -> None:
+    """Write checkpoints/last — unless the weights are no longer finite: then the last finite checkpoint stays and
+    TrainingDiverged names the layer."""
+    check_weights(loop.model, f"after step {loop.state.step} (epoch {loop.state.epoch + (loop.state.batch > 0)})")
+    save_checkpoint(folder.last, loop.model, loop_state(loop, log.offset()))
 
 
 class Checkpoints(Callback):
@@ -157,6 +184,7 @@ class Checkpoints(Callback):
         self.save(loop)
         if row.get("best"):
             weights = loop.evaluation_model or loop.model  # the weights that earned the score
+            check_weights(weights, f"(the weights validated after epoch {loop.state.epoch})")
             save_checkpoint(self.folder.best, weights, loop_state(loop, self.log.offset()))
         self.folder.update_summary(
             status="running",
@@ -167,4 +195,4 @@ class Checkpoints(Callback):
         )
 
     def save(self, loop) -> None:
-        save_checkpoint(self.folder.last, loop.model, loop_state(loop, self.log.offset()))
+        save_resumable(self.folder, loop, self.log)

@@ -55,7 +55,9 @@ def evaluate(arguments: Namespace) -> int | None:
 
     if len(arguments.run_dir) > 1:
         return _evaluate_ensemble(arguments)
-    metrics = load_run(arguments.run_dir[0]).evaluate(arguments.split)
+    run = load_run(arguments.run_dir[0])
+    metrics = run.evaluate(arguments.split, allow_unfinished=arguments.allow_unfinished)
+    _note_unfinished(run)
     if arguments.json:
         print(json.dumps(metrics))
         return
@@ -104,7 +106,9 @@ def _evaluate_ensemble(arguments: Namespace) -> None:
 def predict(arguments: Namespace) -> int | None:
     from lamina.run import load_run  # PyTorch
 
-    results = load_run(arguments.run_dir).predict(arguments.inputs)
+    run = load_run(arguments.run_dir)
+    results = run.predict(arguments.inputs, allow_unfinished=arguments.allow_unfinished)
+    _note_unfinished(run)
     if arguments.json:
         for result in results:
             print(json.dumps(result))
@@ -129,6 +133,11 @@ def predict(arguments: Namespace) -> int | None:
         print_table(["input", "label"], [[r["input"], r["label"]] for r in results])
     else:
         print_table(["input", "prediction"], [[r["input"], _number(r["prediction"])] for r in results])
+
+
+def _note_unfinished(run) -> None:
+    if run.status != "completed":
+        print(f"note: run {run.dir} is {run.status}; used {run.weights_used}", file=sys.stderr)
 
 
 def generate(arguments: Namespace) -> int | None:
@@ -247,23 +256,27 @@ def runs(arguments: Namespace) -> int | None:
     if not records:
         print(f"no runs in {arguments.runs_dir}")
         return
-    rows = []
-    for record in records:
-        best = record.get("best") or {}
-        best_text = f"{best.get('monitor', '')} {best['value']:.4f}" if "value" in best else "-"
-        test = record.get("metrics", {}).get("test", {})
-        main = next((k for k in ("accuracy", "r2") if k in test), None)
-        rows.append(
-            [
-                record["id"],
-                record.get("model", "?"),
-                record.get("data", "?"),
-                best_text,
-                f"test.{main} {test[main]:.4f}" if main else "-",
-                record.get("status", "?"),
-            ]
-        )
-    print_table(["id", "model", "data", "best", "test", "status"], rows)
+    print_table(["id", "model", "data", "best", "test", "status"], [_run_row(record) for record in records])
+
+
+def _run_row(record: dict) -> list[str]:
+    """A row of `lamina runs`: what could be read; a summary of the wrong shape shows as damaged, not an error."""
+    best = record.get("best") if isinstance(record.get("best"), dict) else {}
+    value = best.get("value")
+    best_text = f"{best.get('monitor', '')} {value:.4f}" if isinstance(value, int | float) else "-"
+    metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
+    test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
+    main = next((k for k in ("accuracy", "r2") if isinstance(test.get(k), int | float)), None)
+    status = record.get("status", "?")
+    readable = all(isinstance(record.get(key, ""), str) for key in ("model", "data", "status"))
+    return [
+        record["id"],
+        str(record.get("model", "?")),
+        str(record.get("data", "?")),
+        best_text,
+        f"test.{main} {test[main]:.4f}" if main else "-",
+        str(status) if readable else "damaged",
+    ]
 
 
 def schema(arguments: Namespace) -> int | None:

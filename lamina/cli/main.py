@@ -1,6 +1,7 @@
 """The `lamina` command. Parsing imports nothing heavy: PyTorch loads only when a command needs it.
 
-Exit codes: 0 success, 2 a problem the user can fix (config, data, files), 1 a bug in lamina, 130 interrupted.
+Exit codes: 0 success, 2 a problem the user can fix (config, data, files, a full disk), 1 a run that diverged or a
+bug in lamina, 130 interrupted (Ctrl-C or SIGTERM, with a checkpoint saved).
 """
 
 from __future__ import annotations
@@ -53,11 +54,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--split", default="test", choices=["train", "val", "test"], help="default: test")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.add_argument(
+        "--allow-unfinished",
+        action="store_true",
+        help="score a run that did not finish (its last checkpoint) instead of refusing",
+    )
 
     predict = commands.add_parser("predict", help="predict image files (PNG/JPEG) or CSV rows with a run")
     predict.add_argument("run_dir", help="run folder")
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, or CSV files of rows")
     predict.add_argument("--json", action="store_true", help="print JSON lines")
+    predict.add_argument(
+        "--allow-unfinished",
+        action="store_true",
+        help="predict with a run that did not finish (its last checkpoint) instead of refusing",
+    )
 
     generate = commands.add_parser("generate", help="new samples from a generative run (VAE images, LM text)")
     generate.add_argument("run_dir", help="run folder")
@@ -111,12 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`lamina runs | head`): nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as error:
         return _report(error, arguments.debug)
 
 
 def _report(error: Exception, debug: bool) -> int:
-    from lamina.core.errors import LaminaError, RunInterrupted
+    from lamina.core.errors import LaminaError, RunInterrupted, TrainingDiverged
 
     if debug:
         import traceback
@@ -126,6 +140,9 @@ def _report(error: Exception, debug: bool) -> int:
         print(f"\n{error}", file=sys.stderr)
         print(error.run_dir)
         return EXIT_INTERRUPTED
+    if isinstance(error, TrainingDiverged):  # not a mistake in the config as such: the run ran, and diverged
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BUG
     if isinstance(error, LaminaError):
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USER

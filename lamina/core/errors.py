@@ -15,6 +15,7 @@ __all__ = [
     "ModelError",
     "RunError",
     "RunInterrupted",
+    "TrainingDiverged",
     "Problem",
     "did_you_mean",
 ]
@@ -106,6 +107,19 @@ class ModelError(LaminaError):
 
 class RunError(LaminaError):
     """A run folder that is missing, incomplete or cannot be resumed."""
+
+
+class TrainingDiverged(LaminaError):
+    """Training diverged: the loss or the weights are no longer finite, or the loss exploded. The run's status
+    becomes `diverged`; its last finite checkpoint and its best one stay."""
+
+    HINT = (
+        "lower train.optimizer.learning_rate, set train.gradient_clip (e.g. 1.0), or add warmup_steps to the "
+        "schedule, then train again; checkpoints/last still holds the last finite state"
+    )
+
+    def __init__(self, message: str, hint: str = HINT):
+        super().__init__(f"training diverged: {message}", hint)
 
 
 class RunInterrupted(Exception):

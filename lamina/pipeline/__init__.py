@@ -8,18 +8,20 @@ nothing behind.
 
 from __future__ import annotations
 
+import shutil
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from lamina.artifacts.checkpoint import checkpoint_path, read_checkpoint
-from lamina.artifacts.folder import RunFolder, write_json
+from lamina.artifacts.folder import RunFolder, atomic_write, disk_error, write_json
 from lamina.config.loading import load_config
 from lamina.config.schema import Config
 from lamina.core.errors import RunError
 from lamina.pipeline.finish import finish
-from lamina.pipeline.fit import fit
+from lamina.pipeline.fit import fit, stopped
 from lamina.pipeline.prepare import prepare
 from lamina.run import Run
 from lamina.training.callbacks import Callback
@@ -64,20 +66,29 @@ def train(
         config = config.model_copy(update={"data": config.data.model_copy(update={"path": _absolute(path)})})
         session.config = config
     folder = RunFolder.create(runs_dir, config.name or f"{config.model.name}-{config.data.name}")
-    folder.config.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    write_json(
-        folder.data,
-        {"spec": session.data.spec.to_dict(), "preprocessing": session.data.preprocessing, "notes": session.data.notes},
-    )
-    folder.update_summary(
-        status="running",
-        model=config.model.name,
-        data=config.data.name,
-        parameters=sum(p.numel() for p in session.model.parameters()),
-        **({"init_from": session.transfer} if session.transfer else {}),
-    )
-    loop = fit(session, folder, None, progress, callbacks or [])
-    return finish(folder, session, loop)
+    with ExitStack() as held:
+        try:
+            held.enter_context(folder.locked())
+            atomic_write(folder.config, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+            record = {
+                "spec": session.data.spec.to_dict(),
+                "preprocessing": session.data.preprocessing,
+                "notes": session.data.notes,
+            }
+            write_json(folder.data, record)
+            folder.update_summary(
+                status="running",
+                model=config.model.name,
+                data=config.data.name,
+                parameters=sum(p.numel() for p in session.model.parameters()),
+                **({"init_from": session.transfer} if session.transfer else {}),
+            )
+        except OSError as error:  # a run folder that could not be written in full is no run: nothing is kept
+            held.close()
+            shutil.rmtree(folder.path, ignore_errors=True)
+            raise (disk_error(error) or error) from None
+        loop = fit(session, folder, None, progress, callbacks or [])
+        return _finish(folder, session, loop)
 
 
 def resume(run_dir: str | Path, *, progress: str = "auto", callbacks: list[Callback] | None = None) -> Run:
@@ -93,13 +104,32 @@ def resume(run_dir: str | Path, *, progress: str = "auto", callbacks: list[Callb
           hint: start a new run with 'lamina train CONFIG'
     """
     folder = RunFolder.open(run_dir)
-    if folder.summary().get("status") == "completed":
-        raise RunError(f"run {folder.path} already completed", "start a new run with 'lamina train CONFIG'")
-    checkpoint = read_checkpoint(folder.last) if checkpoint_path(folder.last) else None
-    # a checkpoint holds the weights, so the pretrained source need not exist any more
-    session = prepare(load_config(folder.config), pretrained=checkpoint is None)
-    loop = fit(session, folder, checkpoint, progress, callbacks or [])
-    return finish(folder, session, loop)
+    with folder.locked():
+        status = folder.summary().get("status")
+        if status == "completed":
+            raise RunError(f"run {folder.path} already completed", "start a new run with 'lamina train CONFIG'")
+        if status == "diverged":
+            raise RunError(
+                f"run {folder.path} diverged; resuming would repeat the same steps and diverge again",
+                "fix the config and train again (model.init_from can start from its checkpoints/last)",
+            )
+        checkpoint = read_checkpoint(folder.last) if checkpoint_path(folder.last) else None
+        # a checkpoint holds the weights, so the pretrained source need not exist any more
+        session = prepare(load_config(folder.config), pretrained=checkpoint is None)
+        folder.update_summary(status="running")
+        loop = fit(session, folder, checkpoint, progress, callbacks or [])
+        return _finish(folder, session, loop)
+
+
+def _finish(folder: RunFolder, session, loop) -> Run:
+    """`finish`, with a failure to write its results recorded in the summary (a full disk: a RunError)."""
+    try:
+        return finish(folder, session, loop)
+    except BaseException as error:
+        failure = stopped(folder, error)
+        if failure is error:
+            raise
+        raise failure from None
 
 
 def _absolute(path: str) -> str:

@@ -22,6 +22,21 @@ __all__ = ["CHECKS", "Check"]
 Check = Callable[[Config, DataBundle, nn.Module], list[Problem]]
 
 
+def validation_samples_exist(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
+    """Training evaluates on the val split every epoch (metrics, best checkpoint, early stopping): it needs samples.
+    An empty val split is fine for looking at data, not for training."""
+    if len(data.splits.get("val", ())) > 0:
+        return []
+    total = sum(map(len, data.splits.values()))
+    return [
+        Problem(
+            "data.val_fraction",
+            f"leaves the val split empty ({total} samples in all)",
+            "hold out a larger fraction, or use more data (fractions are taken per class and rounded)",
+        )
+    ]
+
+
 def metrics_fit_the_task(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
     """Every metric in train.metrics is one of the data's task."""
     task = task_of(data.spec)
@@ -103,6 +118,7 @@ def semi_supervised_options_fit(config: Config, data: DataBundle, model: nn.Modu
 
 
 CHECKS: list[Check] = [
+    validation_samples_exist,
     metrics_fit_the_task,
     monitor_is_computed,
     semi_supervised_options_fit,

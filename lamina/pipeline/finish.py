@@ -15,6 +15,7 @@ from lamina.core.version import __version__
 from lamina.pipeline.prepare import Session
 from lamina.run import Run
 from lamina.tasks import task_of
+from lamina.training.divergence import check_weights
 from lamina.training.evaluate import evaluate_split
 from lamina.training.loop import Loop
 
@@ -49,6 +50,7 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
     added, facts = task_of(spec).report(predictions, spec)
     for split, values in added.items():
         final[split].update(values)
+    check_weights(model, "in the final weights")
     temporary = folder.weights.with_name(".model.safetensors.partial")
     save_weights(model, temporary)
     temporary.replace(folder.weights)

@@ -6,6 +6,7 @@ supervised, or a semi-supervised one) is given to the loop when it is built.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from collections.abc import Iterator
@@ -14,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from lamina.artifacts.checkpoint import load_weights, save_checkpoint
-from lamina.artifacts.folder import RunFolder
-from lamina.artifacts.recording import Checkpoints, GradientNorms, MetricsLog, loop_state, restore_loop
-from lamina.core.errors import RunInterrupted
+from lamina.artifacts.checkpoint import load_weights
+from lamina.artifacts.folder import RunFolder, disk_error
+from lamina.artifacts.recording import Checkpoints, GradientNorms, MetricsLog, restore_loop, save_resumable
+from lamina.core.errors import RunInterrupted, TrainingDiverged
 from lamina.pipeline.prepare import Session
 from lamina.training.averaging import WeightAverage
 from lamina.training.callbacks import Callback, EarlyStopping
@@ -27,7 +28,7 @@ from lamina.training.progress import Progress
 from lamina.training.semi_supervised import semi_supervised_step
 from lamina.training.transfer import Freezing, with_learning_rate_factors
 
-__all__ = ["fit", "callbacks_for"]
+__all__ = ["fit", "callbacks_for", "stopped"]
 
 
 def callbacks_for(session: Session, folder: RunFolder, log: MetricsLog, progress: str, extra: list[Callback]):
@@ -80,25 +81,41 @@ def fit(session: Session, folder: RunFolder, checkpoint: dict | None, progress: 
     try:
         with _interrupts(loop):
             loop.run()
+        return loop
     except Interrupted:
-        save_checkpoint(folder.last, loop.model, loop_state(loop, log.offset()))
+        save_resumable(folder, loop, log)
         log.close()
         folder.update_summary(status="interrupted", epochs=loop.state.epoch, steps=loop.state.step)
         raise RunInterrupted(folder.path) from None
     except BaseException as error:
-        log.close()
         for callback in callbacks:
-            if isinstance(callback, Progress):
+            if isinstance(callback, MetricsLog | Progress):
                 callback.close()
-        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        folder.update_summary(status=status, error=str(error).splitlines()[0] if str(error) else type(error).__name__)
-        raise
-    return loop
+        failure = stopped(folder, error)
+        if failure is error:
+            raise
+        raise failure from None
+
+
+def stopped(folder: RunFolder, error: BaseException) -> BaseException:
+    """Record why a run stopped in its summary (as far as the disk allows) and return the error to raise: a full
+    or read-only disk becomes a RunError naming the file."""
+    if isinstance(error, KeyboardInterrupt):
+        status = "interrupted"
+    else:
+        status = "diverged" if isinstance(error, TrainingDiverged) else "failed"
+    if isinstance(error, OSError):
+        error = disk_error(error) or error
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    with contextlib.suppress(OSError):  # the disk may be full: the lock shows the run is no longer going
+        folder.update_summary(status=status, error=text)
+    return error
 
 
 @contextmanager
 def _interrupts(loop: Loop) -> Iterator[None]:
-    """First Ctrl-C: stop after the current step with a checkpoint. Second: stop at once."""
+    """Ctrl-C, or SIGTERM (what schedulers and `docker stop` send): stop after the current step with a
+    checkpoint. A second one: stop at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -108,11 +125,12 @@ def _interrupts(loop: Loop) -> Iterator[None]:
             raise KeyboardInterrupt
         loop.interrupt_requested = True
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, earlier in previous.items():
+            signal.signal(number, earlier)
 
 
 def _truncate(path: Path, size: int) -> None:

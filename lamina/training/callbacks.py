@@ -59,7 +59,7 @@ def emit(callbacks: list[Callback], event: str, loop, *values: Any) -> None:
     for callback in callbacks:
         try:
             getattr(callback, event)(loop, *values)
-        except (LaminaError, KeyboardInterrupt, CallbackError):
+        except (LaminaError, KeyboardInterrupt, CallbackError, OSError):  # OSError: a full disk is not a bug
             raise
         except Exception as error:
             raise CallbackError(f"callback {type(callback).__name__} failed in {event}: {error!r}") from error

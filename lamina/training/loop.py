@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lamina.core.errors import LaminaError
 from lamina.data.bundle import DataBundle, batch_bounds, epoch_order, iterate_batches
 from lamina.tasks import task_of
 from lamina.training.callbacks import Callback, emit, improved
+from lamina.training.divergence import check_loss
 from lamina.training.evaluate import evaluate_split, plain
 from lamina.training.losses import Objective
 from lamina.training.optimizers import decayed_parameters
@@ -24,15 +24,11 @@ from lamina.training.options import TrainOptions, metric_goal
 from lamina.training.schedules import apply_schedule, factor
 from lamina.training.steps import StepContext, StepFunction, supervised_step
 
-__all__ = ["Loop", "TrainState", "Interrupted", "TrainingDiverged"]
+__all__ = ["Loop", "TrainState", "Interrupted"]
 
 
 class Interrupted(Exception):
     """Training was asked to stop (Ctrl-C); the loop stopped between two steps, so its state is consistent."""
-
-
-class TrainingDiverged(LaminaError):
-    """The loss became NaN or infinite."""
 
 
 @dataclass
@@ -46,6 +42,7 @@ class TrainState:
     history: list[dict] = field(default_factory=list)  # one row per finished epoch
     best: dict | None = None  # {"monitor", "value", "epoch", "step"}
     wall_seconds: float = 0.0  # training time over all sessions of this run
+    first_loss: float | None = None  # the loss of the run's first step: a loss far above it has diverged
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -147,13 +144,11 @@ class Loop:
             state.step += 1
             state.batch += 1
             logged = None
-            if state.step % settings.log_every_steps == 0:
-                logged = float(objective_loss.detach())
-                if logged != logged or abs(logged) == float("inf"):
-                    raise TrainingDiverged(
-                        f"the training loss became {logged} at step {state.step} (epoch {state.epoch + 1})",
-                        "lower train.optimizer.learning_rate, set train.gradient_clip (e.g. 1.0), or add warmup",
-                    )
+            if state.step % settings.log_every_steps == 0 or state.first_loss is None:
+                logged = float(objective_loss.detach())  # the only synchronization, every log_every_steps steps
+                check_loss(logged, state.first_loss, f"at step {state.step} (epoch {state.epoch + 1})")
+                state.first_loss = logged if state.first_loss is None else state.first_loss
+                logged = logged if state.step % settings.log_every_steps == 0 else None
             state.sums = sums  # tensors while the epoch runs; checkpoints turn them into floats
             emit(self.callbacks, "step_end", self, logged)
             if self.interrupt_requested:
@@ -179,11 +174,7 @@ class Loop:
         row["learning_rate"] = self.base_rate() * factor(
             self.settings.schedule, max(0, state.step - 1), self.total_steps, self.steps_per_epoch
         )
-        if not (row["train.loss"] == row["train.loss"]):
-            raise TrainingDiverged(
-                f"the training loss became NaN in epoch {state.epoch + 1}",
-                "lower train.optimizer.learning_rate, set train.gradient_clip (e.g. 1.0), or add warmup",
-            )
+        check_loss(row["train.loss"], state.first_loss, f"over epoch {state.epoch + 1} (its mean)")
         state.epoch += 1
         state.batch = 0
         state.sums = {}

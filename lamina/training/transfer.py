@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
@@ -44,46 +45,39 @@ def _read_weights(source: str) -> dict[str, Tensor]:
     path = Path(source).expanduser()
     if path.is_dir():
         candidates = [path / "model.safetensors", path / "checkpoints" / "last" / "model.safetensors"]
-        found = next((candidate for candidate in candidates if candidate.is_file()), None)
-        if found is None:
-            raise ConfigError(
-                [
-                    Problem(
-                        "model.init_from",
-                        f"{source!r} is a folder without model.safetensors",
-                        "point it at a finished lamina run folder or a weights file",
-                    )
-                ]
+        path = next((candidate for candidate in candidates if candidate.is_file()), None)
+        if path is None:
+            raise _init_from(
+                f"{source!r} is a folder without model.safetensors",
+                "point it at a finished lamina run folder or a weights file",
             )
-        path = found
     elif not path.is_file():
-        raise ConfigError(
-            [
-                Problem(
-                    "model.init_from",
-                    f"{source!r} does not exist",
-                    "give a run folder, a .safetensors file or a .pt/.pth state dict",
-                )
-            ]
+        raise _init_from(
+            f"{source!r} does not exist", "give a run folder, a .safetensors file or a .pt/.pth state dict"
         )
     if path.suffix == ".safetensors":
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as error:
+            raise _init_from(
+                f"cannot read {str(path)!r}: {str(error).splitlines()[0]}",
+                "the file is damaged or incomplete; copy it again",
+            ) from None
     try:  # weights_only: a state dict of tensors, never arbitrary pickled code
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ConfigError(
-            [
-                Problem(
-                    "model.init_from",
-                    f"cannot read {source!r} as a state dict: {error}",
-                    "save weights with safetensors or torch.save(model.state_dict())",
-                )
-            ]
+        raise _init_from(
+            f"cannot read {source!r} as a state dict: {error}",
+            "save weights with safetensors or torch.save(model.state_dict())",
         ) from None
     state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
     if not isinstance(state, dict) or not all(isinstance(value, Tensor) for value in state.values()):
-        raise ConfigError([Problem("model.init_from", f"{source!r} does not hold a state dict of tensors", None)])
+        raise _init_from(f"{source!r} does not hold a state dict of tensors", None)
     return state
+
+
+def _init_from(message: str, hint: str | None) -> ConfigError:
+    return ConfigError([Problem("model.init_from", message, hint)])
 
 
 def load_pretrained(model: nn.Module, source: str) -> dict[str, Any]:
