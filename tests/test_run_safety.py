@@ -39,8 +39,9 @@ def test_a_run_that_turns_non_finite_keeps_its_last_finite_checkpoint(runs_dir):
     config = tiny_config(epochs=4, checkpoint_every_steps=1)
     config["train"]["schedule"] = {"name": "step", "every_epochs": 2, "gamma": 1.0e8}
     with pytest.raises(TrainingDiverged, match=r"training diverged: the layer features\.\d+ holds non-finite values "
-                       r"\(features\.\d+\.running_var\) after step \d+ \(epoch 3\)"):  # fmt: skip
+                       r"\(features\.\d+\.running_var\) after step \d+ \(epoch 3\)") as caught:  # fmt: skip
         train(config, runs_dir=runs_dir, progress="quiet")
+    assert caught.value.hint.endswith("then train again; checkpoints/last holds the last finite state")
     run_dir = next(runs_dir.iterdir())
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "diverged" and summary["error"].startswith("training diverged")
@@ -63,6 +64,7 @@ def test_a_loss_that_explodes_without_nan_is_divergence_and_the_cli_exits_1(tmp_
     assert result.returncode == 1 and "internal error" not in result.stderr and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: training diverged: the training loss ")
     assert "over 100 times its first value" in result.stderr or "became nan" in result.stderr
+    assert result.stderr.rstrip().endswith("; no checkpoint was saved")  # it diverged within the first epoch
     listed = run_cli("runs", "--runs-dir", str(tmp_path / "runs"))
     assert listed.stdout.splitlines()[-1].split()[-1] == "diverged"
 

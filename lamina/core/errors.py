@@ -115,7 +115,7 @@ class TrainingDiverged(LaminaError):
 
     HINT = (
         "lower train.optimizer.learning_rate, set train.gradient_clip (e.g. 1.0), or add warmup_steps to the "
-        "schedule, then train again; checkpoints/last still holds the last finite state"
+        "schedule, then train again"
     )
 
     def __init__(self, message: str, hint: str = HINT):

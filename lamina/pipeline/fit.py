@@ -106,6 +106,9 @@ def stopped(folder: RunFolder, error: BaseException) -> BaseException:
         status = "diverged" if isinstance(error, TrainingDiverged) else "failed"
     if isinstance(error, OSError):
         error = disk_error(error) or error
+    if isinstance(error, TrainingDiverged) and error.hint:
+        kept = "checkpoints/last holds the last finite state" if folder.last.exists() else "no checkpoint was saved"
+        error.hint = f"{error.hint}; {kept}"
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     with contextlib.suppress(OSError):  # the disk may be full: the lock shows the run is no longer going
         folder.update_summary(status=status, error=text)

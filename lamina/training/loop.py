@@ -6,6 +6,7 @@ function of (seed, epoch), so resuming at (epoch, batch) replays the uninterrupt
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 from lamina.data.bundle import DataBundle, batch_bounds, epoch_order, iterate_batches
 from lamina.tasks import task_of
 from lamina.training.callbacks import Callback, emit, improved
-from lamina.training.divergence import check_loss
+from lamina.training.divergence import check_loss, check_weights
 from lamina.training.evaluate import evaluate_split, plain
 from lamina.training.losses import Objective
 from lamina.training.optimizers import decayed_parameters
@@ -146,7 +147,10 @@ class Loop:
             logged = None
             if state.step % settings.log_every_steps == 0 or state.first_loss is None:
                 logged = float(objective_loss.detach())  # the only synchronization, every log_every_steps steps
-                check_loss(logged, state.first_loss, f"at step {state.step} (epoch {state.epoch + 1})")
+                where = f"at step {state.step} (epoch {state.epoch + 1})"
+                if not math.isfinite(logged):  # name the layer that went first, when there is one
+                    check_weights(self.model, where)
+                check_loss(logged, state.first_loss, where)
                 state.first_loss = logged if state.first_loss is None else state.first_loss
                 logged = logged if state.step % settings.log_every_steps == 0 else None
             state.sums = sums  # tensors while the epoch runs; checkpoints turn them into floats
