@@ -19,9 +19,11 @@ from lamina.artifacts.folder import RunFolder
 from lamina.config.loading import load_config
 from lamina.config.schema import Config
 from lamina.core.errors import RunError
+from lamina.data.arrays import stored_inputs
 from lamina.data.build import build_data
 from lamina.data.bundle import DataBundle, Split
-from lamina.data.inputs import read_inputs, transform_for
+from lamina.data.given import Given, given_data, is_frame
+from lamina.data.inputs import frame_inputs, read_inputs, transform_for
 from lamina.data.options import ImageOptions
 from lamina.data.spec import DataSpec
 from lamina.models.registry import build_model
@@ -52,9 +54,10 @@ class Run:
         ('completed', 10, 'MLP')
     """
 
-    def __init__(self, path: str | Path, model: nn.Module | None = None):
+    def __init__(self, path: str | Path, model: nn.Module | None = None, given: Given | None = None):
         self.folder = RunFolder.open(path)
         self.dir = self.folder.path
+        self.given = given  # the data passed from Python that the run learned from, when it was trained here
         if model is not None:
             self.__dict__["model"] = model
 
@@ -152,10 +155,37 @@ class Run:
         loss = self.config.train.loss or losses.get(task_of(self.spec).loss).options()
         return build_objective(loss, self.spec, None)
 
-    def evaluate(self, split: str = "test", allow_unfinished: bool = False) -> dict[str, Any]:
+    def given_data(self, data: Any, purpose: str) -> Given | None:
+        """The data passed from Python that this run learned from — `data` (checked against the fingerprint the
+        run keeps) or what it was trained on in this process; None for a run that reads its data from files."""
+        expected = self.data_record.get("given")
+        if expected is None:
+            if data is not None:
+                raise RunError(f"run {self.dir} reads its data from files; data= is for runs trained on data "
+                               "passed from Python", "leave data out")  # fmt: skip
+            return None
+        if data is None and self.given is not None:
+            return self.given
+        if data is None:
+            raise RunError(
+                f"run {self.dir} learned from data passed from Python ({expected['described']}), so {purpose} "
+                "needs that data again",
+                f"from Python: lamina.load_run({str(self.dir)!r}).evaluate(data=...) or lamina.resume(RUN, data=...)",
+            )
+        given = data if isinstance(data, Given) else given_data(data)
+        if given.fingerprint != expected["fingerprint"]:
+            raise RunError(
+                f"the data passed is not the data run {self.dir} learned from ({given.describe()}; the run's: "
+                f"{expected['described']})",
+                "pass the same arrays or frames, split the same way",
+            )
+        return given
+
+    def evaluate(self, split: str = "test", allow_unfinished: bool = False, data: Any = None) -> dict[str, Any]:
         """Loss, metrics and the task's report (e.g. a confusion matrix) of the run's weights on `split`; the
-        data is read again as training read it. An unfinished run is refused unless `allow_unfinished` (its last
-        checkpoint is then scored; `weights_used` says which).
+        data is read again as training read it (a run trained on data passed from Python needs it again as
+        `data`, unless it was trained in this process). An unfinished run is refused unless `allow_unfinished`
+        (its last checkpoint is then scored; `weights_used` says which).
 
         Example:
             >>> import tempfile, lamina
@@ -170,7 +200,7 @@ class Run:
         if not allow_unfinished:
             self.require_completed("evaluating", "or pass --allow-unfinished to score its last checkpoint")
         config, spec = self.config, self.spec
-        data = run_data(config)
+        data = run_data(config, self.given_data(data, "evaluating it"))
         if split not in data.splits:
             raise RunError(f"this run's data has no {split} split", f"use --split {' or '.join(data.splits)}")
         task = task_of(spec)
@@ -187,12 +217,13 @@ class Run:
         added, _ = task.report({split: predictions}, spec, threshold_from=None)
         return {**metrics, **added[split]}
 
-    def predict(self, inputs: list[str | Path] | torch.Tensor, allow_unfinished: bool = False) -> list[dict[str, Any]]:
-        """Predictions for image files, audio files, CSV files of rows, text files, or a tensor of inputs in stored
-        form; one dict per sample, as the run's task decodes it: {"input", "label", "probability",
-        "probabilities"} for classification, {"input", "prediction"} for regression, {"input", "anomaly_score",
-        "code"} for autoencoders, {"input", "label"} for transcriptions. An unfinished run is refused unless
-        `allow_unfinished`.
+    def predict(self, inputs: Any, allow_unfinished: bool = False) -> list[dict[str, Any]]:
+        """Predictions for image files, audio files, CSV or Parquet files of rows, text files, .npy/.npz files,
+        or a tensor of inputs in stored form — for runs trained on arrays, a numpy array or tensor shaped as the
+        training arrays; for runs trained on a table, a pandas DataFrame. One dict per sample, as the run's task
+        decodes it: {"input", "label", "probability", "probabilities"} for classification, {"input",
+        "prediction"} for regression, {"input", "anomaly_score", "code"} for autoencoders, {"input", "label"} for
+        transcriptions. An unfinished run is refused unless `allow_unfinished`.
 
         Example:
             >>> import tempfile, lamina, torch
@@ -204,7 +235,11 @@ class Run:
         if not allow_unfinished:
             self.require_completed("predicting", "or pass --allow-unfinished to predict with its last checkpoint")
         preprocessing = self.data_record["preprocessing"]
-        if isinstance(inputs, torch.Tensor):
+        if is_frame(inputs):
+            stored, labels = frame_inputs(inputs, preprocessing)
+        elif "arrays" in preprocessing and not isinstance(inputs, list | tuple):  # arrays as the run was given
+            stored, labels = stored_inputs(inputs, preprocessing), [str(i) for i in range(len(inputs))]
+        elif isinstance(inputs, torch.Tensor):
             stored, labels = inputs, [str(i) for i in range(len(inputs))]
         else:
             stored, labels = read_inputs(list(inputs), preprocessing)
@@ -231,10 +266,11 @@ def load_run(path: str | Path) -> Run:
     return Run(path)
 
 
-def run_data(config: Config) -> DataBundle:
-    """The data of a run with this config, as training reads it (teacher runs' pseudo-labels included)."""
+def run_data(config: Config, given: Given | None = None) -> DataBundle:
+    """The data of a run with this config, as training reads it (teacher runs' pseudo-labels included; `given`:
+    the data passed from Python, for the arrays and dataframe data sets)."""
     labeller = None
     if isinstance(config.data, ImageOptions) and config.data.pseudo_labels is not None:
         seed = config.data.seed if config.data.seed is not None else config.seed
         labeller = pseudo_labeller(config.data, seed, load_run)
-    return build_data(config.data, config.seed, labeller)
+    return build_data(config.data, config.seed, labeller, given)

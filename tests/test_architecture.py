@@ -23,6 +23,7 @@ LAZY_THIRD_PARTY = {
     "kornia": "optional extra (vision): only affine and colour augmentations need it",
     "soundfile": "optional extra (audio)",
     "tokenizers": "optional extra (text): only the bpe tokenizer needs it",
+    "pandas": "optional extra (tables): Parquet files and DataFrames passed from Python",
     "scipy.signal": "SciPy (about a second): only when audio must be resampled",
     "rich.progress": "only the live progress bar needs it",
     "traceback": "only with --debug",

@@ -211,7 +211,7 @@ def _model_summary(arguments: Namespace) -> None:
 def datasets(arguments: Namespace) -> int | None:
     if arguments.action == "summary":
         return _data_summary(arguments)
-    from lamina.data.options import datasets as registry  # the options only: no PyTorch
+    from lamina.data.catalogue import datasets as registry  # the options only: no PyTorch
 
     _list_entries(registry, "Inspect a config's data: lamina datasets summary CONFIG")
 

@@ -209,8 +209,11 @@ def apply_overrides(document: dict, overrides: dict[str, Any]) -> dict:
     return document
 
 
-def load_config(source: Any, overrides: dict[str, Any] | list[str] | None = None) -> Config:
-    """A validated Config from a YAML path, a dict or a Config, with dotted overrides applied.
+def load_config(
+    source: Any, overrides: dict[str, Any] | list[str] | None = None, data_defaults: dict | None = None
+) -> Config:
+    """A validated Config from a YAML path, a dict or a Config, with dotted overrides applied. `data_defaults`
+    fill options the `data` section leaves out (data passed from Python: its data set's name, its target).
 
     Example:
         >>> config = load_config({"data": "digits", "model": "mlp"}, {"train.epochs": 3})
@@ -231,6 +234,11 @@ def load_config(source: Any, overrides: dict[str, Any] | list[str] | None = None
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)
     document = apply_overrides(document, overrides or {})
+    if data_defaults and isinstance(document, dict):
+        section = document.get("data", {})
+        section = {"name": section} if isinstance(section, str) else section
+        if isinstance(section, dict) and section.get("name", data_defaults["name"]) == data_defaults["name"]:
+            document = {**document, "data": {**data_defaults, **section}}
     try:
         return config_type.model_validate(document)
     except ValidationError as error:

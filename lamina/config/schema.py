@@ -14,7 +14,7 @@ from pydantic_core import to_jsonable_python
 from lamina.core.options import Options, Seed
 from lamina.core.registry import Registry
 from lamina.data.augment_options import augmentations
-from lamina.data.options import datasets
+from lamina.data.catalogue import datasets
 from lamina.models.options import models
 from lamina.training.options import RuntimeOptions, TrainOptions, losses, optimizers
 from lamina.training.schedules import schedules

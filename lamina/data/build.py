@@ -6,22 +6,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lamina.core.errors import DataError
 from lamina.data.augment import with_augmentations
 from lamina.data.bundle import DataBundle
+from lamina.data.catalogue import datasets
 from lamina.data.checks import check_bundle
-from lamina.data.options import DataOptions, ImageOptions, datasets
+from lamina.data.given import Given
+from lamina.data.options import DataOptions, ImageOptions
 from lamina.data.variants import adapt
 
 __all__ = ["build_data"]
 
 
 def build_data(
-    config: DataOptions, seed: int = 0, pseudo_labeller: Callable[[DataBundle], DataBundle] | None = None
+    config: DataOptions,
+    seed: int = 0,
+    pseudo_labeller: Callable[[DataBundle], DataBundle] | None = None,
+    given: Given | None = None,
 ) -> DataBundle:
     """Read and split the data set named by `config.name` (a `data:` section); returns a DataBundle.
 
     `pseudo_labeller` labels the 'unlabelled' split where `data.pseudo_labels` asks for it; it needs trained
     runs, so it is given by the layer that can open them (lamina.run.run_data builds a run's data with it).
+    `given`: data passed from Python (lamina/data/given.py), for the data sets that take it (arrays, dataframe).
 
     Example:
         >>> from lamina.data.options import DigitsOptions
@@ -30,7 +37,13 @@ def build_data(
         ({'train': 1259, 'val': 179, 'test': 359}, (1, 8, 8))
     """
     seed = config.seed if getattr(config, "seed", None) is not None else seed  # data.seed fixes the split
-    bundle = datasets.get(config.name, "data.name").function(config, seed)
+    entry = datasets.get(config.name, "data.name")
+    if given is not None and not entry.metadata["given"]:
+        raise DataError(
+            f"data was passed from Python, but data.name is {config.name!r}, which reads its own files",
+            f"set data.name: {given.defaults['name']} (or leave data.name out), or pass no data",
+        )
+    bundle = entry.function(config, seed, given=given) if given is not None else entry.function(config, seed)
     if isinstance(config, ImageOptions):
         bundle = adapt(bundle, config, seed, pseudo_labeller)
     return with_augmentations(check_bundle(bundle), config.augment)

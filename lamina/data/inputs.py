@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy
 import torch
@@ -11,14 +12,17 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from lamina.core.errors import DataError
+from lamina.data.arrays import Standardizer, array_reference, is_array_file, stored_inputs
 from lamina.data.audio import AudioFeatures, read_audio_files
 from lamina.data.checks import pixel_limit
+from lamina.data.columns import Source
+from lamina.data.frames import frame_columns, read_parquet
 from lamina.data.images import ImageNormalizer
 from lamina.data.paths import IMAGE_SUFFIXES
 from lamina.data.tabular import TableEncoder, read_table_lines
 from lamina.data.text import TrimPadding, read_texts
 
-__all__ = ["read_inputs", "transform_for", "read_image"]
+__all__ = ["read_inputs", "frame_inputs", "transform_for", "read_image"]
 
 
 def transform_for(preprocessing: dict) -> Callable[[Tensor], Tensor]:
@@ -29,15 +33,23 @@ def transform_for(preprocessing: dict) -> Callable[[Tensor], Tensor]:
         return AudioFeatures(preprocessing)
     if preprocessing["type"] == "text" and preprocessing["tokenizer"].get("padding", True):
         return TrimPadding(0)
+    if preprocessing["type"] == "arrays":
+        return Standardizer(preprocessing["mean"], preprocessing["std"])
     return lambda inputs: inputs
 
 
 def read_inputs(paths: list[str | Path], preprocessing: dict) -> tuple[Tensor, list[str]]:
-    """(inputs in stored form, a label per sample) for image files or CSV files, per the run's data kind."""
+    """(inputs in stored form, a label per sample) for image, audio, text, CSV or Parquet files, or — for runs
+    trained on arrays — .npy/.npz files (FILE.npz:KEY names one array), per the run's data kind."""
+    if "arrays" in preprocessing and all(is_array_file(str(path)) for path in paths):
+        return _read_arrays([str(path) for path in paths], preprocessing)
     paths = [Path(path) for path in paths]
     for path in paths:
         if not path.is_file():
-            raise DataError(f"input file {str(path)!r} does not exist", "pass image files or a CSV of rows")
+            raise DataError(
+                f"input file {str(path)!r} does not exist ({path.resolve()})",
+                "pass files of the kind the run was trained on: images, audio, text, or a CSV of rows",
+            )
     if preprocessing["type"] == "image":
         wrong = [p for p in paths if p.suffix.lower() not in IMAGE_SUFFIXES]
         if wrong:
@@ -81,7 +93,11 @@ def _read_rows(paths: list[Path], preprocessing: dict) -> tuple[Tensor, list[str
     for path in paths:
         if path.suffix.lower() in IMAGE_SUFFIXES:
             raise DataError(f"{path} is an image, but this run was trained on table rows", "pass a CSV file")
-        header, columns, lines = read_table_lines(path)
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame, source = read_parquet(str(path), "input")
+            header, columns, lines = frame_columns(frame, source)
+        else:
+            header, columns, lines = read_table_lines(path)
         missing = [name for name in needed if name not in header]
         if missing:
             raise DataError(
@@ -91,4 +107,26 @@ def _read_rows(paths: list[Path], preprocessing: dict) -> tuple[Tensor, list[str
             )
         batches.append(encoder.transform(columns))
         labels += [f"{path.name}:{line}" for line in lines]  # the line of each row, blank lines counted
+    return torch.cat(batches), labels
+
+
+def frame_inputs(frame: Any, preprocessing: dict) -> tuple[Tensor, list[str]]:
+    """The rows of a pandas DataFrame, encoded as a run trained on a table encodes them; labelled by index."""
+    if preprocessing["type"] != "table":
+        raise DataError("a DataFrame was passed, but this run was not trained on a table", "pass its kind of inputs")
+    encoder = TableEncoder.from_dict(preprocessing["encoder"])
+    header, columns, _ = frame_columns(frame, Source("the DataFrame", "", "row"))
+    missing = [name for name in [*encoder.numeric, *encoder.categorical] if name not in header]
+    if missing:
+        raise DataError(f"the DataFrame lacks the feature columns {', '.join(missing[:5])}",
+                        "pass the same feature columns as the training data")  # fmt: skip
+    return encoder.transform(columns), [str(index) for index in frame.index]
+
+
+def _read_arrays(references: list[str], preprocessing: dict) -> tuple[Tensor, list[str]]:
+    batches, labels = [], []
+    for reference in references:
+        array, where = array_reference(reference)
+        batches.append(stored_inputs(array, preprocessing))
+        labels += [f"{where}[{index}]" for index in range(len(array))]
     return torch.cat(batches), labels

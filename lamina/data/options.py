@@ -1,7 +1,8 @@
 """The data sets a config can name, and their options: what every data set shares (augmentation, splits), what
 image data sets share (classes, few labels, pseudo-labels, reconstruction), then images, tables, audio, text,
-digit strings and time series. This module is the list of built-in data sets; importing it does not import
-PyTorch (a data set's reader is imported when it is built).
+digit strings and time series; tables and arrays of your own are in lamina/data/table_options.py, and
+lamina/data/catalogue.py is the list of every built-in data set. Importing these does not import PyTorch (a
+data set's reader is imported when it is built).
 """
 
 from typing import Annotated, Literal
@@ -14,10 +15,11 @@ from lamina.core.registry import Registry
 from lamina.data.augment_options import augmentations
 from lamina.tasks import tasks
 
-__all__ = ["datasets", "DataOptions", "SplitOptions", "ImageOptions", "PseudoLabelOptions", "TokenizerKind"]
+__all__ = ["datasets", "DataOptions", "SplitOptions", "ImageOptions", "PseudoLabelOptions", "check_augmentations"]
 
-# `inputs`: the kind of model input the data set gives, which decides the augmentations it can take
-datasets = Registry("dataset", metadata={"inputs": "image"})
+# `inputs`: the kind of model input the data set gives, which decides the augmentations it can take;
+# `given`: it reads data passed from Python (lamina.train(config, data=...)), given to its function as `given`
+datasets = Registry("dataset", metadata={"inputs": "image", "given": False})
 
 # one named type, so pydantic builds its schema once for every data set rather than once per data set
 Augmentations = TypeAliasType("Augmentations", list[augmentations.union()])  # type: ignore[valid-type]
@@ -34,19 +36,23 @@ class DataOptions(Options):
     @classmethod
     def _augmentations_fit_the_inputs(cls, value: list) -> list:
         name = cls.model_fields["name"].default if "name" in cls.model_fields else None
-        if name not in datasets:
-            return value
-        inputs = datasets.get(name).metadata["inputs"]
-        for index, entry in enumerate(value):
-            allowed = augmentations.get(entry.name).metadata["inputs"]
-            if inputs not in allowed:
-                fitting = [other.name for other in augmentations.values() if inputs in other.metadata["inputs"]]
-                raise ValueError(
-                    f"[{index}] {entry.name} applies to {' and '.join(allowed)} inputs, but data set "
-                    f"{name!r} gives {inputs} inputs; "
-                    + (f"for {inputs} use: {', '.join(fitting)}" if fitting else "remove it")
-                )
+        inputs = datasets.get(name).metadata["inputs"] if name in datasets else None
+        if inputs not in (None, "arrays"):  # arrays: checked once their kind is known
+            check_augmentations(value, name, inputs)
         return value
+
+
+def check_augmentations(augment: list, name: str, inputs: str) -> None:
+    """ValueError naming the first augmentation that does not apply to `inputs` (image, audio, …)."""
+    for index, entry in enumerate(augment):
+        allowed = augmentations.get(entry.name).metadata["inputs"]
+        if inputs not in allowed:
+            fitting = [other.name for other in augmentations.values() if inputs in other.metadata["inputs"]]
+            raise ValueError(
+                f"[{index}] {entry.name} applies to {' and '.join(allowed)} inputs, but data set "
+                f"{name!r} gives {inputs} inputs; "
+                + (f"for {inputs} use: {', '.join(fitting)}" if fitting else "remove it")
+            )
 
 
 class SplitOptions(DataOptions):
@@ -205,29 +211,7 @@ class BreastCancerOptions(SplitOptions):
     name: Literal["breast_cancer"] = "breast_cancer"
 
 
-@datasets.register("lamina.data.tabular:csv_table", inputs="tabular")
-class CSVOptions(SplitOptions):
-    """Your own table: one row per sample, a header line, numeric and categorical feature columns, one target."""
-
-    name: Literal["csv"] = "csv"
-    path: str
-    """The CSV file."""
-    target: str
-    """Column to predict."""
-    features: Names | None = None
-    """Feature columns; default: every column except the target and `ignore`."""
-    ignore: Names = []
-    """Columns to leave out (ids, free text, leaks of the target)."""
-    categorical: Names | None = None
-    """Columns to one-hot encode; default: every column that is not entirely numbers."""
-    task: Literal["auto", "classification", "regression"] = "auto"
-    """auto: classification for text targets or at most `max_classes` distinct whole numbers, else regression."""
-    max_classes: int = Field(20, ge=2)
-    """Largest number of distinct whole-number targets that auto treats as classes."""
-    missing: Literal["impute", "drop", "error"] = "impute"
-    """Missing feature values: impute (train median / a 'missing' category), drop the row, or stop with an error."""
-    separator: str = ","
-    """Field separator."""
+# tables of your own (CSV, Parquet, DataFrames) and arrays: lamina/data/table_options.py
 
 
 # ---- sequences ------------------------------------------------------------------------------------------

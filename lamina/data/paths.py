@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 from lamina.core.errors import DataError
 
-__all__ = ["data_path", "IMAGE_SUFFIXES"]
+__all__ = ["data_path", "absolute_paths", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -30,3 +31,36 @@ def data_path(text: str) -> Path:
             f"pip install {name}, or point data.path at the file itself",
         )
     return Path(list(spec.submodule_search_locations)[0]) / inside
+
+
+ARRAY_FILES = (".npz", ".npy")
+
+
+def absolute_paths(options: Any) -> Any:
+    """`options` (a data section) with each file it names made absolute, so a run can be resumed or evaluated
+    from any folder: data.path and test_path, and the arrays' x/y files (FILE or FILE:KEY; not keys of data.path).
+
+    Example:
+        >>> from lamina.data.table_options import ArraysOptions
+        >>> options = absolute_paths(ArraysOptions(path="a.npz", x="images", y="labels.npy"))
+        >>> options.path == str(Path("a.npz").resolve()), options.x, Path(options.y).is_absolute()
+        (True, 'images', True)
+    """
+    update = {}
+    for name in ("path", "test_path"):
+        if isinstance(getattr(options, name, None), str):
+            update[name] = _absolute(getattr(options, name))
+    for name in ("x", "y", "val_x", "val_y", "test_x", "test_y"):
+        value = getattr(options, name, None)
+        if not isinstance(value, str):
+            continue
+        file, _, key = value.rpartition(":")
+        if file.lower().endswith(ARRAY_FILES):
+            update[name] = f"{_absolute(file)}:{key}"
+        elif value.lower().endswith(ARRAY_FILES):
+            update[name] = _absolute(value)
+    return options.model_copy(update=update) if update else options
+
+
+def _absolute(text: str) -> str:
+    return text if text.startswith("package:") else str(Path(text).expanduser().resolve())

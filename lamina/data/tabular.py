@@ -18,12 +18,23 @@ import torch
 from lamina.core.errors import DataError, did_you_mean
 from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.checks import read_utf8
-from lamina.data.options import BreastCancerOptions, CSVOptions, SplitOptions
+from lamina.data.columns import Source, is_missing, mostly_numbers, numbers_of, read_number, targets_of
+from lamina.data.options import BreastCancerOptions, SplitOptions
 from lamina.data.paths import data_path
 from lamina.data.spec import DataSpec
+from lamina.data.table_options import CSVOptions, TableOptions
 from lamina.tasks import tasks
 
-__all__ = ["TableEncoder", "read_table", "read_table_lines", "table_bundle", "breast_cancer", "csv_table"]
+__all__ = [
+    "TableEncoder",
+    "Source",
+    "read_table",
+    "read_table_lines",
+    "table_bundle",
+    "table_from_columns",
+    "breast_cancer",
+    "csv_table",
+]
 
 # scikit-learn's copy of the Wisconsin data, read without importing scikit-learn (and SciPy)
 BREAST_CANCER_FILE = "package:sklearn/datasets/data/breast_cancer.csv"
@@ -42,22 +53,6 @@ _MEASURES = (
 BREAST_CANCER_FEATURES = (
     [f"mean {m}" for m in _MEASURES] + [f"{m} error" for m in _MEASURES] + [f"worst {m}" for m in _MEASURES]
 )
-
-MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
-
-
-def read_number(text: str) -> float | None:
-    """The float in `text`, NaN for a missing marker, None if it is not a number."""
-    if text.strip().lower() in MISSING:
-        return math.nan
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def is_missing(text: str) -> bool:
-    return text.strip().lower() in MISSING
 
 
 class TableEncoder:
@@ -170,11 +165,12 @@ def read_table_lines(path: Path, separator: str = ",") -> tuple[list[str], dict[
     return header, {name: [row[i].strip() for row in rows[1:]] for i, name in enumerate(header)}, lines[1:]
 
 
-def check_column(name: str, header: list[str], path: Path, option: str) -> None:
+def check_column(name: str, header: list[str], source: Path | Source, option: str) -> None:
     if name not in header:
         suggestion = did_you_mean(name, header)
         guess = f"did you mean {suggestion!r}? " if suggestion else ""
-        raise DataError(f"{option}: CSV file {path} has no column {name!r}", f"{guess}columns: {', '.join(header)}")
+        described = source.described if isinstance(source, Source) else f"CSV file {source}"
+        raise DataError(f"{option}: {described} has no column {name!r}", f"{guess}columns: {', '.join(header)}")
 
 
 def table_bundle(
@@ -188,12 +184,18 @@ def table_bundle(
     class_names: list[str] | None,
     source: dict,
     notes: list[str] | None = None,
+    split_of: list[str] | None = None,
 ) -> DataBundle:
-    """Split rows, fit the encoder on the train rows and encode every split."""
-    count = len(targets)
-    fractions = {"test": config.test_fraction, "val": config.val_fraction}
+    """Split rows, fit the encoder on the train rows and encode every split. `split_of` names each row's split
+    where splits were given ('train', 'val', 'test'); the held-out splits not given are drawn from 'train'."""
+    split_of = split_of or ["train"] * len(targets)
+    given = {name: torch.tensor([i for i, of in enumerate(split_of) if of == name], dtype=torch.long)
+             for name in ("train", "val", "test") if name in split_of}  # fmt: skip
+    fractions = {name: getattr(config, f"{name}_fraction") for name in ("test", "val") if name not in given}
     classes = tasks.get(task).classes
-    index = split_indices(targets if classes else None, count, fractions, seed, config.stratify)
+    rows = given["train"]
+    drawn = split_indices(targets[rows] if classes else None, len(rows), fractions, seed, config.stratify)
+    index = {**given, **{name: rows[positions] for name, positions in drawn.items()}}
 
     def take(rows: torch.Tensor) -> dict[str, list]:
         positions = rows.tolist()
@@ -243,21 +245,38 @@ def csv_table(config: CSVOptions, seed: int) -> DataBundle:
     """A CSV table: classification or regression on numeric and categorical columns."""
     path = data_path(config.path)
     header, columns, lines = read_table_lines(path, config.separator)
-    check_column(config.target, header, path, "data.target")
+    return table_from_columns(config, header, columns, lines, Source(str(path)), seed, {"dataset": "csv"})
+
+
+def table_from_columns(
+    config: TableOptions,
+    header: list[str],
+    columns: dict[str, list[str]],
+    places: list[int],
+    source: Source,
+    seed: int,
+    record: dict,
+    split_of: list[str] | None = None,
+) -> DataBundle:
+    """A table given as columns of strings (each row's line or row number in `places`, its split in `split_of`
+    where splits were given) → a DataBundle: rows without a target dropped, missing values handled as
+    data.missing says, numeric columns checked."""
+    check_column(config.target, header, source, "data.target")
     for name in [*(config.features or []), *config.ignore, *(config.categorical or [])]:
-        check_column(name, header, path, "data.features/ignore/categorical")
+        check_column(name, header, source, "data.features/ignore/categorical")
     features = config.features or [n for n in header if n != config.target and n not in config.ignore]
     if config.target in features:
         raise DataError(f"data.features includes the target column {config.target!r}", "remove it from data.features")
     if not features:
-        raise DataError(f"CSV file {path} has no feature columns besides the target", "check data.ignore")
+        raise DataError(f"{source.described} has no feature columns besides the target", "check data.ignore")
     notes, keep = [], [i for i, value in enumerate(columns[config.target]) if not is_missing(value)]
     if len(keep) < len(columns[config.target]):
         notes.append(f"dropped {len(columns[config.target]) - len(keep)} rows with no target value")
     incomplete = [i for i in keep if any(is_missing(columns[name][i]) for name in features)]
     if incomplete and config.missing == "error":
         raise DataError(
-            f"CSV file {path} has missing values in {len(incomplete)} rows (first on line {lines[incomplete[0]]})",
+            f"{source.described} has missing values in {len(incomplete)} rows (first on "
+            f"{source.at(places[incomplete[0]])})",
             "set data.missing: impute or drop",
         )
     if incomplete and config.missing == "drop":
@@ -267,95 +286,17 @@ def csv_table(config: CSVOptions, seed: int) -> DataBundle:
     elif incomplete:
         notes.append(f"imputed missing values in {len(incomplete)} rows (train medians / 'missing' category)")
     columns = {name: [columns[name][i] for i in keep] for name in header}
-    lines = [lines[i] for i in keep]
+    places = [places[i] for i in keep]
+    split_of = [split_of[i] for i in keep] if split_of else None
     if config.categorical is not None:
         categorical = [name for name in features if name in config.categorical]
     else:
-        categorical = [name for name in features if not _mostly_numbers(columns[name])]
+        categorical = [name for name in features if not mostly_numbers(columns[name])]
     numeric = [name for name in features if name not in categorical]
     for name in numeric:
-        columns[name] = _numbers(name, columns[name], lines, path)
-    task, targets, class_names = _targets(columns[config.target], config, path, lines)
+        columns[name] = numbers_of(name, columns[name], places, source)
+    task, targets, class_names = targets_of(columns[config.target], config, source, places)
+    source_record = {**record, "target": config.target}
     return table_bundle(
-        columns,
-        targets,
-        task,
-        numeric,
-        categorical,
-        config,
-        seed,
-        class_names,
-        {"dataset": "csv", "target": config.target},
-        notes,
+        columns, targets, task, numeric, categorical, config, seed, class_names, source_record, notes, split_of
     )
-
-
-def _mostly_numbers(values: list[str]) -> bool:
-    """Whether a column is numeric: at least 90 % of its present cells are numbers (the others are errors to fix,
-    not categories: one 'nine' among numbers must not make a one-hot column of every number)."""
-    present = [value for value in values if not is_missing(value)]
-    numbers = sum(read_number(value) is not None for value in present)
-    return 10 * numbers >= 9 * len(present)
-
-
-def _numbers(name: str, values: list[str], lines: list[int], path: Path) -> list[float]:
-    """A numeric column's cells as floats (NaN where missing); DataError naming the first cell that is not a
-    finite number, and its line."""
-    numbers = [read_number(value) for value in values]
-    words = [i for i, number in enumerate(numbers) if number is None]
-    if words:
-        present = sum(not is_missing(value) for value in values)
-        raise DataError(
-            f"column {name!r} of {path} is numbers except {len(words)} of {present} cells; the first, "
-            f"{values[words[0]]!r}, is on line {lines[words[0]]}",
-            "fix those cells, mark them missing (leave them empty or write NA), or list the column in "
-            "data.categorical to treat every value as a category",
-        )
-    _check_finite(name, values, numbers, lines, path)
-    return numbers
-
-
-def _check_finite(name: str, values: list[str], numbers: list, lines: list[int], path: Path) -> None:
-    infinite = next((i for i, number in enumerate(numbers) if number is not None and math.isinf(number)), None)
-    if infinite is not None:
-        raise DataError(
-            f"column {name!r} of {path} holds {values[infinite]!r} on line {lines[infinite]}, which is not a "
-            "finite number",
-            "replace it with a finite number, or leave the cell empty to mark it missing",
-        )
-
-
-def _targets(
-    values: list[str], config: CSVOptions, path: Path, lines: list[int]
-) -> tuple[str, torch.Tensor, list[str] | None]:
-    numbers = [read_number(value) for value in values]
-    numeric = all(number is not None for number in numbers)
-    whole = numeric and all(float(number).is_integer() for number in numbers)
-    task = config.task
-    if task == "auto" and not numeric and _mostly_numbers(values):
-        word = next(i for i, number in enumerate(numbers) if number is None)
-        raise DataError(
-            f"target {config.target!r} of {path} is numbers except {numbers.count(None)} of {len(values)} cells; "
-            f"the first, {values[word]!r}, is on line {lines[word]}",
-            "fix those cells or leave them empty (rows without a target are dropped), or set data.task: "
-            "classification to make every value a class",
-        )
-    if task == "auto":
-        task = "classification" if not numeric or (whole and len(set(values)) <= config.max_classes) else "regression"
-    if not tasks.get(task).classes:
-        if not numeric:
-            word = next(i for i, number in enumerate(numbers) if number is None)
-            raise DataError(
-                f"data.task is regression but target {config.target!r} holds {values[word]!r} on line {lines[word]}",
-                "use data.task: classification, or clean the target column",
-            )
-        _check_finite(config.target, values, numbers, lines, path)
-        return task, torch.tensor(numbers, dtype=torch.float32), None
-    classes = sorted(set(values), key=lambda v: (float(v), v) if whole else (0.0, v))
-    if len(classes) < 2:
-        raise DataError(
-            f"target {config.target!r} in {path} has a single class {classes[0]!r}",
-            "classification needs at least two classes",
-        )
-    lookup = {name: i for i, name in enumerate(classes)}
-    return task, torch.tensor([lookup[value] for value in values]), classes

@@ -16,10 +16,11 @@ from torch import Tensor
 
 from lamina.core.errors import DataError
 from lamina.data.bundle import DataBundle, Split
+from lamina.data.columns import read_number
 from lamina.data.options import TimeSeriesOptions
 from lamina.data.paths import data_path
 from lamina.data.spec import DataSpec
-from lamina.data.tabular import check_column, read_number, read_table_lines
+from lamina.data.tabular import check_column, read_table_lines
 
 __all__ = ["sliding_windows", "naive_errors", "timeseries"]
 

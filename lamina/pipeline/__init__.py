@@ -20,6 +20,8 @@ from lamina.artifacts.folder import RunFolder, atomic_write, disk_error, write_j
 from lamina.config.loading import load_config
 from lamina.config.schema import Config
 from lamina.core.errors import RunError
+from lamina.data.given import Given, given_data
+from lamina.data.paths import absolute_paths
 from lamina.pipeline.finish import finish
 from lamina.pipeline.fit import fit, stopped
 from lamina.pipeline.prepare import prepare
@@ -37,6 +39,7 @@ def train(
     name: str | None = None,
     progress: str = "auto",
     callbacks: list[Callback] | None = None,
+    data: Any = None,
 ) -> Run:
     """Train a model from a config (YAML path, dict or Config) and return the finished Run.
 
@@ -44,6 +47,9 @@ def train(
         config: the config; `overrides` set dotted keys in it ({"train.epochs": 5} or ["train.epochs=5"]).
         runs_dir: where the run folder is made. name: the run's name (part of the folder's name).
         progress: "auto", "rich", "plain" or "quiet". callbacks: more observers of the loop.
+        data: data from Python instead of files — (x, y) arrays or tensors, {"train": (x, y), "test": (x2, y2)},
+            a pandas DataFrame (with data.target), or (features, target); the config's data section may then
+            leave out its name (arrays, or dataframe). The run keeps a fingerprint of it, not a copy.
 
     Raises:
         ConfigError, DataError, ModelError: before anything is written. RunInterrupted: after Ctrl-C, with a
@@ -56,15 +62,13 @@ def train(
         >>> run.summary["status"], run.metrics["test"]["accuracy"] > 0.8
         ('completed', True)
     """
-    config = load_config(config, overrides)
+    given = given_data(data) if data is not None else None
+    config = load_config(config, overrides, data_defaults=given.defaults if given else None)
     if name:
         config = config.model_copy(update={"name": name})
-    session = prepare(config)
-    config = session.config
-    path = getattr(config.data, "path", None)
-    if path:  # absolute, so the run can be resumed or evaluated from anywhere
-        config = config.model_copy(update={"data": config.data.model_copy(update={"path": _absolute(path)})})
-        session.config = config
+    session = prepare(config, given=given)
+    # file paths absolute, so the run can be resumed or evaluated from anywhere
+    config = session.config = session.config.model_copy(update={"data": absolute_paths(session.config.data)})
     folder = RunFolder.create(runs_dir, config.name or f"{config.model.name}-{config.data.name}")
     with ExitStack() as held:
         try:
@@ -74,6 +78,7 @@ def train(
                 "spec": session.data.spec.to_dict(),
                 "preprocessing": session.data.preprocessing,
                 "notes": session.data.notes,
+                **({"given": {"fingerprint": given.fingerprint, "described": given.describe()}} if given else {}),
             }
             write_json(folder.data, record)
             folder.update_summary(
@@ -88,11 +93,14 @@ def train(
             shutil.rmtree(folder.path, ignore_errors=True)
             raise (disk_error(error) or error) from None
         loop = fit(session, folder, None, progress, callbacks or [])
-        return _finish(folder, session, loop)
+        return _finish(folder, session, loop, given)
 
 
-def resume(run_dir: str | Path, *, progress: str = "auto", callbacks: list[Callback] | None = None) -> Run:
-    """Continue an interrupted run from its last checkpoint; ends with the weights an uninterrupted run has.
+def resume(
+    run_dir: str | Path, *, progress: str = "auto", callbacks: list[Callback] | None = None, data: Any = None
+) -> Run:
+    """Continue an interrupted run from its last checkpoint; ends with the weights an uninterrupted run has. A run
+    trained on data passed from Python needs the same `data` again (checked against the fingerprint it keeps).
 
     Example:
         >>> import tempfile
@@ -113,26 +121,23 @@ def resume(run_dir: str | Path, *, progress: str = "auto", callbacks: list[Callb
                 f"run {folder.path} diverged; resuming would repeat the same steps and diverge again",
                 "fix the config and train again (model.init_from can start from its checkpoints/last)",
             )
+        given = Run(folder.path).given_data(data, "resuming it")
         checkpoint = read_checkpoint(folder.last) if checkpoint_path(folder.last) else None
         # a checkpoint holds the weights, so the pretrained source need not exist any more
-        session = prepare(load_config(folder.config), pretrained=checkpoint is None)
+        session = prepare(load_config(folder.config), pretrained=checkpoint is None, given=given)
         folder.update_summary(status="running")
         loop = fit(session, folder, checkpoint, progress, callbacks or [])
-        return _finish(folder, session, loop)
+        return _finish(folder, session, loop, given)
 
 
-def _finish(folder: RunFolder, session, loop) -> Run:
+def _finish(folder: RunFolder, session, loop, given: Given | None) -> Run:
     """`finish`, with a failure to write its results recorded in the summary (a full disk: a RunError)."""
     try:
-        return finish(folder, session, loop)
+        run = finish(folder, session, loop)
+        run.given = given
+        return run
     except BaseException as error:
         failure = stopped(folder, error)
         if failure is error:
             raise
         raise failure from None
-
-
-def _absolute(path: str) -> str:
-    if path.startswith("package:"):  # found inside an installed package wherever lamina runs
-        return path
-    return str(Path(path).expanduser().resolve())

@@ -14,6 +14,7 @@ from torch import nn
 from lamina.config.schema import Config
 from lamina.core.errors import ConfigError, ModelError
 from lamina.data.bundle import DataBundle
+from lamina.data.given import Given
 from lamina.data.spec import DataSpec
 from lamina.models.options import models
 from lamina.models.output import split_output
@@ -51,11 +52,12 @@ class Session:
         return self.config.train.monitor
 
 
-def prepare(config: Config, pretrained: bool = True) -> Session:
+def prepare(config: Config, pretrained: bool = True, given: Given | None = None) -> Session:
     """Check and build everything the config names; raises a lamina error before anything is written.
-    `pretrained=False` skips loading model.init_from (a resumed run loads its own checkpoint instead)."""
+    `pretrained=False` skips loading model.init_from (a resumed run loads its own checkpoint instead); `given`:
+    data passed from Python (lamina/data/given.py)."""
     device = setup_runtime(config.runtime)
-    data = run_data(config)
+    data = run_data(config, given)
     config = with_defaults(config, data.spec)
     objective = build_objective(config.train.loss, data.spec, data.splits["train"].targets)
     data.spec = replace(data.spec, output_size=objective.output_size)
