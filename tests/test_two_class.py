@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import EXACT_RUNTIME, run_cli
+from conftest import EXACT_RUNTIME, run_cli, shared_data
 from lamina.core.errors import RunError
 from lamina.data.bundle import split_indices
 from lamina.pipeline import train
@@ -231,3 +231,98 @@ def test_each_ensemble_member_decides_at_its_own_stored_threshold(tmp_path):
     odd = result["metrics"][str(members[1].dir)]
     assert odd["sensitivity_at_threshold"] < 0.5 and odd["specificity_at_threshold"] == 1.0
     assert 0 < result["threshold"]["value"] < 0.999  # the ensemble chooses its own on its val predictions
+
+
+# ---- the positive class, by name or index -------------------------------------------------------------------
+
+
+def data_of(data: dict):
+    from lamina.config.loading import load_config
+    from lamina.data.build import build_data
+
+    return build_data(load_config({"data": data, "model": "mlp"}).data, 0)
+
+
+def write_table(path: Path, labels: list[str]) -> str:
+    rows = [f"{index % 7},{(index * 3) % 5},{label}" for index, label in enumerate(labels)]
+    path.write_text("a,b,target\n" + "\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_positive_class_by_name_or_index_wherever_two_class_data_is_read(tmp_path):
+    cancer = {"name": "breast_cancer"}
+    assert "positive_class" not in data_of(cancer).spec.extra  # default: the second class, 'benign'
+    assert data_of({**cancer, "positive_class": "malignant"}).spec.extra["positive_class"] == 0
+    assert data_of({**cancer, "positive_class": 0}).spec.extra["positive_class"] == 0
+    spam = {"name": "csv", "path": write_table(tmp_path / "spam.csv", ["ham", "spam"] * 20), "target": "target"}
+    assert data_of({**spam, "positive_class": "spam"}).spec.extra["positive_class"] == 1
+    digits = {"name": "digits", "classes": ["8", "3"]}  # folder-like names, renumbered in the order given
+    assert data_of({**digits, "positive_class": "3"}).spec.extra["positive_class"] == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"name": "breast_cancer", "positive_class": "cancer"},
+            "data.positive_class 'cancer' is not a class of this data (0: 'malignant', 1: 'benign')\n"
+            "  hint: use one of the names 'malignant' and 'benign', or an index 0 or 1",
+        ),
+        (
+            {"name": "breast_cancer", "positive_class": 2},
+            "data.positive_class is 2, but there are two classes (0: 'malignant', 1: 'benign')\n"
+            "  hint: use an index 0 or 1, or a class name in quotes such as 'malignant'",
+        ),
+        (
+            {"name": "digits", "positive_class": 1},
+            "data.positive_class is 1, but the data has 10 classes\n"
+            "  hint: remove data.positive_class: it names the positive class of two-class data",
+        ),
+        (
+            {"name": "digits", "classes": ["0", "1"], "task": "reconstruction", "positive_class": "1"},
+            "data.positive_class is '1', but the data has a reconstruction task\n"
+            "  hint: remove data.positive_class: it names the positive class of two-class data",
+        ),
+    ],
+)
+def test_a_positive_class_that_does_not_fit_is_a_data_error(data, message):
+    from lamina.core.errors import DataError
+
+    with pytest.raises(DataError) as caught:
+        data_of(data)
+    assert str(caught.value) == message
+
+
+def test_a_bare_number_that_could_name_two_classes_is_refused(tmp_path):
+    from lamina.core.errors import DataError
+
+    grades = {"name": "csv", "path": write_table(tmp_path / "grades.csv", ["1", "2"] * 20), "target": "target"}
+    with pytest.raises(DataError) as caught:
+        data_of({**grades, "positive_class": 1})
+    assert str(caught.value) == (
+        "data.positive_class 1 is ambiguous: class index 1 is named '2', but the class named '1' is index 0\n"
+        "  hint: write the class name in quotes: positive_class: '1' (or '2')"
+    )
+    assert data_of({**grades, "positive_class": "1"}).spec.extra["positive_class"] == 0
+
+
+def test_breastmnist_decides_about_malignant_by_name_everywhere(tmp_path):
+    path = shared_data("breastmnist") / "breastmnist.npz"
+    config = {
+        "seed": 0,
+        "data": {"name": "medmnist", "path": str(path), "class_names": ["malignant", "benign"]},
+        "model": {"name": "cnn", "blocks": [8, 16]},
+        "train": {"epochs": 2, "batch_size": 64, "monitor": "val.roc_auc"},
+        "runtime": dict(EXACT_RUNTIME),
+    }
+    config["data"]["positive_class"] = "malignant"
+    run = train(config, runs_dir=tmp_path, progress="quiet")
+    assert run.threshold["positive_class"] == "malignant" and run.threshold["positive_index"] == 0
+    metrics = run.evaluate("test")
+    test = run.metrics["test"]
+    assert {key: metrics[key] for key in test} == test and metrics["threshold"] == run.summary["threshold"]
+    images = run_data_of(run).splits["test"]
+    labels = [result["label"] for result in run.predict(images.inputs)]
+    called, positives = torch.tensor([label == "malignant" for label in labels]), images.targets == 0
+    assert int((called & positives).sum()) / int(positives.sum()) == test["sensitivity_at_threshold"]
+    assert int((~called & ~positives).sum()) / int((~positives).sum()) == test["specificity_at_threshold"]

@@ -1,6 +1,7 @@
 """The one function that builds a data set from its config section: read and split it, adapt image data sets
 (classes, labelled subset, pseudo-labels, reconstruction), check what every data set must hold (two classes or
-more to classify, unique class names; lamina/data/checks.py), then attach the configured augmentations."""
+more to classify, unique class names; lamina/data/checks.py), resolve a two-class data set's positive class by
+name or index, then attach the configured augmentations."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable
 
 from lamina.data.augment import with_augmentations
 from lamina.data.bundle import DataBundle
-from lamina.data.checks import check_bundle
+from lamina.data.checks import check_bundle, choose_positive_class
 from lamina.data.options import DataOptions, ImageOptions, datasets
 from lamina.data.variants import adapt
 
@@ -33,4 +34,6 @@ def build_data(
     bundle = datasets.get(config.name, "data.name").function(config, seed)
     if isinstance(config, ImageOptions):
         bundle = adapt(bundle, config, seed, pseudo_labeller)
-    return with_augmentations(check_bundle(bundle), config.augment)
+    bundle = check_bundle(bundle)
+    choose_positive_class(bundle, getattr(config, "positive_class", None))
+    return with_augmentations(bundle, config.augment)

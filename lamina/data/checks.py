@@ -17,7 +17,7 @@ from lamina.core.errors import DataError
 from lamina.data.bundle import DataBundle
 from lamina.tasks import tasks
 
-__all__ = ["check_bundle", "pixel_limit", "read_utf8"]
+__all__ = ["check_bundle", "choose_positive_class", "pixel_limit", "read_utf8"]
 
 UTF8_HINT = "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8 FILE > NEW (or save it as 'CSV UTF-8')"
 
@@ -106,3 +106,40 @@ def check_bundle(bundle: DataBundle) -> DataBundle:
                 f"class {names[label]!r} has samples in {split_name} but none in train: the model cannot learn it"
             )
     return bundle
+
+
+def choose_positive_class(bundle: DataBundle, choice: int | str | None) -> None:
+    """Record data.positive_class (a class name, or an index in class order) as an index in the spec's extra facts,
+    where the task reads it; DataError when the data is not two-class, the class is unknown, or a bare number could
+    mean two classes (index 1 named '2' beside a class named '1')."""
+    if choice is None:
+        return
+    spec = bundle.spec
+    names = list(spec.class_names or [str(index) for index in range(spec.num_classes or 0)])
+    if not tasks.get(spec.task).classes or len(names) != 2:
+        found = f"{len(names)} classes" if tasks.get(spec.task).classes else f"a {spec.task} task"
+        raise DataError(
+            f"data.positive_class is {choice!r}, but the data has {found}",
+            "remove data.positive_class: it names the positive class of two-class data",
+        )
+    listed = ", ".join(f"{index}: {name!r}" for index, name in enumerate(names))
+    if isinstance(choice, str):
+        if choice not in names:
+            raise DataError(
+                f"data.positive_class {choice!r} is not a class of this data ({listed})",
+                f"use one of the names {names[0]!r} and {names[1]!r}, or an index 0 or 1",
+            )
+        spec.extra["positive_class"] = names.index(choice)
+        return
+    if choice > 1:
+        raise DataError(
+            f"data.positive_class is {choice}, but there are two classes ({listed})",
+            f"use an index 0 or 1, or a class name in quotes such as {names[0]!r}",
+        )
+    if str(choice) in names and names.index(str(choice)) != choice:
+        raise DataError(
+            f"data.positive_class {choice} is ambiguous: class index {choice} is named {names[choice]!r}, but the "
+            f"class named '{choice}' is index {names.index(str(choice))}",
+            f"write the class name in quotes: positive_class: '{choice}' (or '{names[choice]}')",
+        )
+    spec.extra["positive_class"] = choice
