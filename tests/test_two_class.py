@@ -326,3 +326,89 @@ def test_breastmnist_decides_about_malignant_by_name_everywhere(tmp_path):
     called, positives = torch.tensor([label == "malignant" for label in labels]), images.targets == 0
     assert int((called & positives).sum()) / int(positives.sum()) == test["sensitivity_at_threshold"]
     assert int((~called & ~positives).sum()) / int((~positives).sum()) == test["specificity_at_threshold"]
+
+
+# ---- class balance between splits ---------------------------------------------------------------------------
+
+
+def bundle_with(counts: dict[str, list[int]], positive: int | None = None):
+    """A classification DataBundle whose splits hold these many samples of each class."""
+    from lamina.data.bundle import DataBundle, Split
+    from lamina.data.spec import DataSpec
+
+    classes = len(next(iter(counts.values())))
+    splits = {}
+    for name, per_class in counts.items():
+        targets = torch.cat([torch.full((count,), index) for index, count in enumerate(per_class)])
+        splits[name] = Split(torch.zeros(len(targets), 1), targets)
+    names = [f"c{index}" for index in range(classes)]
+    spec = DataSpec("tabular", "classification", (1,), num_classes=classes, class_names=names)
+    if positive is not None:
+        spec.extra["positive_class"] = positive
+    return DataBundle(spec, splits, {}, lambda inputs: inputs)
+
+
+@pytest.mark.parametrize(
+    ("train_counts", "held_out", "flagged"),
+    [
+        ([700, 300], [610, 390], False),  # 30 % → 39 %: 9 points
+        ([700, 300], [600, 400], True),  # 30 % → 40 %: 10 points
+        ([950, 50, 0], [900, 100, 0], True),  # 5 % → 10 %: twice, 5 points
+        ([995, 5, 0], [988, 12, 0], False),  # 0.5 % → 1.2 %: more than twice, under 5 points
+        ([960, 40, 0], [960, 10, 30], False),  # 4 % → 1 % and 0 % → 3 %: more than twice, 3 points each
+        ([960, 40, 0], [900, 40, 60], True),  # 0 % → 6 %: a class train lacks, 6 points
+    ],
+)
+def test_sharply_means_ten_points_or_twice_the_share_by_five_points(train_counts, held_out, flagged):
+    from lamina.data.checks import class_balance_warnings
+
+    bundle = bundle_with({"train": train_counts, "val": train_counts, "test": held_out})
+    warnings = class_balance_warnings(bundle)
+    assert len(warnings) == int(flagged) and all(" of test (" in warning for warning in warnings)
+
+
+def test_the_balance_warning_names_the_class_and_the_shift():
+    from lamina.data.checks import class_balance_warnings
+
+    two = bundle_with({"train": [75, 25], "val": [15, 5], "test": [20, 20]}, positive=0)
+    assert class_balance_warnings(two) == [
+        "class balance: 'c0' is 75.0% of train but 50.0% of test (-25.0 points): accuracy, precision and the "
+        "threshold chosen on val depend on class balance, so they may not carry over between these splits"
+    ]
+    three = bundle_with({"train": [50, 30, 20], "val": [10, 10, 80], "test": [50, 30, 20]})
+    assert class_balance_warnings(three) == [
+        "class balance: 'c2' is 20.0% of train but 80.0% of val (+60.0 points; 2 more classes differ too): "
+        "accuracy, precision and the threshold chosen on val depend on class balance, so they may not carry over "
+        "between these splits"
+    ]
+
+
+def test_a_shifted_test_split_is_warned_about_on_the_terminal_and_in_the_run_folder(tmp_path):
+    import numpy
+
+    generator = numpy.random.default_rng(0)
+    arrays = {}
+    for split, count, sick in (("train", 40, 12), ("val", 20, 6), ("test", 20, 12)):  # 30 %, 30 %, 60 % sick
+        arrays[f"{split}_images"] = generator.integers(0, 256, (count, 6, 5), dtype=numpy.uint8)
+        arrays[f"{split}_labels"] = (numpy.arange(count) < sick).astype(numpy.int64).reshape(-1, 1)
+    numpy.savez(tmp_path / "scans.npz", **arrays)
+    config = {
+        "data": {"name": "medmnist", "path": str(tmp_path / "scans.npz"), "class_names": ["well", "sick"]},
+        "model": {"name": "mlp", "hidden_sizes": [4]},
+        "train": {"epochs": 1},
+        "runtime": dict(EXACT_RUNTIME),
+    }
+    config["data"]["positive_class"] = "sick"
+    (tmp_path / "scans.yaml").write_text(yaml.safe_dump(config))
+    result = run_cli("train", str(tmp_path / "scans.yaml"), "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr
+    warning = (
+        "class balance: 'sick' is 30.0% of train but 60.0% of test (+30.0 points): accuracy, precision and the "
+        "threshold chosen on val depend on class balance, so they may not carry over between these splits"
+    )
+    assert result.stdout.splitlines()[0] == f"warning: {warning}"  # before the first epoch
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    assert json.loads((run_dir / "summary.json").read_text())["warnings"] == [warning]
+    assert json.loads((run_dir / "data.json").read_text())["warnings"] == [warning]
+    summary = run_cli("datasets", "summary", str(tmp_path / "scans.yaml"))
+    assert f"warning: {warning}" in summary.stdout.splitlines()

@@ -209,6 +209,8 @@ def validate(arguments: Namespace) -> int | None:
         f"  train  {config.train.epochs} epochs, batch {config.train.batch_size}, loss {config.train.loss.name}, "
         f"optimizer {config.train.optimizer.name}, schedule {config.train.schedule.name}, device {session.device}"
     )
+    for warning in session.data.warnings:
+        print(f"warning: {warning}")
 
 
 def models(arguments: Namespace) -> int | None:
@@ -270,6 +272,8 @@ def _data_summary(arguments: Namespace) -> None:
     print_table(["split", "samples", "input", "classes" if task.classes else "target"], rows)
     for note in data.notes:
         print(f"note: {note}")
+    for warning in data.warnings:
+        print(f"warning: {warning}")
     inputs, targets = next(iterate_batches(data.splits["train"], config.train.batch_size))
     batch = data.transform(inputs)
     print(

@@ -1,7 +1,7 @@
 """The one function that builds a data set from its config section: read and split it, adapt image data sets
 (classes, labelled subset, pseudo-labels, reconstruction), check what every data set must hold (two classes or
 more to classify, unique class names; lamina/data/checks.py), resolve a two-class data set's positive class by
-name or index, then attach the configured augmentations."""
+name or index, warn where class balance differs sharply between splits, then attach the configured augmentations."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from lamina.data.augment import with_augmentations
 from lamina.data.bundle import DataBundle
-from lamina.data.checks import check_bundle, choose_positive_class
+from lamina.data.checks import check_bundle, choose_positive_class, class_balance_warnings
 from lamina.data.options import DataOptions, ImageOptions, datasets
 from lamina.data.variants import adapt
 
@@ -36,4 +36,5 @@ def build_data(
         bundle = adapt(bundle, config, seed, pseudo_labeller)
     bundle = check_bundle(bundle)
     choose_positive_class(bundle, getattr(config, "positive_class", None))
+    bundle.warnings += class_balance_warnings(bundle)
     return with_augmentations(bundle, config.augment)

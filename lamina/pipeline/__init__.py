@@ -74,6 +74,7 @@ def train(
                 "spec": session.data.spec.to_dict(),
                 "preprocessing": session.data.preprocessing,
                 "notes": session.data.notes,
+                "warnings": session.data.warnings,
             }
             write_json(folder.data, record)
             folder.update_summary(
@@ -81,6 +82,7 @@ def train(
                 model=config.model.name,
                 data=config.data.name,
                 parameters=sum(p.numel() for p in session.model.parameters()),
+                warnings=session.data.warnings,
                 **({"init_from": session.transfer} if session.transfer else {}),
             )
         except OSError as error:  # a run folder that could not be written in full is no run: nothing is kept
