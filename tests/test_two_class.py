@@ -412,3 +412,34 @@ def test_a_shifted_test_split_is_warned_about_on_the_terminal_and_in_the_run_fol
     assert json.loads((run_dir / "data.json").read_text())["warnings"] == [warning]
     summary = run_cli("datasets", "summary", str(tmp_path / "scans.yaml"))
     assert f"warning: {warning}" in summary.stdout.splitlines()
+
+
+def test_two_class_runs_draw_roc_and_precision_recall_curves_of_val_and_test(two_class_run):
+    from lamina.artifacts.run_plots import roc_figure
+    from lamina.training.evaluate import evaluate_split
+
+    plots = two_class_run.dir / "plots"
+    assert sorted(path.name for path in plots.iterdir()) == [
+        "confusion_matrix.png",
+        "gradient_norms.png",
+        "learning_curves.png",
+        "precision_recall_curve.png",
+        "roc_curve.png",
+    ]
+    data, run = run_data_of(two_class_run), two_class_run
+    predictions = {
+        split: evaluate_split(run.model, data.splits[split], data.transform, run.objective(), "classification", [], 64)[
+            1
+        ]
+        for split in ("val", "test")
+    }
+    panel = roc_figure(predictions, run.threshold, run.spec.class_names).panels[0]
+    assert [series.label for series in panel.series] == [
+        f"val (AUC {run.metrics['val']['roc_auc']:.3f})",
+        f"test (AUC {run.metrics['test']['roc_auc']:.3f})",
+        "chance",
+    ]
+    test = run.metrics["test"]
+    assert panel.series[1].marks == [
+        pytest.approx((1 - test["specificity_at_threshold"], test["sensitivity_at_threshold"]))
+    ]
