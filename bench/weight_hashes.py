@@ -8,7 +8,8 @@ each in a fresh process on one thread, and records the hash of each tensor of th
     .venv/bin/python bench/weight_hashes.py --only digits-cnn mnist-vae
 
 Hashes are bit-exact and so belong to one machine (CPU model and instruction set) and one torch build: the
-recorded file says which. Runs needing a data set absent from ../shared/datasets are skipped.
+recorded file says which. Runs needing a data set absent from ../shared/datasets are skipped. The metrics recorded
+must be identical; metrics lamina reports since the record was written are listed, not compared.
 """
 
 from __future__ import annotations
@@ -175,7 +176,18 @@ def main() -> int:
                 continue
             changed = [key for key, value in found[name]["tensors"].items() if before["tensors"].get(key) != value]
             changed += sorted(set(before["tensors"]) - set(found[name]["tensors"]))
-            same_metrics = json.dumps(before["metrics"], sort_keys=True) == json.dumps(metrics, sort_keys=True)
+            # the metrics recorded must be identical; a metric lamina reports since the record is only listed
+            kept = {
+                split: {key: metrics.get(split, {}).get(key) for key in old} for split, old in before["metrics"].items()
+            }
+            same_metrics = json.dumps(before["metrics"], sort_keys=True) == json.dumps(kept, sort_keys=True)
+            added = [
+                f"{split}.{key}"
+                for split, new in metrics.items()
+                for key in new
+                if key not in before["metrics"].get(split, {})
+            ]
+            since = f"; reported since the record: {', '.join(added)}" if added else ""
             if changed or not same_metrics:
                 differences += 1
                 print(
@@ -183,7 +195,7 @@ def main() -> int:
                     f"{' and the metrics' if not same_metrics else ''} ({', '.join(changed[:4])})"
                 )
             else:
-                print(f"{name}: identical, {len(before['tensors'])} tensors and the metrics ({seconds:.0f} s)")
+                print(f"{name}: identical, {len(before['tensors'])} tensors and the metrics ({seconds:.0f} s){since}")
     if arguments.record:
         recorded = {"machine": machine(), "cases": {**recorded["cases"], **found}}
         RECORD.write_text(json.dumps(recorded, indent=1, sort_keys=False) + "\n")

@@ -10,7 +10,8 @@ Every member must have been trained on the same data: the same classes and the s
 different seeds split a data set differently unless its split is official (MedMNIST, MNIST's test set) or
 `data.seed` fixes it; that is checked sample by sample, so an ensemble is never scored on data one of its
 members trained on. For two classes, the decision threshold is chosen on the ensemble's validation
-predictions with the rule training runs use (max Youden's J), then applied unchanged to the split evaluated.
+predictions with the rule training runs use (max Youden's J), then applied unchanged to the split evaluated; each
+member's column decides at that member's own stored threshold, as `lamina evaluate RUN` does.
 """
 
 from __future__ import annotations
@@ -74,7 +75,6 @@ def evaluate_ensemble(paths: list[str | Path], split: str = "test") -> dict[str,
         splits.append("val")  # where the threshold is chosen
     scores = _member_scores(runs, splits)  # {split: (targets, [scores per run])}
     names = first.config.train.metrics or task.defaults(spec)[1]
-    targets, members = scores[split]
     result: dict[str, Any] = {"split": split, "members": [str(run.dir) for run in runs], "metrics": {}}
     combined = {
         name: Predictions(spec.task, torch.stack(values).mean(dim=0), targets)
@@ -82,10 +82,11 @@ def evaluate_ensemble(paths: list[str | Path], split: str = "test") -> dict[str,
     }
     added, facts = task.report(combined, spec)  # the threshold is chosen on the ensemble's val predictions
     result["metrics"]["ensemble"] = {**compute_metrics(combined[split], names), **added[split]}
-    for run, values in zip(runs, members, strict=True):
-        predictions = Predictions(spec.task, values, targets)
-        report, _ = task.report({split: predictions}, spec, threshold_from=None)
-        result["metrics"][str(run.dir)] = {**compute_metrics(predictions, names), **report[split]}
+    for position, run in enumerate(runs):  # each member decides at its own stored threshold
+        own = {name: Predictions(spec.task, values[position], targets) for name, (targets, values) in scores.items()}
+        threshold = run.threshold if "threshold" in run.summary else None  # none stored: chosen on its val here
+        report, _ = task.report(own, spec, threshold=threshold)
+        result["metrics"][str(run.dir)] = {**compute_metrics(own[split], names), **report[split]}
     return {**result, **facts}
 
 

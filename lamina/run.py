@@ -28,8 +28,10 @@ from lamina.data.options import ImageOptions
 from lamina.data.spec import DataSpec
 from lamina.models.registry import build_model
 from lamina.tasks import task_of
+from lamina.tasks.decisions import positive_index
 from lamina.training.evaluate import evaluate_split, model_outputs
 from lamina.training.losses import Objective, build_objective
+from lamina.training.metrics import Predictions
 from lamina.training.options import losses
 from lamina.training.semi_supervised import pseudo_labeller
 
@@ -184,8 +186,10 @@ class Run:
     def evaluate(self, split: str = "test", allow_unfinished: bool = False, data: Any = None) -> dict[str, Any]:
         """Loss, metrics and the task's report (e.g. a confusion matrix) of the run's weights on `split`; the
         data is read again as training read it (a run trained on data passed from Python needs it again as
-        `data`, unless it was trained in this process). An unfinished run is refused unless `allow_unfinished`
-        (its last checkpoint is then scored; `weights_used` says which).
+        `data`, unless it was trained in this process). A two-class run decides at its stored `threshold` (the
+        rates and confusion matrix `…_at_threshold`, and the record itself under "threshold"), as its summary
+        does. An unfinished run is refused unless `allow_unfinished` (its last checkpoint is then scored;
+        `weights_used` says which).
 
         Example:
             >>> import tempfile, lamina
@@ -199,13 +203,70 @@ class Run:
             raise RunError(f"unknown split {split!r}", f"use {', '.join(SPLITS)}")
         if not allow_unfinished:
             self.require_completed("evaluating", "or pass --allow-unfinished to score its last checkpoint")
-        config, spec = self.config, self.spec
-        data = run_data(config, self.given_data(data, "evaluating it"))
+        data = run_data(self.config, self.given_data(data, "evaluating it"))
         if split not in data.splits:
             raise RunError(f"this run's data has no {split} split", f"use --split {' or '.join(data.splits)}")
+        metrics, predictions = self._evaluate(data, split)
+        threshold = self._decision_threshold(data)
+        added, facts = task_of(self.spec).report({split: predictions}, self.spec, None, threshold)
+        return {**metrics, **added[split], **facts}
+
+    @property
+    def threshold(self) -> dict[str, Any] | None:
+        """The decision record of a two-class run ({"positive_class", "positive_index", "value", "chosen_on",
+        "rule"}), as training chose it on the val split and stored it in summary.json; None for other runs. A
+        run folder that stores none (an unfinished run, or one trained before thresholds were stored) gets one
+        chosen now on its val split by the same rule (this reads the run's data), marked by a "note".
+
+        Example:
+            >>> import tempfile, lamina
+            >>> run = lamina.train({"data": "breast_cancer", "model": "mlp", "train": {"epochs": 2}},
+            ...                    runs_dir=tempfile.mkdtemp(), progress="quiet")
+            >>> run.threshold == run.summary["threshold"], run.threshold["positive_class"]
+            (True, 'benign')
+        """
+        return self._decision_threshold(None)
+
+    def _decision_threshold(self, data: DataBundle | None) -> dict[str, Any] | None:
+        if "decision_threshold" in self.__dict__:
+            return self.__dict__["decision_threshold"]
+        spec = self.spec
         task = task_of(spec)
-        names = config.train.metrics or task.defaults(spec)[1]
-        metrics, predictions = evaluate_split(
+        record = self.summary.get("threshold")
+        if not task.chooses_threshold(spec):
+            record = None
+        elif record is not None:
+            record = self._checked_threshold(record)
+        else:
+            data = data or run_data(self.config, self.given_data(None, "choosing its decision threshold"))
+            if "val" in data.splits and len(data.splits["val"]):
+                _, predictions = self._evaluate(data, "val")
+                _, facts = task.report({"val": predictions}, spec)
+                record = {**facts["threshold"], "note": "chosen now on val: the run folder stores no threshold"}
+        self.__dict__["decision_threshold"] = record
+        return record
+
+    def _checked_threshold(self, record: Any) -> dict[str, Any]:
+        """The stored record, or a RunError saying what is wrong with it (an edited or damaged summary.json)."""
+        try:
+            if not isinstance(record, dict):
+                raise ValueError(f"it is {record!r}")
+            value = record.get("value")
+            if type(value) not in (int, float) or not 0 <= value <= 1:
+                raise ValueError(f"its value {value!r} is not a probability")
+            record = {**record, "positive_index": positive_index(record, self.spec.class_names)}
+        except ValueError as error:
+            raise RunError(
+                f"the decision threshold in {self.folder.summary_path} is damaged: {error}",
+                "copy the run folder again, or delete the 'threshold' entry to choose it again on the val split",
+            ) from None
+        return record
+
+    def _evaluate(self, data: DataBundle, split: str) -> tuple[dict[str, float], Predictions]:
+        """Loss and metrics of the run's weights on one split of `data`, and the predictions behind them."""
+        config, spec = self.config, self.spec
+        names = config.train.metrics or task_of(spec).defaults(spec)[1]
+        return evaluate_split(
             self.model,
             data.splits[split],
             data.transform,
@@ -214,16 +275,15 @@ class Run:
             names,
             config.train.eval_batch_size,
         )
-        added, _ = task.report({split: predictions}, spec, threshold_from=None)
-        return {**metrics, **added[split]}
 
     def predict(self, inputs: Any, allow_unfinished: bool = False) -> list[dict[str, Any]]:
         """Predictions for image files, audio files, CSV or Parquet files of rows, text files, .npy/.npz files,
         or a tensor of inputs in stored form — for runs trained on arrays, a numpy array or tensor shaped as the
         training arrays; for runs trained on a table, a pandas DataFrame. One dict per sample, as the run's task
-        decodes it: {"input", "label", "probability", "probabilities"} for classification, {"input",
-        "prediction"} for regression, {"input", "anomaly_score", "code"} for autoencoders, {"input", "label"} for
-        transcriptions. An unfinished run is refused unless `allow_unfinished`.
+        decodes it: {"input", "label", "probability", "probabilities"} for classification (two classes: decided
+        at the run's `threshold`, whose value each result also holds as "threshold"), {"input", "prediction"} for
+        regression, {"input", "anomaly_score", "code"} for autoencoders, {"input", "label"} for transcriptions.
+        An unfinished run is refused unless `allow_unfinished`.
 
         Example:
             >>> import tempfile, lamina, torch
@@ -250,7 +310,9 @@ class Run:
         split = Split(stored, torch.zeros(len(stored), device=device))
         outputs, _, _ = model_outputs(model, split, transform, 256)
         scores = self.objective().scores(outputs).cpu()
-        return task_of(self.spec).decode(scores, self.spec, labels, model, transform(stored), stored)
+        task = task_of(self.spec)
+        threshold = self.threshold
+        return task.decode(scores, self.spec, labels, model, transform(stored), stored, threshold=threshold)
 
 
 def load_run(path: str | Path) -> Run:

@@ -58,6 +58,7 @@ def test_train_prints_the_run_folder_last_and_writes_it(trained):
         "checkpoints/best/model.safetensors",
     ):
         assert (trained / name).is_file(), name
+    assert not (trained / "plots" / "roc_curve.png").exists()  # ten classes: no threshold, no ROC curve
     resolved = yaml.safe_load((trained / "config.yaml").read_text())
     assert resolved["train"]["optimizer"]["beta2"] == 0.999  # every default is written out
     rows = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]

@@ -190,8 +190,9 @@ class RunFolder:
         write_json(self.summary_path, summary)
         return summary
 
-    def history(self) -> list[dict[str, Any]]:
-        """The epoch rows of metrics.jsonl (a torn last line from a crash is skipped)."""
+    def history(self, kind: str = "epoch") -> list[dict[str, Any]]:
+        """The rows of one kind (epoch, step, gradients) of metrics.jsonl (a torn last line from a crash is
+        skipped)."""
         rows = []
         if self.metrics.is_file():
             for line in self.metrics.read_text().splitlines():
@@ -199,7 +200,7 @@ class RunFolder:
                     row = json.loads(line)
                 except ValueError:
                     continue
-                if row.get("kind") == "epoch":
+                if isinstance(row, dict) and row.get("kind") == kind:
                     rows.append(row)
         return rows
 

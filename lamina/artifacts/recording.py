@@ -13,7 +13,8 @@ import torch
 
 from lamina.artifacts.checkpoint import rng_state, save_checkpoint, set_rng_state
 from lamina.artifacts.folder import RunFolder
-from lamina.artifacts.plots import line_chart
+from lamina.artifacts.plots import save_figure
+from lamina.artifacts.run_plots import gradient_norms_figure
 from lamina.core.errors import RunError
 from lamina.training.callbacks import Callback, state_keys
 from lamina.training.divergence import check_weights
@@ -106,16 +107,7 @@ class GradientNorms(Callback):
         rows = [row for row in rows if row.get("kind") == "gradients"]
         if not rows:
             return
-        layers = list(rows[-1]["layers"])
-        shown = layers if len(layers) <= 8 else layers[:4] + layers[-4:]  # first and last layers
-        series = {
-            layer: (
-                [row["step"] for row in rows if layer in row["layers"]],
-                [math.log10(max(row["layers"][layer], 1e-12)) for row in rows if layer in row["layers"]],
-            )
-            for layer in shown
-        }
-        line_chart(self.plot_path, {"log10 gradient norm per layer": series}, x_label="step")
+        save_figure(gradient_norms_figure(rows), self.plot_path)
 
 
 def loop_state(loop: Loop, metrics_bytes: int) -> dict[str, Any]:

@@ -45,6 +45,8 @@ def train(arguments: Namespace) -> int | None:
     shown = {key: value for key, value in metrics.get(split, {}).items() if isinstance(value, float)}
     scores = "  ".join(f"{key} {value:.4f}" for key, value in shown.items())
     print(f"done in {summary.get('wall_seconds', 0):.1f}s, {summary.get('epochs')} epochs — {split}: {scores}")
+    if isinstance(summary.get("threshold"), dict):
+        print(threshold_line(summary["threshold"], split, metrics.get(split, {})))
     if summary.get("stopped_early"):
         print(summary["stopped_early"])
     print(run.dir)
@@ -62,10 +64,33 @@ def evaluate(arguments: Namespace) -> int | None:
         print(json.dumps(metrics))
         return
     confusion = metrics.pop("confusion_matrix", None)
+    decided = metrics.pop("confusion_matrix_at_threshold", None)
+    threshold = metrics.pop("threshold", None)
     print_table(["metric", arguments.split], [[name, f"{value:.6g}"] for name, value in metrics.items()])
-    if confusion is not None:
-        print("\nconfusion matrix (rows: true class, columns: predicted)")
-        for row in confusion:
+    if threshold is not None:
+        print("\n" + threshold_line(threshold, arguments.split, metrics))
+    _print_confusion("confusion matrix (rows: true class, columns: most likely class)", confusion)
+    _print_confusion("confusion matrix at the threshold (rows: true class, columns: decided class)", decided)
+
+
+def threshold_line(record: dict, split: str | None = None, metrics: dict | None = None) -> str:
+    """One line for a two-class run's decision threshold, the same in every command: 'threshold 0.7086 for
+    'benign' (chosen on val, max Youden's J): test sensitivity 0.7606, specificity 0.9286'."""
+    value, positive = record.get("value", float("nan")), record.get("positive_class")
+    chosen_on, rule = record.get("chosen_on", "val"), record.get("rule", "max Youden's J")
+    line = f"threshold {value:.4f} for {positive!r} (chosen on {chosen_on}, {rule})"
+    if split is not None and metrics and "sensitivity_at_threshold" in metrics:
+        line += (
+            f": {split} sensitivity {metrics['sensitivity_at_threshold']:.4f}, "
+            f"specificity {metrics['specificity_at_threshold']:.4f}"
+        )
+    return line + (f"; {record['note']}" if record.get("note") else "")
+
+
+def _print_confusion(title: str, matrix: list[list[int]] | None) -> None:
+    if matrix is not None:
+        print(f"\n{title}")
+        for row in matrix:
             print("  " + " ".join(f"{count:5d}" for count in row))
 
 
@@ -91,16 +116,16 @@ def _evaluate_ensemble(arguments: Namespace) -> None:
     for index, member in enumerate(members):
         print(f"run {index + 1}: {member}")
     if "threshold" in result:
-        threshold = result["threshold"]
-        print(
-            f"threshold {threshold['value']:.4g} for {threshold['positive_class']!r}, chosen on the ensemble's "
-            f"val predictions ({threshold['rule']})"
-        )
-    confusion = metrics["ensemble"].get("confusion_matrix")
-    if confusion is not None:
-        print("\nensemble confusion matrix (rows: true class, columns: predicted)")
-        for row in confusion:
-            print("  " + " ".join(f"{count:5d}" for count in row))
+        record = {**result["threshold"], "chosen_on": "the ensemble's val predictions"}
+        print(threshold_line(record, arguments.split, metrics["ensemble"]) + "; each run decides at its own")
+    _print_confusion(
+        "ensemble confusion matrix (rows: true class, columns: most likely class)",
+        metrics["ensemble"].get("confusion_matrix"),
+    )
+    _print_confusion(
+        "ensemble confusion matrix at the threshold (rows: true class, columns: decided class)",
+        metrics["ensemble"].get("confusion_matrix_at_threshold"),
+    )
 
 
 def predict(arguments: Namespace) -> int | None:
@@ -124,6 +149,13 @@ def predict(arguments: Namespace) -> int | None:
                 ]
                 for r in results
             ],
+        )
+    elif results and run.threshold is not None:  # two classes: decided at the run's threshold
+        positive = run.threshold["positive_class"]
+        print(threshold_line(run.threshold) + f": {positive!r} where its probability is at least that")
+        print_table(
+            ["input", "label", f"probability of {positive!r}"],
+            [[r["input"], r["label"], f"{r['probabilities'][positive]:.4f}"] for r in results],
         )
     elif results and "probability" in results[0]:
         print_table(
@@ -177,6 +209,8 @@ def validate(arguments: Namespace) -> int | None:
         f"  train  {config.train.epochs} epochs, batch {config.train.batch_size}, loss {config.train.loss.name}, "
         f"optimizer {config.train.optimizer.name}, schedule {config.train.schedule.name}, device {session.device}"
     )
+    for warning in session.data.warnings:
+        print(f"warning: {warning}")
 
 
 def models(arguments: Namespace) -> int | None:
@@ -238,6 +272,8 @@ def _data_summary(arguments: Namespace) -> None:
     print_table(["split", "samples", "input", "classes" if task.classes else "target"], rows)
     for note in data.notes:
         print(f"note: {note}")
+    for warning in data.warnings:
+        print(f"warning: {warning}")
     inputs, targets = next(iterate_batches(data.splits["train"], config.train.batch_size))
     batch = data.transform(inputs)
     print(
@@ -266,7 +302,9 @@ def _run_row(record: dict) -> list[str]:
     best_text = f"{best.get('monitor', '')} {value:.4f}" if isinstance(value, int | float) else "-"
     metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
     test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
-    main = next((k for k in ("accuracy", "r2") if isinstance(test.get(k), int | float)), None)
+    monitored = str(best.get("monitor", "")).partition(".")[2]  # the metric the run was trained to watch
+    choices = (monitored,) if monitored else ("accuracy", "r2")  # summaries without one: as before
+    main = next((k for k in choices if isinstance(test.get(k), int | float)), None)
     status = record.get("status", "?")
     readable = all(isinstance(record.get(key, ""), str) for key in ("model", "data", "status"))
     return [

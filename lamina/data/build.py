@@ -1,6 +1,7 @@
 """The one function that builds a data set from its config section: read and split it, adapt image data sets
 (classes, labelled subset, pseudo-labels, reconstruction), check what every data set must hold (two classes or
-more to classify, unique class names; lamina/data/checks.py), then attach the configured augmentations."""
+more to classify, unique class names; lamina/data/checks.py), resolve a two-class data set's positive class by
+name or index, warn where class balance differs sharply between splits, then attach the configured augmentations."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from lamina.core.errors import DataError
 from lamina.data.augment import with_augmentations
 from lamina.data.bundle import DataBundle
 from lamina.data.catalogue import datasets
-from lamina.data.checks import check_bundle
+from lamina.data.checks import check_bundle, choose_positive_class, class_balance_warnings
 from lamina.data.given import Given
 from lamina.data.options import DataOptions, ImageOptions
 from lamina.data.variants import adapt
@@ -46,4 +47,7 @@ def build_data(
     bundle = entry.function(config, seed, given=given) if given is not None else entry.function(config, seed)
     if isinstance(config, ImageOptions):
         bundle = adapt(bundle, config, seed, pseudo_labeller)
-    return with_augmentations(check_bundle(bundle), config.augment)
+    bundle = check_bundle(bundle)
+    choose_positive_class(bundle, getattr(config, "positive_class", None))
+    bundle.warnings += class_balance_warnings(bundle)
+    return with_augmentations(bundle, config.augment)

@@ -44,6 +44,7 @@ class DataBundle:
     preprocessing: dict  # JSON: how raw files/rows become stored inputs and then model inputs (for predict)
     transform: Callable[[Tensor], Tensor]  # stored batch → model input batch, on the batch's device
     notes: list[str] = field(default_factory=list)  # facts worth telling the user (rows dropped, ...)
+    warnings: list[str] = field(default_factory=list)  # facts that may mislead the run's results (class balance)
     # training batches only, after `transform`: (inputs, targets, generator) → (inputs, targets)
     augment: Callable[[Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor]] | None = None
     # (seed, epoch) → that epoch's training split, as long as splits["train"]: fresh random windows of a text

@@ -17,7 +17,13 @@ from lamina.core.errors import DataError
 from lamina.data.bundle import DataBundle
 from lamina.tasks import tasks
 
-__all__ = ["check_bundle", "pixel_limit", "read_utf8"]
+__all__ = ["check_bundle", "choose_positive_class", "class_balance_warnings", "pixel_limit", "read_utf8"]
+
+# Class balance differs "sharply" between train and a held-out split when a class's share of the two differs by at
+# least BALANCE_POINTS (10 percentage points: 30 % → 40 %), or when one share is at least BALANCE_FACTOR times the
+# other (5 % → 10 %) and they differ by at least BALANCE_FACTOR_POINTS (so 0.5 % → 1.2 % of a rare class is not
+# flagged). A stratified split never comes near either; an official test set or a hand-made split may.
+BALANCE_POINTS, BALANCE_FACTOR, BALANCE_FACTOR_POINTS = 0.10, 2.0, 0.05
 
 UTF8_HINT = "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8 FILE > NEW (or save it as 'CSV UTF-8')"
 
@@ -106,3 +112,79 @@ def check_bundle(bundle: DataBundle) -> DataBundle:
                 f"class {names[label]!r} has samples in {split_name} but none in train: the model cannot learn it"
             )
     return bundle
+
+
+def choose_positive_class(bundle: DataBundle, choice: int | str | None) -> None:
+    """Record data.positive_class (a class name, or an index in class order) as an index in the spec's extra facts,
+    where the task reads it; DataError when the data is not two-class, the class is unknown, or a bare number could
+    mean two classes (index 1 named '2' beside a class named '1')."""
+    if choice is None:
+        return
+    spec = bundle.spec
+    names = list(spec.class_names or [str(index) for index in range(spec.num_classes or 0)])
+    if not tasks.get(spec.task).classes or len(names) != 2:
+        found = f"{len(names)} classes" if tasks.get(spec.task).classes else f"a {spec.task} task"
+        raise DataError(
+            f"data.positive_class is {choice!r}, but the data has {found}",
+            "remove data.positive_class: it names the positive class of two-class data",
+        )
+    listed = ", ".join(f"{index}: {name!r}" for index, name in enumerate(names))
+    if isinstance(choice, str):
+        if choice not in names:
+            raise DataError(
+                f"data.positive_class {choice!r} is not a class of this data ({listed})",
+                f"use one of the names {names[0]!r} and {names[1]!r}, or an index 0 or 1",
+            )
+        spec.extra["positive_class"] = names.index(choice)
+        return
+    if choice > 1:
+        raise DataError(
+            f"data.positive_class is {choice}, but there are two classes ({listed})",
+            f"use an index 0 or 1, or a class name in quotes such as {names[0]!r}",
+        )
+    if str(choice) in names and names.index(str(choice)) != choice:
+        raise DataError(
+            f"data.positive_class {choice} is ambiguous: class index {choice} is named {names[choice]!r}, but the "
+            f"class named '{choice}' is index {names.index(str(choice))}",
+            f"write the class name in quotes: positive_class: '{choice}' (or '{names[choice]}')",
+        )
+    spec.extra["positive_class"] = choice
+
+
+def class_balance_warnings(bundle: DataBundle) -> list[str]:
+    """One warning per held-out split (val, test) where a class's share differs sharply from its share of train
+    (BALANCE_POINTS, BALANCE_FACTOR above), naming the class that moved most (of two classes: the positive one)
+    and by how much. Accuracy, precision and a threshold chosen on val all depend on the balance they were
+    measured at, so a shift makes them carry over badly."""
+    spec = bundle.spec
+    train = bundle.splits.get("train")
+    if not tasks.get(spec.task).classes or train is None or train.targets.ndim != 1 or len(train) == 0:
+        return []
+    count = spec.num_classes or 0
+    names = list(spec.class_names or [str(index) for index in range(count)])
+    trained = torch.bincount(train.targets.long(), minlength=count).double() / len(train)
+    preferred = spec.extra.get("positive_class", 1) if count == 2 else None  # of two classes: the positive one
+    warnings = []
+    for split_name in ("val", "test"):
+        split = bundle.splits.get(split_name)
+        if split is None or len(split) == 0:
+            continue
+        shares = torch.bincount(split.targets.long(), minlength=count).double() / len(split)
+        shift = (shares - trained).abs()
+        high, low = torch.maximum(shares, trained), torch.minimum(shares, trained)
+        sharp = (shift >= BALANCE_POINTS - 1e-9) | (
+            (high >= BALANCE_FACTOR * low) & (shift >= BALANCE_FACTOR_POINTS - 1e-9)
+        )
+        moved = [int(index) for index in torch.nonzero(sharp).flatten()]
+        if not moved:
+            continue
+        first = preferred if preferred in moved else max(moved, key=lambda index: float(shift[index]))
+        more = len(moved) - 1 if count > 2 else 0  # of two classes, both move by the same points
+        others = f"; {more} more {'class differs' if more == 1 else 'classes differ'} too" if more else ""
+        warnings.append(
+            f"class balance: {names[first]!r} is {float(trained[first]):.1%} of train but "
+            f"{float(shares[first]):.1%} of {split_name} ({100 * float(shares[first] - trained[first]):+.1f} "
+            f"points{others}): accuracy, precision and the threshold "
+            f"chosen on val depend on class balance, so they may not carry over between these splits"
+        )
+    return warnings

@@ -358,11 +358,7 @@ def medmnist(config: MedMNISTOptions, seed: int):
         raise DataError(
             f"data.class_names has {len(names)} names but the labels go up to {count - 1}", f"give {count} names"
         )
-    if count == 2 and config.positive_class > 1:
-        raise DataError(f"data.positive_class is {config.positive_class}, but there are two classes", "use 0 or 1")
-    bundle = image_bundle(splits, names, {"dataset": "medmnist"}, notes)
-    bundle.spec.extra["positive_class"] = config.positive_class
-    return bundle
+    return image_bundle(splits, names, {"dataset": "medmnist"}, notes)
 
 
 def _scale_notes(path: Path, scales: dict[str, tuple[str, str]]) -> list[str]:

@@ -67,6 +67,10 @@ class SplitOptions(DataOptions):
     seed: Seed | None = None
     """Seed of the split into train/val/test (and of the labelled subset); default: the run's seed. Fix it to
     compare or ensemble runs of several seeds on the same held-out data."""
+    positive_class: Annotated[int, Field(ge=0)] | str | None = None
+    """Two-class data only: the class that sensitivity, specificity, the threshold chosen on val and the ROC and
+    precision-recall curves are about, by name (malignant) or by index in class order (0); default: the second
+    class (index 1). A number in quotes ('1') is a class name."""
 
     @model_validator(mode="after")
     def _leaves_training_data(self):
@@ -192,10 +196,7 @@ class MedMNISTOptions(ImageOptions):
     path: str
     """The .npz file, e.g. ../shared/datasets/breastmnist/breastmnist.npz."""
     class_names: Names | None = None
-    """Names of the classes in label order; default '0', '1', …"""
-    positive_class: int = Field(1, ge=0)
-    """For two classes: the class counted as positive by sensitivity, specificity and the validation threshold
-    (BreastMNIST: 0 = malignant)."""
+    """Names of the classes in label order; default '0', '1', … (BreastMNIST: malignant, benign)."""
     channels: Literal[1, 3] | None = None
     """1 (grayscale) or 3 (RGB); default: as stored. Grayscale → RGB repeats the channel, RGB → grayscale uses
     ITU-R 601 luma (e.g. 3 to fine-tune a backbone pretrained on colour images with every layer kept)."""

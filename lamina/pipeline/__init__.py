@@ -78,6 +78,7 @@ def train(
                 "spec": session.data.spec.to_dict(),
                 "preprocessing": session.data.preprocessing,
                 "notes": session.data.notes,
+                "warnings": session.data.warnings,
                 **({"given": {"fingerprint": given.fingerprint, "described": given.describe()}} if given else {}),
             }
             write_json(folder.data, record)
@@ -86,6 +87,7 @@ def train(
                 model=config.model.name,
                 data=config.data.name,
                 parameters=sum(p.numel() for p in session.model.parameters()),
+                warnings=session.data.warnings,
                 **({"init_from": session.transfer} if session.transfer else {}),
             )
         except OSError as error:  # a run folder that could not be written in full is no run: nothing is kept

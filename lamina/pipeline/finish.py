@@ -1,5 +1,5 @@
-"""The last step of a run: restore the best weights if asked, evaluate val and test with the task's report, and
-write the final weights, plots and summary."""
+"""The last step of a run: restore the best weights if asked, evaluate val and test with the task's report (a
+two-class run's threshold is chosen on val here, once), and write the final weights, plots and summary."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from lamina.artifacts.checkpoint import checkpoint_path, load_weights, save_weights
 from lamina.artifacts.folder import RunFolder
-from lamina.artifacts.plots import confusion_chart, line_chart
+from lamina.artifacts.run_plots import write_run_plots
 from lamina.core.version import __version__
 from lamina.pipeline.prepare import Session
 from lamina.run import Run
@@ -54,8 +54,10 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
     temporary = folder.weights.with_name(".model.safetensors.partial")
     save_weights(model, temporary)
     temporary.replace(folder.weights)
-    _plots(folder, loop.state.history, final, session)
     history = loop.state.history
+    write_run_plots(
+        folder.plots, history, folder.history("step"), session.monitor, final, predictions, facts, spec.class_names
+    )
     speeds = [row["samples_per_second"] for row in history if row.get("samples_per_second")]
     summary = folder.update_summary(
         status="completed",
@@ -75,28 +77,3 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
     )
     assert summary["status"] == "completed"
     return Run(folder.path, model=model.eval())
-
-
-def _plots(folder: RunFolder, history: list[dict], final: dict, session: Session) -> None:
-    if not history:
-        return
-    epochs = [row["epoch"] for row in history]
-    panels = {
-        "loss": {
-            "train": (epochs, [r["train.loss"] for r in history]),
-            "val": (epochs, [r["val.loss"] for r in history]),
-        }
-    }
-    main = session.monitor.split(".", 1)[1]
-    if main != "loss":
-        panels[main] = {"val": (epochs, [r.get(f"val.{main}", float("nan")) for r in history])}
-        if f"train.{main}" in history[0]:
-            panels[main]["train"] = (epochs, [r[f"train.{main}"] for r in history])
-    line_chart(folder.plots / "learning_curves.png", panels)
-    if "confusion_matrix" in final.get("test", {}):
-        confusion_chart(
-            folder.plots / "confusion_matrix.png",
-            final["test"]["confusion_matrix"],
-            session.data.spec.class_names or [],
-            "test confusion matrix",
-        )

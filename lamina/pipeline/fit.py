@@ -44,7 +44,7 @@ def callbacks_for(session: Session, folder: RunFolder, log: MetricsLog, progress
         EarlyStopping(session.monitor, stopping.patience, stopping.min_delta) if stopping is not None else None,
         Freezing(settings.freeze, settings.unfreeze) if settings.freeze else None,
         *extra,
-        Progress(progress, session.monitor),
+        Progress(progress, session.monitor, warnings=session.data.warnings),
     ]
     return [callback for callback in candidates if callback is not None]
 

@@ -114,13 +114,22 @@ class Task:
         return self.classes and spec.num_classes == 2
 
     def report(
-        self, predictions: Mapping[str, Any], spec: Any, threshold_from: str | None = "val"
+        self,
+        predictions: Mapping[str, Any],
+        spec: Any,
+        threshold_from: str | None = "val",
+        threshold: Mapping[str, Any] | None = None,
     ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
         """What this task adds beside the metrics of each split in `predictions` (split → Predictions): a
-        confusion matrix per split; for two classes, the rates at a threshold chosen on the `threshold_from`
-        split's predictions (when given and present); a naive forecast's errors where the data set computed
-        them. Returns ({split: {name: value}}, run-level facts such as {"threshold": {...}})."""
-        from lamina.tasks.decisions import confusion_matrix, threshold_report  # PyTorch: not on every CLI path
+        confusion matrix per split; for two classes, the decisions at one threshold — `threshold` (a run's stored
+        record) when given, else one chosen on the `threshold_from` split's predictions (when given and present) —
+        as rates and a confusion matrix per split; a naive forecast's errors where the data set computed them.
+        Returns ({split: {name: value}}, run-level facts such as {"threshold": {...}})."""
+        from lamina.tasks.decisions import (
+            at_threshold,
+            choose_threshold,
+            confusion_matrix,
+        )  # PyTorch: not on every CLI path
 
         added: dict[str, dict[str, Any]] = {split: {} for split in predictions}
         facts: dict[str, Any] = {}
@@ -131,32 +140,52 @@ class Task:
         for split in predictions:
             for name, value in spec.extra.get("baselines", {}).get(split, {}).items():
                 added[split][f"naive_{name}"] = value  # a baseline's score beside the model's (forecasting)
+        if not self.chooses_threshold(spec):
+            return added, facts
         chooser = predictions.get(threshold_from) if threshold_from is not None else None
-        if self.chooses_threshold(spec) and chooser is not None and len(chooser.targets):
-            pairs = {split: (p.scores, p.targets) for split, p in predictions.items()}
-            positive = spec.extra.get("positive_class", 1)
-            facts["threshold"], rates = threshold_report(pairs[threshold_from], pairs, positive, spec.class_names)
-            for split, values in rates.items():
-                added[split].update({f"{name}_at_threshold": value for name, value in values.items()})
+        if threshold is None and chooser is not None and len(chooser.targets):
+            threshold = choose_threshold(chooser.scores, chooser.targets, self.positive_class(spec), spec.class_names)
+        if threshold is not None:
+            facts["threshold"] = dict(threshold)
+            for split, split_predictions in predictions.items():
+                scores, targets = split_predictions.scores, split_predictions.targets
+                added[split].update(at_threshold(threshold, scores, targets, spec.class_names))
         return added, facts
 
-    def decode(self, scores: Any, spec: Any, labels: list[str], model: Any, inputs: Any, stored: Any) -> list[dict]:
+    @staticmethod
+    def positive_class(spec: Any) -> int:
+        """The index of a two-class data set's positive class: data.positive_class as the data set resolved it,
+        else class 1."""
+        return int(spec.extra.get("positive_class", 1))
+
+    def decode(
+        self,
+        scores: Any,
+        spec: Any,
+        labels: list[str],
+        model: Any,
+        inputs: Any,
+        stored: Any,
+        threshold: Mapping[str, Any] | None = None,
+    ) -> list[dict]:
         """Predictions for a user, one dict per sample: `scores` from the objective, the `model`, its `inputs`
-        and the inputs as `stored` (for tasks that need them)."""
+        and the inputs as `stored` (for tasks that need them). A two-class run decides by its `threshold` record
+        (the positive class where its probability reaches the threshold), which each result then names."""
         if self.classes:
+            from lamina.tasks.decisions import decide  # PyTorch: not on every CLI path
+
             names = spec.class_names or [str(i) for i in range(scores.shape[1])]
+            decided = scores.argmax(dim=1) if threshold is None else decide(threshold, scores, spec.class_names)
             results = []
-            for label, row in zip(labels, scores, strict=True):
-                index = int(row.argmax())
+            for label, row, index in zip(labels, scores, decided.tolist(), strict=True):
                 probabilities = {name: round(float(p), 6) for name, p in zip(names, row, strict=True)}
-                results.append(
-                    {
-                        "input": label,
-                        "label": names[index],
-                        "probability": float(row[index]),
-                        "probabilities": probabilities,
-                    }
-                )
+                result = {
+                    "input": label,
+                    "label": names[index],
+                    "probability": float(row[index]),
+                    "probabilities": probabilities,
+                }
+                results.append(result if threshold is None else {**result, "threshold": threshold["value"]})
             return results
         if self.reconstructs:  # an anomaly score (mean squared pixel error in [0, 1] units) and the latent code
             import torch  # PyTorch: not on every CLI path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from lamina.training.callbacks import Callback
@@ -27,8 +28,9 @@ def format_row(row: dict[str, Any], epochs: int, main_metric: str) -> str:
 class Progress(Callback):
     """mode: 'auto' (rich on a terminal, plain otherwise), 'rich', 'plain' or 'quiet'."""
 
-    def __init__(self, mode: str = "auto", main_metric: str = "val.loss", stream=None):
+    def __init__(self, mode: str = "auto", main_metric: str = "val.loss", stream=None, warnings: Sequence[str] = ()):
         self.stream = stream or sys.stdout
+        self.warnings = list(warnings)  # printed before the first epoch (e.g. the data's class balance)
         if mode == "auto":
             mode = "rich" if self.stream.isatty() else "plain"
         self.mode, self.main_metric = mode, main_metric
@@ -39,6 +41,9 @@ class Progress(Callback):
         self.samples = 0
 
     def fit_start(self, loop) -> None:
+        if self.mode != "quiet":
+            for warning in self.warnings:
+                print(f"warning: {warning}", file=self.stream, flush=True)
         if self.mode != "rich":
             return
         from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
