@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from lamina.core.errors import DataError
+from lamina.core.packages import install_command
 from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.options import AudioOptions
 from lamina.data.paths import data_path
@@ -186,5 +187,8 @@ def _require_soundfile():
     try:
         import soundfile
     except ImportError:
-        raise DataError("reading audio needs the 'soundfile' package", "pip install 'lamina[audio]'") from None
+        raise DataError(
+            "reading audio needs the package 'soundfile', which is not installed",
+            f"install it: {install_command('soundfile')}",
+        ) from None
     return soundfile
