@@ -149,10 +149,14 @@ def generate(arguments: Namespace) -> int | None:
         for name in ("samples", "prompt", "max_tokens", "temperature", "top_k", "seed", "output")
     }
     result = generate_samples(load_run(arguments.run_dir), **options)
-    if "text" in result:
-        print(result["text"])
-    if "path" in result:
+    if "text" not in result:  # images: the file is the result
         print(result["path"])
+        return
+    print(result["text"])
+    speed = result["tokens"] / result["seconds"] if result["seconds"] > 0 else float("inf")
+    print(f"{result['tokens']} tokens in {result['seconds']:.2f}s, {speed:.0f} tokens/s", file=sys.stderr)
+    if "path" in result:
+        print(f"wrote {result['path']}", file=sys.stderr)
 
 
 def _number(value: Any) -> str:

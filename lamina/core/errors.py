@@ -14,6 +14,7 @@ __all__ = [
     "DataError",
     "ModelError",
     "RunError",
+    "UsageError",
     "RunInterrupted",
     "TrainingDiverged",
     "Problem",
@@ -107,6 +108,11 @@ class ModelError(LaminaError):
 
 class RunError(LaminaError):
     """A run folder that is missing, incomplete or cannot be resumed."""
+
+
+class UsageError(LaminaError):
+    """A command-line option that does not fit the command or the run it is given, or a value out of its range
+    (`lamina generate --samples 4` on a language model)."""
 
 
 class TrainingDiverged(LaminaError):

@@ -57,6 +57,7 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
     _plots(folder, loop.state.history, final, session)
     history = loop.state.history
     speeds = [row["samples_per_second"] for row in history if row.get("samples_per_second")]
+    token_speeds = [row["tokens_per_second"] for row in history if row.get("tokens_per_second")]
     summary = folder.update_summary(
         status="completed",
         metrics=final,
@@ -68,6 +69,7 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
         **facts,
         stopped_early=loop.stop_reason or None,
         samples_per_second=round(sum(speeds) / len(speeds), 1) if speeds else None,
+        **({"tokens_per_second": round(sum(token_speeds) / len(token_speeds), 1)} if token_speeds else {}),
         device=str(session.device),
         threads=torch.get_num_threads(),
         forward_flops_per_sample=session.sample_flops,
