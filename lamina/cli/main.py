@@ -60,9 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="score a run that did not finish (its last checkpoint) instead of refusing",
     )
 
-    predict = commands.add_parser("predict", help="predict image files (PNG/JPEG) or CSV rows with a run")
+    predict = commands.add_parser(
+        "predict", help="predict files of the kind a run was trained on: images, CSV rows, text or audio"
+    )
     predict.add_argument("run_dir", help="run folder")
-    predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, or CSV files of rows")
+    predict.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="image files (PNG, JPEG, …), CSV files of rows, text files (.txt: one text per line; .csv: the "
+        "training text column) or audio files (WAV), as the run was trained on",
+    )
     predict.add_argument("--json", action="store_true", help="print JSON lines")
     predict.add_argument(
         "--allow-unfinished",
