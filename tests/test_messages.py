@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from conftest import run_cli
+import pytest
+import yaml
+
+from conftest import run_cli, tiny_config
+from lamina.cli.main import main
 from lamina.config.schema import SECTIONS
 from lamina.core.docstrings import help_text
+from lamina.pipeline import train
 
 
 def row(output: str, option: str) -> str:
@@ -64,3 +69,55 @@ def test_predict_help_names_every_kind_of_input():
         ".csv: the training text column) or audio files (WAV), as the run was trained on\n" in result.stdout  # fmt: skip
     overview = run_cli("--help", env={"COLUMNS": "200"})
     assert "predict files of the kind a run was trained on: images, CSV rows, text or audio\n" in overview.stdout
+
+
+@pytest.fixture
+def elsewhere(tmp_path, monkeypatch) -> Path:
+    """The current folder is an empty temporary one (its real path, as the messages show it)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path.resolve()
+
+
+def write(path: Path, document: dict) -> str:
+    path.write_text(yaml.safe_dump(document))
+    return path.name
+
+
+@pytest.mark.parametrize(
+    "arguments, config, message",
+    [
+        (["validate", "nope.yaml"], None,
+         "config problem: config file 'nope.yaml' does not exist (resolved to {here}/nope.yaml); check the path; "
+         "example configs are in configs/"),
+        (["evaluate", "runs/nope"], None,
+         "run folder 'runs/nope' does not exist (resolved to {here}/runs/nope)\n  hint: list runs with 'lamina runs'"),
+        (["validate", "c.yaml"], {"data": {"name": "mnist", "path": "../data/mnist"}, "model": "cnn"},
+         "data.path '../data/mnist' is not a folder (resolved to {parent}/data/mnist)\n  hint: point data.path at the "
+         "folder with the MNIST IDX files, e.g. --set data.path=../shared/datasets/mnist"),
+        (["validate", "c.yaml"], {"data": "digits", "model": {"name": "mlp", "init_from": "runs/old"}},
+         "config problem: model.init_from: 'runs/old' does not exist (resolved to {here}/runs/old); give a run "
+         "folder, a .safetensors file or a .pt/.pth state dict"),
+        (["validate", "c.yaml"], {"data": {"name": "csv", "path": "rows.csv", "target": "y"}, "model": "mlp"},
+         "CSV file 'rows.csv' does not exist (resolved to {here}/rows.csv)\n  hint: check data.path (relative to "
+         "where you run lamina)"),
+        (["evaluate", "/no/such/run"], None,  # an absolute path is shown as given
+         "run folder '/no/such/run' does not exist\n  hint: list runs with 'lamina runs'"),
+    ],
+)  # fmt: skip
+def test_a_path_not_found_names_the_absolute_path_it_was_resolved_to(arguments, config, message, elsewhere, capsys):
+    if config is not None:
+        write(elsewhere / "c.yaml", config)
+    assert main(arguments) == 2
+    expected = message.format(here=elsewhere, parent=elsewhere.parent)
+    assert capsys.readouterr().err == f"error: {expected}\n"
+
+
+def test_predict_names_a_missing_input_with_its_absolute_path(elsewhere, capsys):
+    run = train(tiny_config(epochs=1), runs_dir=elsewhere / "runs", progress="quiet")
+    assert main(["predict", str(run.dir), "digit.png"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: input file 'digit.png' does not exist (resolved to {elsewhere}/digit.png)\n"
+        "  hint: pass files of the kind the run was trained on: images, CSV files of rows, text or WAV files\n"
+    )
+    assert main(["runs", "--runs-dir", "old-runs"]) == 0
+    assert capsys.readouterr().out == f"no runs in old-runs (resolved to {elsewhere}/old-runs)\n"

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lamina.core.errors import RunError
+from lamina.core.errors import RunError, resolved
 
 __all__ = ["RunFolder", "atomic_write", "write_json", "list_runs", "disk_error", "DISK_ERRORS"]
 
@@ -108,7 +108,7 @@ class RunFolder:
         """An existing run folder; RunError naming what is missing otherwise."""
         folder = cls(path)
         if not folder.path.is_dir():
-            raise RunError(f"run folder {str(path)!r} does not exist", "list runs with 'lamina runs'")
+            raise RunError(f"run folder {str(path)!r} does not exist{resolved(path)}", "list runs with 'lamina runs'")
         if not folder.config.is_file():
             raise RunError(f"{path} is not a lamina run folder (no config.yaml)", "pass a folder under runs/")
         return folder

@@ -255,10 +255,11 @@ def _data_summary(arguments: Namespace) -> None:
 
 def runs(arguments: Namespace) -> int | None:
     from lamina.artifacts.folder import list_runs
+    from lamina.core.errors import resolved
 
     records = list_runs(arguments.runs_dir)
     if not records:
-        print(f"no runs in {arguments.runs_dir}")
+        print(f"no runs in {arguments.runs_dir}{resolved(arguments.runs_dir)}")
         return
     print_table(["id", "model", "data", "best", "test", "status"], [_run_row(record) for record in records])
 

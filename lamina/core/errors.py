@@ -6,6 +6,7 @@ The CLI prints a `LaminaError` in one or two lines and exits 2; anything else is
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "TrainingDiverged",
     "Problem",
     "did_you_mean",
+    "resolved",
 ]
 
 
@@ -38,6 +40,18 @@ def did_you_mean(received: str, allowed: Iterable[str]) -> str | None:
     # an abbreviation such as 'acc' for 'accuracy'
     starts = [name for name in lowered if len(text) >= 2 and name.startswith(text)]
     return lowered[starts[0]] if len(starts) == 1 else None
+
+
+def resolved(path: str | os.PathLike) -> str:
+    """' (resolved to /the/absolute/path)' for a relative path or one starting with ~, '' for an absolute one: where
+    lamina looked for a path it did not find, said after the path as the user gave it.
+
+    Example:
+        >>> resolved("/data/x.csv"), resolved("x.csv") == f" (resolved to {os.path.join(os.getcwd(), 'x.csv')})"
+        ('', True)
+    """
+    text = os.fspath(path)
+    return "" if os.path.isabs(text) else f" (resolved to {os.path.abspath(os.path.expanduser(text))})"
 
 
 class LaminaError(Exception):

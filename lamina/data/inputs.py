@@ -10,7 +10,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from lamina.core.errors import DataError
+from lamina.core.errors import DataError, resolved
 from lamina.data.audio import AudioFeatures, read_audio_files
 from lamina.data.checks import pixel_limit
 from lamina.data.images import ImageNormalizer
@@ -37,7 +37,10 @@ def read_inputs(paths: list[str | Path], preprocessing: dict) -> tuple[Tensor, l
     paths = [Path(path) for path in paths]
     for path in paths:
         if not path.is_file():
-            raise DataError(f"input file {str(path)!r} does not exist", "pass image files or a CSV of rows")
+            raise DataError(
+                f"input file {str(path)!r} does not exist{resolved(path)}",
+                "pass files of the kind the run was trained on: images, CSV files of rows, text or WAV files",
+            )
     if preprocessing["type"] == "image":
         wrong = [p for p in paths if p.suffix.lower() not in IMAGE_SUFFIXES]
         if wrong:
