@@ -9,7 +9,6 @@ with `pip install -e .`, `pip install 'lamina[text]'` would look for lamina in t
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import os
 import re
@@ -45,6 +44,8 @@ def requirement(name: str) -> str:
         >>> requirement("no_such_distribution")
         'no_such_distribution'
     """
+    import importlib.metadata  # ~20 ms (zipfile, email): only when a package is missing
+
     try:
         declared = importlib.metadata.requires("lamina") or []
     except importlib.metadata.PackageNotFoundError:
