@@ -95,7 +95,7 @@ def main() -> None:
         try:
             import kornia.augmentation as K
         except ImportError:
-            print("  (kornia not installed: pip install 'lamina[vision]')")
+            print("  (kornia not installed: python -m pip install kornia)")
             continue
         crop = K.RandomCrop(
             shape[1:], padding=4 if shape[0] == 3 else 2, padding_mode="reflect" if shape[0] == 3 else "constant"

@@ -8,14 +8,16 @@ list of them.
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from pydantic import Field, ValidationError
 
+from lamina.artifacts.folder import atomic_write, disk_error
 from lamina.artifacts.plots import image_grid
-from lamina.core.errors import ConfigError, Problem, RunError
+from lamina.core.errors import Problem, RunError, UsageError
 from lamina.core.options import Options, Seed
 from lamina.core.problems import problems_from
 from lamina.core.registry import Registry
@@ -32,19 +34,45 @@ generators = Registry("generator")
 
 def generate(run: Run, **options: Any) -> dict[str, Any]:
     """Generate with a run's model; `options` are the family's generation options (None values are dropped).
-    Returns {"text": ...} and/or {"path": ...}."""
+    Returns {"path": ...} for images; {"text", "tokens", "seconds"} (and "path" with `output`) for text."""
     family = run.config.model.name
     if family not in generators:
         able = ", ".join(generators.names()) or "none yet"
         raise RunError(f"model family {family!r} cannot generate samples", f"families that can: {able}")
     entry = generators.get(family)
     given = {name: value for name, value in options.items() if value is not None}
+    _refuse_foreign(family, [name for name in given if name not in entry.options.model_fields])
     try:
         parsed = entry.options.model_validate(given)
     except ValidationError as error:
-        problems = problems_from(error, entry.options)
-        raise ConfigError([Problem(f"--{p.path.replace('_', '-')}", p.message, p.hint) for p in problems]) from None
+        problems = [Problem(_flag(p.path), p.message, p.hint) for p in problems_from(error, entry.options)]
+        if len(problems) == 1:
+            raise UsageError(str(problems[0])) from None
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        raise UsageError(f"{len(problems)} options of lamina generate are wrong:\n{listed}") from None
     return entry.function(run, parsed)
+
+
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
+def _refuse_foreign(family: str, foreign: list[str]) -> None:
+    """An option that another kind of generator takes (--samples for a language model) is named as such, with the
+    options this run's generator takes."""
+    if not foreign:
+        return
+
+    def where(name: str) -> str:
+        families = [other.name for other in generators.values() if name in other.options.model_fields]
+        return f"{_flag(name)} is for {', '.join(families)} runs" if families else f"{_flag(name)} is for none"
+
+    flags = " and ".join(_flag(name) for name in foreign)
+    takes = ", ".join(_flag(name) for name in generators.get(family).options.model_fields)
+    raise UsageError(
+        f"{flags} {'does' if len(foreign) == 1 else 'do'} not apply to this run's model, {family!r}",
+        f"{family} runs take {takes}; " + "; ".join(where(name) for name in foreign),
+    )
 
 
 # ---- images from a variational autoencoder ---------------------------------------------------------------------
@@ -95,7 +123,7 @@ class TextGenerationOptions(Options):
     seed: Seed | None = None
     """Random seed, for repeatable samples; default: a different sample every time."""
     output: str | None = None
-    """Also write the text to this file."""
+    """Also write the text to this file (it is printed either way)."""
 
 
 def generate_text(run: Run, options: TextGenerationOptions) -> dict:
@@ -117,11 +145,17 @@ def generate_text(run: Run, options: TextGenerationOptions) -> dict:
         generator.seed()
     model = run.model.eval()
     produce = rnn_tokens if run.config.model.name == "rnn" else transformer_tokens
+    started = time.perf_counter()
     new = produce(model, prompt, options.max_tokens, options.temperature, options.top_k, generator)
-    text = tokenizer.decode(prompt + new)
-    result: dict = {"text": text}
+    result: dict = {"text": tokenizer.decode(prompt + new), "tokens": len(new)}
+    result["seconds"] = time.perf_counter() - started
     if options.output:
-        Path(options.output).write_text(text, encoding="utf-8")
+        try:
+            atomic_write(Path(options.output), result["text"])
+        except OSError as error:
+            raise disk_error(error) or RunError(
+                f"cannot write {options.output}: {error.strerror or error}", "pass --output with a file you can write"
+            ) from None
         result["path"] = options.output
     return result
 

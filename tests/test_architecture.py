@@ -20,10 +20,11 @@ PACKAGE = ROOT / "lamina"
 LAZY_THIRD_PARTY = {
     "torch": "PyTorch (seconds): the tasks are read by option catalogues that must not import it",
     "torch.utils.flop_counter": "PyTorch's tracing machinery, only when counting FLOPs",
-    "kornia": "optional extra (vision): only affine and colour augmentations need it",
-    "soundfile": "optional extra (audio)",
+    "kornia": "a dependency that takes ~0.3 s to import: only affine and colour augmentations need it",
+    "soundfile": "only reading audio needs it (it loads libsndfile through cffi)",
     "tokenizers": "optional extra (text): only the bpe tokenizer needs it",
     "pandas": "optional extra (tables): Parquet files and DataFrames passed from Python",
+    "importlib.metadata": "zipfile, email, csv (~20 ms of every start): only to name a missing package's requirement",
     "scipy.signal": "SciPy (about a second): only when audio must be resampled",
     "rich.progress": "only the live progress bar needs it",
     "traceback": "only with --debug",

@@ -196,7 +196,7 @@ def test_arrays_files_that_are_damaged_or_pickled_are_refused(tmp_path):
     (tmp_path / "cut.npz").write_bytes((tmp_path / "objects.npz").read_bytes()[:100])
     with pytest.raises(DataError, match="is not a complete .npz archive"):
         data_of({"name": "arrays", "x": str(tmp_path / "cut.npz"), "y": str(tmp_path / "cut.npz")})
-    with pytest.raises(DataError, match=r"does not exist \(/"):
+    with pytest.raises(DataError, match=r"does not exist \(resolved to /"):
         data_of({"name": "arrays", "x": "missing.npy", "y": "missing.npy"})
     with pytest.raises(DataError, match="data set 'dataframe' takes a pandas DataFrame passed from Python"):
         data_of({"name": "dataframe", "target": "y"})

@@ -213,3 +213,24 @@ def test_an_empty_validation_split_is_refused_and_an_empty_test_split_dropped(tm
         prepare(load_config({"data": section, "model": "mlp"}))
     data = run_data(load_config({"data": {**section, "val_fraction": 0.25, "test_fraction": 0.0}, "model": "mlp"}))
     assert "test" not in data.splits and "no test split: the held-out fraction leaves no samples" in data.notes
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_every_file_of_a_run_gets_the_permissions_the_umask_gives(runs_dir, umask, mode):
+    """Atomic writes (tempfile.mkstemp) and safetensors made config.yaml, data.json, summary.json and every
+    .safetensors file 0600 while the other files of a run were 0644."""
+    previous = os.umask(umask)
+    try:
+        run = train(tiny_config(epochs=1), runs_dir=runs_dir, progress="quiet")
+    finally:
+        os.umask(previous)
+    modes = {str(path.relative_to(run.dir)): oct(path.stat().st_mode & 0o777) for path in run.dir.rglob("*")}
+    files = {name: value for name, value in modes.items() if (run.dir / name).is_file()}
+    assert {
+        "config.yaml",
+        "data.json",
+        "summary.json",
+        "model.safetensors",
+        "checkpoints/last/state.safetensors",
+    } <= set(files)
+    assert set(files.values()) == {oct(mode)}, files

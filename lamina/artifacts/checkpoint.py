@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from lamina.artifacts.folder import new_file_mode
 from lamina.core.errors import RunError
 
 __all__ = [
@@ -99,9 +100,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def write_tensors(tensors: dict[str, Tensor], path: Path) -> None:
     """safetensors' save_file, with its I/O failures raised as the OSError they are (a full disk, a size limit),
-    naming the file."""
+    naming the file, and the permissions of any other file of the run (safetensors writes 0600)."""
     try:
         save_file(tensors, str(path))
+        os.chmod(path, new_file_mode())
     except SafetensorError as error:
         code = re.search(r"os error (\d+)", str(error))
         if code is None:

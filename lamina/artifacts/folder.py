@@ -16,17 +16,17 @@ import errno
 import json
 import os
 import re
+import secrets
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lamina.core.errors import RunError
+from lamina.core.errors import RunError, resolved
 
-__all__ = ["RunFolder", "atomic_write", "write_json", "list_runs", "disk_error", "DISK_ERRORS"]
+__all__ = ["RunFolder", "atomic_write", "write_json", "new_file_mode", "list_runs", "disk_error", "DISK_ERRORS"]
 
 # the disk is full, over quota or a size limit, read-only, or not ours: a user's problem to fix, not lamina's
 DISK_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
@@ -51,10 +51,12 @@ def disk_error(error: OSError) -> RunError | None:
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write to a temporary file beside `path`, then rename over it: readers see the old or the new file."""
+    """Write to a temporary file beside `path`, then rename over it: readers see the old or the new file. The file
+    gets the permissions of any new file (0644 under the usual umask 022; tempfile.mkstemp's would be 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.partial")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data.encode() if isinstance(data, str) else data)
@@ -64,6 +66,21 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def new_file_mode() -> int:
+    """The permissions `open()` gives a new file: 0o666 less the process's umask (0o644 under umask 022), for files
+    that a library writes with narrower ones."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:  # Linux: read without changing it
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore, the only way to read it
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -108,7 +125,7 @@ class RunFolder:
         """An existing run folder; RunError naming what is missing otherwise."""
         folder = cls(path)
         if not folder.path.is_dir():
-            raise RunError(f"run folder {str(path)!r} does not exist", "list runs with 'lamina runs'")
+            raise RunError(f"run folder {str(path)!r} does not exist{resolved(path)}", "list runs with 'lamina runs'")
         if not folder.config.is_file():
             raise RunError(f"{path} is not a lamina run folder (no config.yaml)", "pass a folder under runs/")
         return folder

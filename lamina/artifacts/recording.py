@@ -16,6 +16,7 @@ from lamina.artifacts.folder import RunFolder
 from lamina.artifacts.plots import save_figure
 from lamina.artifacts.run_plots import gradient_norms_figure
 from lamina.core.errors import RunError
+from lamina.tasks import task_of
 from lamina.training.callbacks import Callback, state_keys
 from lamina.training.divergence import check_weights
 from lamina.training.gradients import layer_gradient_norms
@@ -57,6 +58,9 @@ class MetricsLog(Callback):
         row["seconds"] = round(seconds, 3)
         samples = len(loop.data.splits["train"])
         row["samples_per_second"] = round(samples / seconds, 1) if seconds > 0 else None
+        if task_of(loop.data.spec).causal:  # a language model learns from every token of each window
+            tokens = samples * loop.data.splits["train"].inputs.shape[1]  # windows (N, T)
+            row["tokens_per_second"] = round(tokens / seconds, 1) if seconds > 0 else None
         self.handle.write(json.dumps({"kind": "epoch", **row}) + "\n")
         self.handle.flush()
 

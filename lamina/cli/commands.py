@@ -181,10 +181,14 @@ def generate(arguments: Namespace) -> int | None:
         for name in ("samples", "prompt", "max_tokens", "temperature", "top_k", "seed", "output")
     }
     result = generate_samples(load_run(arguments.run_dir), **options)
-    if "text" in result:
-        print(result["text"])
-    if "path" in result:
+    if "text" not in result:  # images: the file is the result
         print(result["path"])
+        return
+    print(result["text"])
+    speed = result["tokens"] / result["seconds"] if result["seconds"] > 0 else float("inf")
+    print(f"{result['tokens']} tokens in {result['seconds']:.2f}s, {speed:.0f} tokens/s", file=sys.stderr)
+    if "path" in result:
+        print(f"wrote {result['path']}", file=sys.stderr)
 
 
 def _number(value: Any) -> str:
@@ -287,10 +291,11 @@ def _data_summary(arguments: Namespace) -> None:
 
 def runs(arguments: Namespace) -> int | None:
     from lamina.artifacts.folder import list_runs
+    from lamina.core.errors import resolved
 
     records = list_runs(arguments.runs_dir)
     if not records:
-        print(f"no runs in {arguments.runs_dir}")
+        print(f"no runs in {arguments.runs_dir}{resolved(arguments.runs_dir)}")
         return
     print_table(["id", "model", "data", "best", "test", "status"], [_run_row(record) for record in records])
 

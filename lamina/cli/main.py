@@ -60,9 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="score a run that did not finish (its last checkpoint) instead of refusing",
     )
 
-    predict = commands.add_parser("predict", help="predict image files (PNG/JPEG) or CSV rows with a run")
+    predict = commands.add_parser(
+        "predict", help="predict files of the kind a run was trained on: images, table rows, text, audio or arrays"
+    )
     predict.add_argument("run_dir", help="run folder")
-    predict.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, or CSV files of rows")
+    predict.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="image files (PNG, JPEG, …), CSV or Parquet files of rows, text files (.txt: one text per line; .csv: "
+        "the training text column), audio files (WAV) or .npy/.npz arrays (FILE.npz:KEY for one of several), as "
+        "the run was trained on",
+    )
     predict.add_argument("--json", action="store_true", help="print JSON lines")
     predict.add_argument(
         "--allow-unfinished",
@@ -70,15 +79,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="predict with a run that did not finish (its last checkpoint) instead of refusing",
     )
 
-    generate = commands.add_parser("generate", help="new samples from a generative run (VAE images, LM text)")
+    # the defaults are those of lamina/generate.py's options (tests/test_generate.py holds them equal): --help
+    # shows them without importing PyTorch
+    generate = commands.add_parser(
+        "generate",
+        help="new samples from a generative run (VAE images, LM text)",
+        epilog="variational autoencoders take --samples, --temperature, --seed, --output; language models "
+        "(transformer, moe, rnn) take --prompt, --max-tokens, --temperature, --top-k, --seed, --output",
+    )
     generate.add_argument("run_dir", help="run folder")
-    generate.add_argument("--samples", type=int, help="how many samples (images: a PNG grid)")
-    generate.add_argument("--prompt", help="text to continue (language models)")
-    generate.add_argument("--max-tokens", type=int, help="tokens to generate (language models)")
-    generate.add_argument("--temperature", type=float, help="sampling temperature; lower is more conservative")
-    generate.add_argument("--top-k", type=int, help="sample only among the k most likely tokens")
-    generate.add_argument("--seed", type=int, help="random seed, for repeatable samples")
-    generate.add_argument("--output", help="where to write the result (default: inside the run folder)")
+    generate.add_argument("--samples", type=int, metavar="N", help="images to draw, as one PNG grid (default: 64)")
+    generate.add_argument("--prompt", metavar="TEXT", help="text to continue (default: a newline)")
+    generate.add_argument("--max-tokens", type=int, metavar="N", help="tokens to generate (default: 300)")
+    generate.add_argument(
+        "--temperature", type=float, metavar="T", help="sampling temperature; lower is more conservative (default: 1.0)"
+    )
+    generate.add_argument(
+        "--top-k", type=int, metavar="K", help="sample only among the k most likely tokens (default: all tokens)"
+    )
+    generate.add_argument(
+        "--seed",
+        type=int,
+        help="random seed, for repeatable samples (default: 0 for images; text: a new sample each time)",
+    )
+    generate.add_argument(
+        "--output",
+        metavar="FILE",
+        help="file to write (default: images go to plots/samples-SEED.png in the run folder; text is printed, and "
+        "also written to FILE when given)",
+    )
 
     validate = commands.add_parser("validate", help="check a config completely (data and model too), no training")
     validate.add_argument("config", help="YAML config file")

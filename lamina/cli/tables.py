@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 from typing_extensions import TypeAliasType
 
+from lamina.core.docstrings import help_text
 from lamina.core.registry import RegistryChoice
 
 __all__ = ["print_table", "options_table", "type_name"]
@@ -44,7 +45,8 @@ def type_name(annotation: Any) -> str:
 
 
 def options_table(options_class: Any, prefix: str = "") -> None:
-    """Each option of a config class: name, type, default and its one-line help; nested option classes follow."""
+    """Each option of a config class: name, type, default and its help (whole sentences: `help_text`); nested
+    option classes follow."""
 
     rows, nested = [], []
     for name, field in options_class.model_fields.items():
@@ -58,8 +60,7 @@ def options_table(options_class: Any, prefix: str = "") -> None:
             default = "(required)"
         if isinstance(default, list) and default and isinstance(default[0], BaseModel):
             default = [item.model_dump(exclude_defaults=True) for item in default]
-        help_text = (field.description or "").strip().splitlines()[0] if field.description else ""
-        rows.append([f"{prefix}{name}", type_name(field.annotation), _short(default), help_text])
+        rows.append([f"{prefix}{name}", type_name(field.annotation), _short(default), help_text(field.description)])
         inner = typing.get_args(field.annotation) or (field.annotation,)
         nested += [arg for arg in inner if isinstance(arg, type) and issubclass(arg, BaseModel)]
     if rows:
@@ -67,7 +68,7 @@ def options_table(options_class: Any, prefix: str = "") -> None:
     else:
         print("(no options)")
     for inner_class in dict.fromkeys(nested):
-        print(f"\n  {inner_class.__name__}: {(inner_class.__doc__ or '').strip().splitlines()[0]}")
+        print(f"\n  {inner_class.__name__}: {help_text(inner_class.__doc__)}")
         options_table(inner_class, prefix="  ")
 
 

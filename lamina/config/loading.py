@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lamina.config.schema import SECTIONS, Config, config_class
-from lamina.core.errors import ConfigError, Problem
+from lamina.core.errors import ConfigError, Problem, resolved
 from lamina.core.problems import problems_from
 
 __all__ = ["load_config", "read_yaml", "apply_overrides", "parse_overrides", "MAX_DEPTH"]
@@ -124,7 +124,7 @@ def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         hint = "check the path; example configs are in configs/"
-        raise ConfigError([Problem("", f"config file {str(path)!r} does not exist", hint)])
+        raise ConfigError([Problem("", f"config file {str(path)!r} does not exist{resolved(path)}", hint)])
     try:
         data = path.read_bytes()
     except OSError as error:

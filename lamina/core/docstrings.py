@@ -15,9 +15,39 @@ import linecache
 import sys
 from collections.abc import Iterator
 
-__all__ = ["attribute_docstrings"]
+__all__ = ["attribute_docstrings", "help_text"]
 
 _SCOPES = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+_ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "cf.", "vs.")
+
+
+def help_text(docstring: str | None) -> str:
+    """The help a table shows for a docstring: its first line, continued to the end of the sentence that line is
+    in, so no sentence is cut where the source happened to wrap. A period ends a sentence when a space or the end
+    follows it, outside brackets and after no abbreviation.
+
+    Example:
+        >>> help_text('''Initial bias of the gates; 0 is the default. 1 keeps memory from fading early in
+        ...     training (Jozefowicz et al., 2015). Helps long sequences.
+        ...
+        ...     Example: ...''')
+        'Initial bias of the gates; 0 is the default. 1 keeps memory from fading early in training (Jozefowicz et al., 2015).'
+    """
+    paragraph = []
+    for line in inspect.cleandoc(docstring or "").splitlines():
+        if not line.strip():
+            break
+        paragraph.append(line.strip())
+    if not paragraph:
+        return ""
+    text = " ".join(paragraph)
+    depth = 0
+    for index, character in enumerate(text):
+        depth += (character in "([{") - (character in ")]}")
+        ends = character in ".!?" and text[index + 1 : index + 2] in ("", " ")
+        if ends and depth <= 0 and index + 1 >= len(paragraph[0]) and not text[: index + 1].endswith(_ABBREVIATIONS):
+            return text[: index + 1]
+    return text
 
 
 def attribute_docstrings(cls: type) -> dict[str, str]:

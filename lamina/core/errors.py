@@ -6,6 +6,7 @@ The CLI prints a `LaminaError` in one or two lines and exits 2; anything else is
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 
 __all__ = [
@@ -14,10 +15,12 @@ __all__ = [
     "DataError",
     "ModelError",
     "RunError",
+    "UsageError",
     "RunInterrupted",
     "TrainingDiverged",
     "Problem",
     "did_you_mean",
+    "resolved",
 ]
 
 
@@ -37,6 +40,18 @@ def did_you_mean(received: str, allowed: Iterable[str]) -> str | None:
     # an abbreviation such as 'acc' for 'accuracy'
     starts = [name for name in lowered if len(text) >= 2 and name.startswith(text)]
     return lowered[starts[0]] if len(starts) == 1 else None
+
+
+def resolved(path: str | os.PathLike) -> str:
+    """' (resolved to /the/absolute/path)' for a relative path or one starting with ~, '' for an absolute one: where
+    lamina looked for a path it did not find, said after the path as the user gave it.
+
+    Example:
+        >>> resolved("/data/x.csv"), resolved("x.csv") == f" (resolved to {os.path.join(os.getcwd(), 'x.csv')})"
+        ('', True)
+    """
+    text = os.fspath(path)
+    return "" if os.path.isabs(text) else f" (resolved to {os.path.abspath(os.path.expanduser(text))})"
 
 
 class LaminaError(Exception):
@@ -107,6 +122,11 @@ class ModelError(LaminaError):
 
 class RunError(LaminaError):
     """A run folder that is missing, incomplete or cannot be resumed."""
+
+
+class UsageError(LaminaError):
+    """A command-line option that does not fit the command or the run it is given, or a value out of its range
+    (`lamina generate --samples 4` on a language model)."""
 
 
 class TrainingDiverged(LaminaError):

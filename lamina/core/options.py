@@ -117,6 +117,12 @@ class Options(BaseModel):
         if cls.__pydantic_complete__:  # built already (defer_build turned off): build again with the descriptions
             cls.model_rebuild(force=True)
 
+    def optional_packages(self) -> dict[str, str]:
+        """Packages outside lamina's base install that these options need, by the option that asks for one
+        ('' for the section itself): {'tokenizer': 'tokenizers'}. Each is the module's import name and its name
+        in the package index. A run checks them before it builds anything (lamina/core/packages.py)."""
+        return {}
+
 
 def _no_bools(annotation: Any, value: Any) -> Any:
     """A field's value, unless it holds a true or false where the field reads a number."""

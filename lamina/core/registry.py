@@ -27,6 +27,7 @@ from typing import Annotated, Any, Generic, TypeVar, Union
 
 from pydantic import BeforeValidator, Field
 
+from lamina.core.docstrings import help_text
 from lamina.core.errors import ConfigError, Problem, did_you_mean
 
 __all__ = ["Registry", "Entry", "RegistryChoice"]
@@ -63,10 +64,10 @@ class Entry:
 
     @property
     def help(self) -> str:
-        """The first line of the options class's docstring (of the function's, for entries without options)."""
+        """The options class's docstring (the function's, for entries without options): its first line, continued
+        to the end of that sentence."""
         source = self.options if self.options is not None else self.function
-        lines = (source.__doc__ or "").strip().splitlines()
-        return lines[0] if lines else ""
+        return help_text(source.__doc__)
 
 
 class Registry(Generic[T]):

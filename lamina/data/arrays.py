@@ -19,7 +19,7 @@ import numpy
 import torch
 from torch import Tensor
 
-from lamina.core.errors import DataError
+from lamina.core.errors import DataError, resolved
 from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.given import Given, as_array
 from lamina.data.images import image_bundle
@@ -49,7 +49,7 @@ NPZ_HINT = "save arrays with numpy.save (.npy) or numpy.savez (.npz); copy the f
 def load_arrays(path: Path) -> dict[str, numpy.ndarray]:
     """Every array of a .npz (by key) or a .npy (key ''); DataError for a missing, damaged or pickled file."""
     if not path.is_file():
-        raise DataError(f"array file {str(path)!r} does not exist ({path.resolve()})", "check the path in data")
+        raise DataError(f"array file {str(path)!r} does not exist{resolved(path)}", "check the path in data")
     try:
         if path.suffix.lower() == ".npy":
             return {"": numpy.load(path, allow_pickle=False)}

@@ -16,7 +16,8 @@ import numpy
 import torch
 from torch import Tensor
 
-from lamina.core.errors import DataError
+from lamina.core.errors import DataError, resolved
+from lamina.core.packages import install_command
 from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.options import AudioOptions
 from lamina.data.paths import data_path
@@ -50,7 +51,9 @@ def _files(config: AudioOptions) -> tuple[list[Path], list[str], list[str]]:
     """(files, labels, groups) for the layout."""
     folder = data_path(config.path)
     if not folder.is_dir():
-        raise DataError(f"data.path {config.path!r} is not a folder", "point it at a folder of WAV files")
+        raise DataError(
+            f"data.path {config.path!r} is not a folder{resolved(config.path)}", "point it at a folder of WAV files"
+        )
     if config.layout == "folders":
         files = sorted(folder.glob("*/*.wav"))
         return files, [file.parent.name for file in files], ["" for _ in files]
@@ -186,5 +189,8 @@ def _require_soundfile():
     try:
         import soundfile
     except ImportError:
-        raise DataError("reading audio needs the 'soundfile' package", "pip install 'lamina[audio]'") from None
+        raise DataError(
+            "reading audio needs the package 'soundfile', which is not installed",
+            f"install it: {install_command('soundfile')}",
+        ) from None
     return soundfile

@@ -5,7 +5,7 @@ batch's generator (seeded by seed, epoch and batch), so augmentation differs eve
 resume. Stored augmentations change the training split once per epoch, drawing from (seed, epoch) alone. Crop,
 flip, erasing, mixup and cutmix are batched tensor ops written here (faster than kornia's augmentation classes on
 CPU, see bench/augment.py); rotation/affine and colour changes use kornia's warps and colour functions
-(`pip install 'lamina[vision]'`) with parameters drawn here. "Zero" padding or erasing in a normalized batch is
+(a dependency of lamina) with parameters drawn here. "Zero" padding or erasing in a normalized batch is
 the training set's mean colour. Audio augmentations are in lamina/data/audio_augment.py.
 """
 
@@ -22,6 +22,7 @@ from torch import Generator, Tensor
 
 from lamina.core.errors import ConfigError, LaminaError, Problem
 from lamina.core.options import Options
+from lamina.core.packages import install_command
 from lamina.data.augment_options import (
     AffineOptions,
     AlternatingFlipOptions,
@@ -148,7 +149,8 @@ def _kornia():
         import kornia
     except ImportError:
         raise LaminaError(
-            "this augmentation needs kornia, which is not installed", "pip install 'lamina[vision]'"
+            "this augmentation needs the package 'kornia', which is not installed",
+            f"install it: {install_command('kornia')}",
         ) from None
     return kornia
 

@@ -86,6 +86,9 @@ class AffineOptions(Options):
     p: float = Field(1.0, ge=0, le=1)
     """Probability that an image is transformed."""
 
+    def optional_packages(self) -> dict[str, str]:
+        return {"": "kornia"}
+
 
 # ---- images: colour and erasing -------------------------------------------------------------------------
 
@@ -105,6 +108,9 @@ class ColorJitterOptions(Options):
     """Hue shift drawn from [-hue, hue] of a full turn."""
     p: float = Field(1.0, ge=0, le=1)
     """Probability that an image is changed."""
+
+    def optional_packages(self) -> dict[str, str]:
+        return {"": "kornia"}
 
 
 @augmentations.register(f"{IMAGES}:cutout")

@@ -17,7 +17,7 @@ import numpy
 import torch
 from PIL import Image
 
-from lamina.core.errors import DataError
+from lamina.core.errors import DataError, resolved
 from lamina.data.bundle import Split, split_indices
 from lamina.data.cache import cache_folder, cached, source_key
 from lamina.data.checks import pixel_limit
@@ -169,7 +169,7 @@ def _existing(option: str, label: str) -> Path:
     path = data_path(option)
     if not path.exists():
         raise DataError(
-            f"data.{label} {option!r} does not exist",
+            f"data.{label} {option!r} does not exist{resolved(option)}",
             "point it at a folder of class subfolders or a .tar/.tar.gz archive of them",
         )
     if path.is_file() and not path.name.lower().endswith(ARCHIVE_SUFFIXES):
@@ -312,7 +312,7 @@ def medmnist(config: MedMNISTOptions, seed: int):
     path = data_path(config.path)
     if not path.is_file():
         raise DataError(
-            f"data.path {config.path!r} is not a file",
+            f"data.path {config.path!r} is not a file{resolved(config.path)}",
             "point it at a MedMNIST .npz, e.g. ../shared/datasets/breastmnist/breastmnist.npz",
         )
     arrays = _read_npz(path)

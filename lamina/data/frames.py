@@ -9,7 +9,7 @@ import math
 import sys
 from typing import Any
 
-from lamina.core.errors import DataError
+from lamina.core.errors import DataError, resolved
 from lamina.data.bundle import DataBundle
 from lamina.data.columns import Source
 from lamina.data.given import Given
@@ -35,7 +35,7 @@ def read_parquet(path_text: str, option: str = "data.path") -> tuple[Any, Source
     """(DataFrame, Source) of a Parquet file; DataError for a missing or unreadable file or a missing pyarrow."""
     path = data_path(path_text)
     if not path.is_file():
-        raise DataError(f"{option}: Parquet file {path_text!r} does not exist ({path.resolve()})",
+        raise DataError(f"{option}: Parquet file {path_text!r} does not exist{resolved(path_text)}",
                         "check the path (relative to where you run lamina)")  # fmt: skip
     pandas = _pandas()
     try:

@@ -13,7 +13,7 @@ import numpy
 import torch
 from torch import Tensor
 
-from lamina.core.errors import DataError
+from lamina.core.errors import DataError, resolved
 from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.options import DigitsOptions, MNISTOptions
 from lamina.data.paths import data_path
@@ -157,7 +157,7 @@ def mnist(config: MNISTOptions, seed: int) -> DataBundle:
     folder = data_path(config.path)
     if not folder.is_dir():
         raise DataError(
-            f"data.path {config.path!r} is not a folder",
+            f"data.path {config.path!r} is not a folder{resolved(config.path)}",
             "point data.path at the folder with the MNIST IDX files, e.g. --set data.path=../shared/datasets/mnist",
         )
     arrays, files = {}, {}

@@ -11,7 +11,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from lamina.core.errors import DataError
+from lamina.core.errors import DataError, resolved
 from lamina.data.arrays import Standardizer, array_reference, is_array_file, stored_inputs
 from lamina.data.audio import AudioFeatures, read_audio_files
 from lamina.data.checks import pixel_limit
@@ -47,8 +47,9 @@ def read_inputs(paths: list[str | Path], preprocessing: dict) -> tuple[Tensor, l
     for path in paths:
         if not path.is_file():
             raise DataError(
-                f"input file {str(path)!r} does not exist ({path.resolve()})",
-                "pass files of the kind the run was trained on: images, audio, text, or a CSV of rows",
+                f"input file {str(path)!r} does not exist{resolved(path)}",
+                "pass files of the kind the run was trained on: images, CSV or Parquet files of rows, text or WAV "
+                "files, .npy/.npz arrays",
             )
     if preprocessing["type"] == "image":
         wrong = [p for p in paths if p.suffix.lower() not in IMAGE_SUFFIXES]

@@ -13,6 +13,7 @@ from typing_extensions import TypeAliasType
 from lamina.core.options import Each, Names, Options, Seed
 from lamina.core.registry import Registry
 from lamina.data.augment_options import augmentations
+from lamina.data.paths import package_name
 from lamina.tasks import tasks
 
 __all__ = ["datasets", "DataOptions", "SplitOptions", "ImageOptions", "PseudoLabelOptions", "check_augmentations"]
@@ -40,6 +41,18 @@ class DataOptions(Options):
         if inputs not in (None, "arrays"):  # arrays: checked once their kind is known
             check_augmentations(value, name, inputs)
         return value
+
+    def optional_packages(self) -> dict[str, str]:
+        """A data file inside a package (`path: package:NAME/…`) needs that package; the bpe tokenizer needs
+        HF tokenizers."""
+        needed = {
+            option: package_name(value)
+            for option in type(self).model_fields
+            if option.endswith("path") and package_name(value := getattr(self, option))
+        }
+        if getattr(self, "tokenizer", None) == "bpe":
+            needed["tokenizer"] = "tokenizers"
+        return needed
 
 
 def check_augmentations(augment: list, name: str, inputs: str) -> None:
@@ -266,6 +279,9 @@ class AudioOptions(SplitOptions):
                 "set features: log_mel, or remove it from augment"
             )
         return self
+
+    def optional_packages(self) -> dict[str, str]:
+        return {"": "soundfile", **super().optional_packages()}
 
 
 @datasets.register("lamina.data.digit_strings:digit_strings")

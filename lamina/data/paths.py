@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from lamina.core.errors import DataError
+from lamina.core.packages import install_command
 
-__all__ = ["data_path", "absolute_paths", "IMAGE_SUFFIXES"]
+__all__ = ["data_path", "package_name", "absolute_paths", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -21,16 +22,29 @@ def data_path(text: str) -> Path:
         >>> data_path("package:lamina/data/paths.py").name
         'paths.py'
     """
-    if not text.startswith("package:"):
+    name = package_name(text)
+    if name is None:
         return Path(text).expanduser()
-    name, _, inside = text.removeprefix("package:").partition("/")
     spec = importlib.util.find_spec(name) if name.isidentifier() else None
     if spec is None or not spec.submodule_search_locations:
         raise DataError(
             f"data.path {text!r} names the package {name!r}, which is not installed",
-            f"pip install {name}, or point data.path at the file itself",
+            f"install it: {install_command(name)}; or point data.path at the file itself",
         )
+    inside = text.removeprefix("package:").partition("/")[2]
     return Path(list(spec.submodule_search_locations)[0]) / inside
+
+
+def package_name(text: str | None) -> str | None:
+    """The package a `package:NAME/inside/it` data.path names; None for any other value.
+
+    Example:
+        >>> package_name("package:vega_datasets/_data/seattle-temps.csv"), package_name("data/x.csv")
+        ('vega_datasets', None)
+    """
+    if not isinstance(text, str) or not text.startswith("package:"):
+        return None
+    return text.removeprefix("package:").partition("/")[0]
 
 
 ARRAY_FILES = (".npz", ".npy")

@@ -52,6 +52,9 @@ class ParquetOptions(TableOptions):
     path: str
     """The .parquet file."""
 
+    def optional_packages(self) -> dict[str, str]:
+        return {"": "pandas", "path": "pyarrow", **super().optional_packages()}
+
 
 @datasets.register("lamina.data.frames:dataframe", inputs="tabular", given=True)
 class DataFrameOptions(TableOptions):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy
 import torch
 
-from lamina.core.errors import DataError, did_you_mean
+from lamina.core.errors import DataError, did_you_mean, resolved
 from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.checks import read_utf8
 from lamina.data.columns import Source, is_missing, mostly_numbers, numbers_of, read_number, targets_of
@@ -134,7 +134,10 @@ def read_table_lines(path: Path, separator: str = ",") -> tuple[list[str], dict[
     counted, so a line number is the one an editor shows. DataError for a missing or non-UTF-8 file, repeated
     column names or ragged rows."""
     if not path.is_file():
-        raise DataError(f"CSV file {str(path)!r} does not exist", "check data.path (relative to where you run lamina)")
+        raise DataError(
+            f"CSV file {str(path)!r} does not exist{resolved(path)}",
+            "check data.path (relative to where you run lamina)",
+        )
     reader = csv.reader(io.StringIO(read_utf8(path, "CSV file ", strip_bom=True), newline=""), delimiter=separator)
     rows, lines, previous = [], [], 0
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from lamina.core.errors import DataError
+from lamina.core.packages import install_command
 
 __all__ = ["CharacterTokenizer", "BPETokenizer", "train_tokenizer", "tokenizer_from_dict", "PAD"]
 
@@ -148,7 +149,7 @@ def _require_tokenizers():
         import tokenizers.trainers
     except ImportError:
         raise DataError(
-            "the bpe tokenizer needs the 'tokenizers' package",
-            "pip install 'lamina[text]', or use tokenizer: character",
+            "the bpe tokenizer needs the package 'tokenizers', which is not installed",
+            f"install it: {install_command('tokenizers')}; or use tokenizer: character",
         ) from None
     return tokenizers

@@ -59,6 +59,7 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
         folder.plots, history, folder.history("step"), session.monitor, final, predictions, facts, spec.class_names
     )
     speeds = [row["samples_per_second"] for row in history if row.get("samples_per_second")]
+    token_speeds = [row["tokens_per_second"] for row in history if row.get("tokens_per_second")]
     summary = folder.update_summary(
         status="completed",
         metrics=final,
@@ -70,6 +71,7 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
         **facts,
         stopped_early=loop.stop_reason or None,
         samples_per_second=round(sum(speeds) / len(speeds), 1) if speeds else None,
+        **({"tokens_per_second": round(sum(token_speeds) / len(token_speeds), 1)} if token_speeds else {}),
         device=str(session.device),
         threads=torch.get_num_threads(),
         forward_flops_per_sample=session.sample_flops,

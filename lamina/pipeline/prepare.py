@@ -1,7 +1,8 @@
 """The first step of a run: check and build everything the config names, before anything is written.
 
-runtime (threads, determinism, device) → data → the config's defaults for that data → objective → model →
-every cross-field check at once (lamina/pipeline/checks.py) → pretrained weights → one batch through the model
+optional packages the config needs → runtime (threads, determinism, device) → data → the config's defaults for
+that data → objective → model → every cross-field check at once (lamina/pipeline/checks.py) → pretrained weights
+→ one batch through the model
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from torch import nn
 
 from lamina.config.schema import Config
 from lamina.core.errors import ConfigError, ModelError
+from lamina.core.packages import missing_packages
 from lamina.data.bundle import DataBundle
 from lamina.data.given import Given
 from lamina.data.spec import DataSpec
@@ -56,6 +58,9 @@ def prepare(config: Config, pretrained: bool = True, given: Given | None = None)
     """Check and build everything the config names; raises a lamina error before anything is written.
     `pretrained=False` skips loading model.init_from (a resumed run loads its own checkpoint instead); `given`:
     data passed from Python (lamina/data/given.py)."""
+    missing = missing_packages(config)  # before reading any data: each at the option that needs it
+    if missing:
+        raise ConfigError(missing)
     device = setup_runtime(config.runtime)
     data = run_data(config, given)
     config = with_defaults(config, data.spec)

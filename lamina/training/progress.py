@@ -7,18 +7,22 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from lamina.tasks import task_of
 from lamina.training.callbacks import Callback
 
 __all__ = ["Progress", "format_row"]
 
 
 def format_row(row: dict[str, Any], epochs: int, main_metric: str) -> str:
-    """'epoch 3/10  train.loss 0.2100  val.loss 0.1800  val.accuracy 0.9500  1234 samples/s  2.1s'."""
+    """'epoch 3/10  train.loss 0.2100  val.loss 0.1800  val.accuracy 0.9500  1234 samples/s  2.1s' (tokens/s for
+    language models)."""
     parts = [f"epoch {row['epoch']}/{epochs}", f"train.loss {row['train.loss']:.4f}"]
     for key in dict.fromkeys(("val.loss", main_metric)):
         if key in row:
             parts.append(f"{key} {row[key]:.4f}")
-    if row.get("samples_per_second"):
+    if row.get("tokens_per_second"):
+        parts.append(f"{row['tokens_per_second']:.0f} tokens/s")
+    elif row.get("samples_per_second"):
         parts.append(f"{row['samples_per_second']:.0f} samples/s")
     if row.get("seconds") is not None:
         parts.append(f"{row['seconds']:.1f}s")
@@ -39,6 +43,7 @@ class Progress(Callback):
         self.last_loss: float | None = None
         self.epoch_started = time.perf_counter()
         self.samples = 0
+        self.per_sample, self.unit = 1, "samples/s"
 
     def fit_start(self, loop) -> None:
         if self.mode != "quiet":
@@ -46,6 +51,8 @@ class Progress(Callback):
                 print(f"warning: {warning}", file=self.stream, flush=True)
         if self.mode != "rich":
             return
+        if task_of(loop.data.spec).causal:  # language models: every token of a window is a prediction
+            self.per_sample, self.unit = loop.data.splits["train"].inputs.shape[1], "tokens/s"
         from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as Bar
 
@@ -55,7 +62,7 @@ class Progress(Callback):
             TextColumn("step {task.completed}/{task.total}"),
             TextColumn("loss {task.fields[loss]}"),
             TextColumn("{task.fields[metric]}"),
-            TextColumn("{task.fields[speed]} samples/s"),
+            TextColumn("{task.fields[speed]} " + self.unit),
             TimeRemainingColumn(),
             transient=True,
         )
@@ -72,7 +79,7 @@ class Progress(Callback):
     def step_end(self, loop, loss: float | None) -> None:
         if self.bar is None:
             return
-        self.samples += loop.settings.batch_size
+        self.samples += loop.settings.batch_size * self.per_sample
         fields = {"epoch": f"{loop.state.epoch + 1}/{loop.epochs}"}
         if loss is not None:
             elapsed = time.perf_counter() - self.epoch_started

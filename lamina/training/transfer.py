@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from lamina.core.errors import ConfigError, ModelError, Problem, did_you_mean
+from lamina.core.errors import ConfigError, ModelError, Problem, did_you_mean, resolved
 from lamina.training.callbacks import Callback
 from lamina.training.optimizers import OptimizerSet
 
@@ -53,7 +53,8 @@ def _read_weights(source: str) -> dict[str, Tensor]:
             )
     elif not path.is_file():
         raise _init_from(
-            f"{source!r} does not exist", "give a run folder, a .safetensors file or a .pt/.pth state dict"
+            f"{source!r} does not exist{resolved(source)}",
+            "give a run folder, a .safetensors file or a .pt/.pth state dict",
         )
     if path.suffix == ".safetensors":
         try:
