@@ -77,13 +77,16 @@ def evaluate_ensemble(paths: list[str | Path], split: str = "test") -> dict[str,
     names = first.config.train.metrics or task.defaults(spec)[1]
     result: dict[str, Any] = {"split": split, "members": [str(run.dir) for run in runs], "metrics": {}}
     combined = {
-        name: Predictions(spec.task, torch.stack(values).mean(dim=0), targets)
+        name: Predictions(spec.task, torch.stack(values).mean(dim=0), targets, spec.positive_index)
         for name, (targets, values) in scores.items()
     }
     added, facts = task.report(combined, spec)  # the threshold is chosen on the ensemble's val predictions
     result["metrics"]["ensemble"] = {**compute_metrics(combined[split], names), **added[split]}
     for position, run in enumerate(runs):  # each member decides at its own stored threshold
-        own = {name: Predictions(spec.task, values[position], targets) for name, (targets, values) in scores.items()}
+        own = {
+            name: Predictions(spec.task, values[position], targets, spec.positive_index)
+            for name, (targets, values) in scores.items()
+        }
         threshold = run.threshold if "threshold" in run.summary else None  # none stored: chosen on its val here
         report, _ = task.report(own, spec, threshold=threshold)
         result["metrics"][str(run.dir)] = {**compute_metrics(own[split], names), **report[split]}

@@ -274,6 +274,7 @@ class Run:
             spec.task,
             names,
             config.train.eval_batch_size,
+            spec.positive_index,
         )
 
     def predict(self, inputs: Any, allow_unfinished: bool = False) -> list[dict[str, Any]]:

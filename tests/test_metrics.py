@@ -61,3 +61,17 @@ def test_regression_metrics_match_scikit_learn():
     assert values["rmse"] == pytest.approx(reference.mean_squared_error(targets, scores) ** 0.5, rel=1e-9)
     assert values["mae"] == pytest.approx(reference.mean_absolute_error(targets, scores), rel=1e-9)
     assert values["r2"] == pytest.approx(reference.r2_score(targets, scores), rel=1e-9)
+
+
+def test_f1_and_roc_auc_are_about_the_positive_class_of_two_class_data():
+    generator = torch.Generator().manual_seed(3)
+    targets = torch.randint(0, 2, (200,), generator=generator)
+    first = torch.rand(200, generator=generator)
+    scores = torch.stack([first, 1 - first], dim=1)
+    for positive in (0, 1):
+        values = compute_metrics(Predictions("classification", scores, targets, positive), ["f1", "roc_auc"])
+        predicted = scores.argmax(dim=1).numpy()
+        expected = reference.f1_score(targets.numpy(), predicted, pos_label=positive)
+        assert values["f1"] == pytest.approx(expected, abs=1e-12)
+        area = reference.roc_auc_score((targets == positive).numpy(), scores[:, positive].numpy())
+        assert values["roc_auc"] == pytest.approx(area, abs=1e-12)

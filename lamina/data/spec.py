@@ -38,6 +38,12 @@ class DataSpec:
             count = self.num_classes if self.num_classes is not None else self.num_targets
             self.output_size = int(count) if count is not None else None
 
+    @property
+    def positive_index(self) -> int:
+        """The positive class of two-class data (data.positive_class, as an index; default 1): the class that
+        sensitivity, the threshold, f1 and the curves are about."""
+        return int(self.extra.get("positive_class", 1))
+
     def describe(self) -> str:
         """'image inputs of shape (1×8×8), classification with 10 classes'."""
         shape = "×".join(str(size) for size in self.input_shape)

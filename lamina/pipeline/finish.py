@@ -46,6 +46,7 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
             spec.task,
             session.metric_names,
             config.train.eval_batch_size,
+            spec.positive_index,
         )
     added, facts = task_of(spec).report(predictions, spec)
     for split, values in added.items():

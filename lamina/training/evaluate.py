@@ -55,8 +55,10 @@ def evaluate_split(
     task: str,
     metric_names: list[str],
     batch_size: int,
+    positive: int = 1,
 ) -> tuple[dict[str, float], Predictions]:
-    """Loss and metrics over the whole split (not averaged per batch), plus the predictions behind them.
+    """Loss and metrics over the whole split (not averaged per batch), plus the predictions behind them;
+    `positive`: the positive class of two-class data (spec.positive_index).
     The loss includes auxiliary losses, each also reported under its own name. For objectives that summarize
     each batch (language models), the loss is the mean of the per-token losses: padding never counts."""
     outputs, auxiliary, statistics = model_outputs(model, split, transform, batch_size, objective.summarize)
@@ -67,7 +69,7 @@ def evaluate_split(
             predictions = Predictions(task, token_losses.cpu(), token_targets.cpu())
         else:
             loss = float(objective.loss(outputs, split.targets))
-            predictions = Predictions(task, objective.scores(outputs).cpu(), split.targets.cpu())
+            predictions = Predictions(task, objective.scores(outputs).cpu(), split.targets.cpu(), positive)
         loss += sum(float(value) for value in auxiliary.values())
     logged = {name: plain(value) for name, value in {**auxiliary, **statistics}.items()}
     metrics = {"loss": loss, **logged, **compute_metrics(predictions, metric_names)}

@@ -200,6 +200,7 @@ class Loop:
             self.data.spec.task,
             self.metric_names,
             self.settings.eval_batch_size,
+            self.data.spec.positive_index,
         )
         emit(self.callbacks, "evaluate_end", self, split, metrics)
         return metrics

@@ -28,6 +28,7 @@ class Predictions:
     task: str
     scores: Tensor
     targets: Tensor
+    positive: int = 1  # two classes: the index of the positive class (data.positive_class)
 
     def labels(self) -> Tensor:
         return self.scores.argmax(dim=1)
@@ -102,16 +103,18 @@ def recall(predictions: Predictions) -> float:
 
 
 def f1_positive(predictions: Predictions) -> float:
-    """F1 of class 1 alone, the positive class of binary data (e.g. spam); macro_f1 averages over classes."""
-    precision_, recall_ = (values[1] for values in _precision_recall(predictions.confusion()))
+    """F1 of the positive class alone (data.positive_class; default class 1, e.g. spam); macro_f1 averages over
+    classes."""
+    positive = predictions.positive if predictions.scores.shape[1] == 2 else 1
+    precision_, recall_ = (values[positive] for values in _precision_recall(predictions.confusion()))
     return float(2 * precision_ * recall_ / (precision_ + recall_)) if precision_ + recall_ > 0 else 0.0
 
 
 def roc_auc_metric(predictions: Predictions) -> float:
-    """ROC-AUC; binary: of the positive class (index 1); more classes: one-vs-rest, macro-averaged."""
+    """ROC-AUC; binary: of the positive class; more classes: one-vs-rest, macro-averaged."""
     scores, targets = predictions.scores, predictions.targets
     if scores.shape[1] == 2:
-        return roc_auc(scores[:, 1], targets == 1)
+        return roc_auc(scores[:, predictions.positive], targets == predictions.positive)
     values = [roc_auc(scores[:, c], targets == c) for c in range(scores.shape[1])]
     present = [v for v in values if v == v]
     return sum(present) / len(present) if present else float("nan")
