@@ -70,7 +70,9 @@ def test_predict_help_names_every_kind_of_input():
         "text per line; .csv: the training text column), audio files (WAV) or .npy/.npz arrays (FILE.npz:KEY for " \
         "one of several), as the run was trained on" in flowing  # fmt: skip
     overview = run_cli("--help", env={"COLUMNS": "200"})
-    assert "predict files of the kind a run was trained on: images, table rows, text, audio or arrays\n" in overview.stdout
+    assert (
+        "predict files of the kind a run was trained on: images, table rows, text, audio or arrays\n" in overview.stdout
+    )
 
 
 @pytest.fixture
