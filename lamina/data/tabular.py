@@ -7,7 +7,6 @@ from the train split only; the same `TableEncoder` turns new rows into model inp
 from __future__ import annotations
 
 import csv
-import io
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 from lamina.core.errors import DataError, did_you_mean
 from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.checks import read_utf8
+from lamina.data.lines import delimited_rows, separator_hint, split_lines
 from lamina.data.options import BreastCancerOptions, CSVOptions, SplitOptions
 from lamina.data.paths import data_path
 from lamina.data.spec import DataSpec
@@ -140,16 +140,8 @@ def read_table_lines(path: Path, separator: str = ",") -> tuple[list[str], dict[
     column names or ragged rows."""
     if not path.is_file():
         raise DataError(f"CSV file {str(path)!r} does not exist", "check data.path (relative to where you run lamina)")
-    reader = csv.reader(io.StringIO(read_utf8(path, "CSV file ", strip_bom=True), newline=""), delimiter=separator)
-    rows, lines, previous = [], [], 0
-    try:
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                rows.append(row)
-                lines.append(previous + 1)  # a quoted field may span lines: the row starts after the last one
-            previous = reader.line_num
-    except csv.Error as error:
-        raise DataError(f"CSV file {path}, line {reader.line_num}: {error}", "check the quoting on that line") from None
+    file_lines = split_lines(read_utf8(path, "CSV file ", strip_bom=True))
+    rows, lines = delimited_rows(file_lines, separator, path, "CSV file ")
     if len(rows) < 2:
         raise DataError(f"CSV file {path} has no data rows", "the first line must be a header, then one row per sample")
     header = [name.strip() for name in rows[0]]
@@ -165,16 +157,25 @@ def read_table_lines(path: Path, separator: str = ",") -> tuple[list[str], dict[
         if len(row) != len(header):
             raise DataError(
                 f"CSV file {path}, line {line}: {len(row)} fields, but the header has {len(header)}",
-                f"check data.separator ({separator!r}) and quoting on that line",
+                separator_hint(file_lines[line - 1], separator, len(header))
+                or (
+                    "a field holds the separator without quotes around it: quote that field"
+                    if len(row) > len(header)
+                    else "a value is missing on that line: add it (an empty field keeps its separator)"
+                ),
             )
     return header, {name: [row[i].strip() for row in rows[1:]] for i, name in enumerate(header)}, lines[1:]
 
 
-def check_column(name: str, header: list[str], path: Path, option: str) -> None:
+def check_column(name: str, header: list[str], path: Path, option: str, separator: str = ",") -> None:
+    """A DataError when `name` is not a column; the hint names the separator when the header splits at another."""
     if name not in header:
         suggestion = did_you_mean(name, header)
         guess = f"did you mean {suggestion!r}? " if suggestion else ""
-        raise DataError(f"{option}: CSV file {path} has no column {name!r}", f"{guess}columns: {', '.join(header)}")
+        hint = separator_hint(header[0], separator, 2) if len(header) == 1 else None
+        raise DataError(
+            f"{option}: CSV file {path} has no column {name!r}", hint or f"{guess}columns: {', '.join(header)}"
+        )
 
 
 def table_bundle(
@@ -243,9 +244,9 @@ def csv_table(config: CSVOptions, seed: int) -> DataBundle:
     """A CSV table: classification or regression on numeric and categorical columns."""
     path = data_path(config.path)
     header, columns, lines = read_table_lines(path, config.separator)
-    check_column(config.target, header, path, "data.target")
+    check_column(config.target, header, path, "data.target", config.separator)
     for name in [*(config.features or []), *config.ignore, *(config.categorical or [])]:
-        check_column(name, header, path, "data.features/ignore/categorical")
+        check_column(name, header, path, "data.features/ignore/categorical", config.separator)
     features = config.features or [n for n in header if n != config.target and n not in config.ignore]
     if config.target in features:
         raise DataError(f"data.features includes the target column {config.target!r}", "remove it from data.features")
