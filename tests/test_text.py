@@ -15,7 +15,9 @@ from lamina.core.errors import ConfigError, DataError
 from lamina.data.build import build_data
 from lamina.data.labelled_files import read_labelled
 from lamina.data.lines import split_lines
+from lamina.data.spec import DataSpec
 from lamina.data.text import read_texts
+from lamina.models.registry import build_model
 from lamina.pipeline import train
 from lamina.pipeline.prepare import prepare
 
@@ -169,6 +171,19 @@ def sms_data(**options) -> dict:
         "text_column": 1,
         **options,
     }
+
+
+def test_fasttext_is_the_mean_of_the_real_tokens_embeddings_and_drops_tokens_only_in_training():
+    spec = DataSpec("text", "classification", (6,), num_classes=2, extra={"vocab_size": 50, "pad_id": 0})
+    model = build_model({"name": "fasttext", "embedding_size": 8, "token_dropout": 0.5}, spec).eval()
+    tokens = torch.tensor([[5, 9, 9, 31, 0, 0], [7, 0, 0, 0, 0, 0]])
+    table, head = model.embedding.weight, model.head
+    expected = torch.stack([head(table[[5, 9, 9, 31]].mean(0)), head(table[[7]].mean(0))])
+    assert torch.allclose(model(tokens), expected, atol=1e-6)  # padding is not part of the mean
+    assert torch.equal(model(tokens), model(tokens))
+    model.train()
+    torch.manual_seed(0)
+    assert not torch.allclose(model(tokens.repeat(8, 1)), expected.repeat(8, 1))
 
 
 def test_fasttext_learns_sms_spam_in_seconds_and_predicts_text_files(tmp_path, runs_dir):

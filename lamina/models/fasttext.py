@@ -7,6 +7,7 @@ of every token's vector; padding (id 0) is left out of the mean. Embeddings star
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from lamina.core.errors import ModelError
@@ -28,6 +29,7 @@ class FastText(nn.Module):
         if pad_id is not None:
             self.embedding.weight.data[pad_id].zero_()
         self.dropout = nn.Dropout(config.dropout)
+        self.token_dropout, self.pad_id = config.token_dropout, pad_id
         width = config.hidden_size
         self.hidden = (
             nn.Sequential(nn.Linear(size, width), nn.ReLU(), nn.Dropout(config.dropout)) if width else nn.Identity()
@@ -35,6 +37,9 @@ class FastText(nn.Module):
         self.head = nn.Linear(width or size, outputs)
 
     def forward(self, tokens: Tensor) -> Tensor:
+        if self.training and self.token_dropout > 0 and self.pad_id is not None:
+            dropped = torch.rand(tokens.shape, device=tokens.device) < self.token_dropout  # (B, L)
+            tokens = tokens.masked_fill(dropped, self.pad_id)
         mean = self.embedding(tokens)  # (B, L) → (B, E): the mean over each row's real tokens
         return self.head(self.hidden(self.dropout(mean)))
 

@@ -376,3 +376,6 @@ class FastTextOptions(ModelOptions):
     """Width of one hidden layer (ReLU) between the averaged embedding and the head; null: linear, as fastText."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout on the averaged embedding (and after the hidden layer)."""
+    token_dropout: float = Field(0.0, ge=0, lt=1)
+    """Leave out this fraction of each training text's tokens, drawn afresh each step (the word dropout of Iyyer
+    et al.'s deep averaging networks, 2015): no single word or n-gram can carry a text."""
