@@ -278,6 +278,10 @@ def test_weights_of_another_vocabulary_or_a_tokenizer_without_padding_are_refuse
     )
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("to be or not to be, that is the question\n" * 20)
+    with pytest.raises(
+        DataError, match="this run is a language model"
+    ):  # its tokenizer pads, yet it classifies nothing
+        language_model.predict([corpus])
     plain = train(
         {
             "data": {"name": "text", "path": str(corpus), "context": 8, "windows_per_epoch": 32},

@@ -20,6 +20,7 @@ from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.checks import read_utf8
 from lamina.data.labelled_files import LabelledTexts, class_targets, is_jsonl, read_labelled
 from lamina.data.lines import delimited_rows, split_lines
+from lamina.data.ngrams import NgramTokenizer
 from lamina.data.paths import data_files, data_path
 from lamina.data.spec import DataSpec
 from lamina.data.text_options import LabelledTextOptions, LanguageModelWindows, TextOptions
@@ -122,7 +123,13 @@ def language_model_bundle(
             "token_bytes": tokenizer.byte_lengths(),
         },
     )
-    preprocessing = {"type": "text", "tokenizer": tokenizer.to_dict(), "max_length": context, "source": source}
+    preprocessing = {
+        "type": "text",
+        "tokenizer": tokenizer.to_dict(),
+        "max_length": context,
+        "language_model": True,
+        "source": source,
+    }
     sizes = ", ".join(f"{name} {len(stream):,}" for name, stream in streams.items())
     notes = [f"{described}, {tokenizer.size} tokens; tokens per split: {sizes}"]
     return DataBundle(spec, splits, preprocessing, _identity, notes, epoch_split=epoch_split)
@@ -218,6 +225,12 @@ def _language_model_of_texts(
     parts["train"] = "".join([parts["train"], *(text if text.endswith("\n") else text + "\n" for text in extra)])
     # with a padding token, so that classifiers of the same texts can use this tokenizer (data.tokenizer_from)
     tokenizer = _tokenizer(config, [read.texts[i] for i in index["train"].tolist()] + extra, padding=True)
+    if isinstance(tokenizer, NgramTokenizer):
+        raise DataError(
+            f"data.tokenizer_from: {config.tokenizer_from!r} tokenizes into n-grams, which a language model cannot "
+            "predict one after another",
+            "pretrain with tokenizer: bpe or character",
+        )
     files = f" and {len(extra)} unlabelled files" if extra else ""
     bundle = language_model_bundle(parts, tokenizer, options, seed, source, f"{_kind(config)} tokenizer")
     bundle.notes[:0] = [*read.notes, f"a language model of the train split's texts{files}; labels unused"]
@@ -263,7 +276,7 @@ def read_texts(paths: list[Path], preprocessing: dict) -> tuple[Tensor, list[str
     """Texts for `lamina predict`, each line one text: plain files, the text column of CSV/TSV files (the training
     column: by name from a header, or by number in files without one), or the text field of JSONL files."""
     tokenizer = tokenizer_from_dict(preprocessing["tokenizer"])
-    if tokenizer.pad_id is None:
+    if tokenizer.pad_id is None or preprocessing.get("language_model"):
         raise DataError("this run is a language model", "use 'lamina generate RUN_DIR --prompt ...' instead")
     column = preprocessing.get("text_column", "text")
     texts: list[str] = []
