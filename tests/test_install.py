@@ -48,16 +48,19 @@ def test_install_command_runs_pip_of_this_python_with_laminas_requirement(monkey
     assert install_command("kornia") == "./python -m pip install 'kornia>=0.8'"
 
 
-def test_only_two_shipped_configs_need_a_package_beyond_the_base_install(monkeypatch):
-    """kornia (affine: 5 configs) and soundfile (fsdd) are base dependencies; HF tokenizers (one config's bpe,
-    with the hub client it brings) and vega_datasets (a CSV inside a package that brings pandas) are not."""
+def test_only_the_bpe_configs_and_one_csv_need_a_package_beyond_the_base_install(monkeypatch):
+    """kornia (affine: 5 configs) and soundfile (fsdd) are base dependencies; HF tokenizers (three SMS spam
+    configs' bpe, with the hub client it brings) and vega_datasets (a CSV inside a package that brings pandas) are
+    not."""
     base = base_distributions()
     assert {"kornia", "soundfile"} <= base and not {"tokenizers", "vega-datasets"} & base
     monkeypatch.setattr(packages, "installed", lambda name: name.replace("_", "-") in base)
     needs = {path.name: [p.path for p in missing_packages(load_config(path))] for path in CONFIGS}
     assert {name: paths for name, paths in needs.items() if paths} == {
         "seattle_temps_gru.yaml": ["data.path"],
+        "sms_spam_lm.yaml": ["data.tokenizer"],
         "sms_spam_rnn.yaml": ["data.tokenizer"],
+        "sms_spam_ulmfit.yaml": ["data.tokenizer"],
     }
 
 

@@ -104,6 +104,12 @@ def write(path: Path, document: dict) -> str:
         (["validate", "c.yaml"], {"data": {"name": "csv", "path": "rows.csv", "target": "y"}, "model": "mlp"},
          "CSV file 'rows.csv' does not exist (resolved to {here}/rows.csv)\n  hint: check data.path (relative to "
          "where you run lamina)"),
+        (["validate", "c.yaml"], {"data": {"name": "labelled_text", "path": ["a.tsv", "b/*.tsv"]}, "model": "rnn"},
+         "data.path: 'a.tsv' does not exist (resolved to {here}/a.tsv)\n  hint: give a file, a glob pattern such as "
+         "data/*.tsv, or a list of them (relative to where you run lamina)"),
+        (["validate", "c.yaml"], {"data": {"name": "text", "path": "corpus.txt"}, "model": "transformer"},
+         "text file 'corpus.txt' does not exist (resolved to {here}/corpus.txt)\n  hint: check data.path (relative "
+         "to where you run lamina)"),
         (["evaluate", "/no/such/run"], None,  # an absolute path is shown as given
          "run folder '/no/such/run' does not exist\n  hint: list runs with 'lamina runs'"),
     ],

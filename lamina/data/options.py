@@ -1,98 +1,31 @@
-"""The data sets a config can name, and their options: what every data set shares (augmentation, splits), what
-image data sets share (classes, few labels, pseudo-labels, reconstruction), then images, tables, audio, text,
-digit strings and time series; tables and arrays of your own are in lamina/data/table_options.py, and
-lamina/data/catalogue.py is the list of every built-in data set. Importing these does not import PyTorch (a
-data set's reader is imported when it is built).
+"""The data sets a config can name, and their options: what image data sets share (classes, few labels,
+pseudo-labels, reconstruction), then images, tables, audio, text, digit strings and time series. What every data
+set shares (augmentation, splits) is in base_options.py, the text data sets' options in text_options.py, tables
+and arrays of your own in table_options.py; lamina/data/catalogue.py is the list of every built-in data set.
+Importing these does not import PyTorch (a data set's reader is imported when it is built).
 """
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
-from typing_extensions import TypeAliasType
+from pydantic import Field, model_validator
 
-from lamina.core.options import Each, Names, Options, Seed
-from lamina.core.registry import Registry
+from lamina.core.options import Each, Names, Options
 from lamina.data.augment_options import augmentations
-from lamina.data.paths import package_name
+from lamina.data.base_options import Augmentations, DataOptions, SplitOptions, check_augmentations, datasets
+from lamina.data.text_options import LabelledTextOptions, TextOptions, TokenizerKind
 from lamina.tasks import tasks
 
-__all__ = ["datasets", "DataOptions", "SplitOptions", "ImageOptions", "PseudoLabelOptions", "check_augmentations"]
-
-# `inputs`: the kind of model input the data set gives, which decides the augmentations it can take;
-# `given`: it reads data passed from Python (lamina.train(config, data=...)), given to its function as `given`
-datasets = Registry("dataset", metadata={"inputs": "image", "given": False})
-
-# one named type, so pydantic builds its schema once for every data set rather than once per data set
-Augmentations = TypeAliasType("Augmentations", list[augmentations.union()])  # type: ignore[valid-type]
-
-
-class DataOptions(Options):
-    """Options every data set has."""
-
-    augment: Augmentations = []
-    """Augmentations of training batches, in order, by name with options (docs/guide.md lists them per kind of
-    input: random_crop, affine, cutmix, … for images; time_shift, noise, spec_augment, … for audio)."""
-
-    @field_validator("augment")
-    @classmethod
-    def _augmentations_fit_the_inputs(cls, value: list) -> list:
-        name = cls.model_fields["name"].default if "name" in cls.model_fields else None
-        inputs = datasets.get(name).metadata["inputs"] if name in datasets else None
-        if inputs not in (None, "arrays"):  # arrays: checked once their kind is known
-            check_augmentations(value, name, inputs)
-        return value
-
-    def optional_packages(self) -> dict[str, str]:
-        """A data file inside a package (`path: package:NAME/…`) needs that package; the bpe tokenizer needs
-        HF tokenizers."""
-        needed = {
-            option: package_name(value)
-            for option in type(self).model_fields
-            if option.endswith("path") and package_name(value := getattr(self, option))
-        }
-        if getattr(self, "tokenizer", None) == "bpe":
-            needed["tokenizer"] = "tokenizers"
-        return needed
-
-
-def check_augmentations(augment: list, name: str, inputs: str) -> None:
-    """ValueError naming the first augmentation that does not apply to `inputs` (image, audio, …)."""
-    for index, entry in enumerate(augment):
-        allowed = augmentations.get(entry.name).metadata["inputs"]
-        if inputs not in allowed:
-            fitting = [other.name for other in augmentations.values() if inputs in other.metadata["inputs"]]
-            raise ValueError(
-                f"[{index}] {entry.name} applies to {' and '.join(allowed)} inputs, but data set "
-                f"{name!r} gives {inputs} inputs; "
-                + (f"for {inputs} use: {', '.join(fitting)}" if fitting else "remove it")
-            )
-
-
-class SplitOptions(DataOptions):
-    """Options of data sets split at random into train, val and test."""
-
-    val_fraction: float = Field(0.1, ge=0, lt=1)
-    """Fraction of the data held out for validation (of the training data where an official test split exists)."""
-    test_fraction: float = Field(0.2, ge=0, lt=1)
-    """Fraction held out for the final test (ignored where the data set has an official test split)."""
-    stratify: bool = True
-    """Keep class proportions equal across splits (classification)."""
-    seed: Seed | None = None
-    """Seed of the split into train/val/test (and of the labelled subset); default: the run's seed. Fix it to
-    compare or ensemble runs of several seeds on the same held-out data."""
-    positive_class: Annotated[int, Field(ge=0)] | str | None = None
-    """Two-class data only: the class that sensitivity, specificity, the threshold chosen on val and the ROC and
-    precision-recall curves are about, by name (malignant) or by index in class order (0); default: the second
-    class (index 1). A number in quotes ('1') is a class name."""
-
-    @model_validator(mode="after")
-    def _leaves_training_data(self):
-        if self.val_fraction + self.test_fraction >= 0.95:
-            raise ValueError(
-                f"val_fraction + test_fraction is {self.val_fraction + self.test_fraction:g}, which leaves "
-                "almost nothing to train on; keep their sum below 0.95"
-            )
-        return self
+__all__ = [
+    "datasets",
+    "DataOptions",
+    "SplitOptions",
+    "ImageOptions",
+    "PseudoLabelOptions",
+    "check_augmentations",
+    "TokenizerKind",
+    "TextOptions",
+    "LabelledTextOptions",
+]
 
 
 class PseudoLabelOptions(Options):
@@ -230,8 +163,6 @@ class BreastCancerOptions(SplitOptions):
 
 # ---- sequences ------------------------------------------------------------------------------------------
 
-TokenizerKind = Literal["character", "bpe"]
-
 
 @datasets.register("lamina.data.audio:audio", inputs="audio")
 class AudioOptions(SplitOptions):
@@ -316,58 +247,9 @@ class DigitStringsOptions(DataOptions):
         return self
 
 
-@datasets.register("lamina.data.text:text", inputs="text")
-class TextOptions(DataOptions):
-    """A plain-text corpus for next-token language modeling, split into contiguous train/val/test stretches."""
-
-    name: Literal["text"] = "text"
-    path: str
-    """The text file (UTF-8)."""
-    tokenizer: TokenizerKind = "character"
-    """character (one token per character) or bpe (byte-level BPE trained on the train split)."""
-    vocab_size: int = Field(1024, ge=260)
-    """Vocabulary size of the bpe tokenizer (ignored by character)."""
-    context: int = Field(64, ge=2)
-    """Tokens per training window: the model's context length (nanoGPT's block_size)."""
-    val_fraction: float = Field(0.1, ge=0, lt=1)
-    """Fraction of the text (after train) for validation."""
-    test_fraction: float = Field(0.0, ge=0, lt=1)
-    """Fraction of the text (at the end) for the final test; 0 = no test split, as nanoGPT."""
-    windows_per_epoch: int = Field(3000, ge=1)
-    """Random training windows per epoch; validation runs after each epoch (3000 windows = 250 steps of 12)."""
-    eval_windows: int | None = Field(None, ge=1)
-    """Evaluate on at most this many windows per split (faster); default: every window of the split."""
-
-    @model_validator(mode="after")
-    def _leaves_training_text(self):
-        if self.val_fraction <= 0 or self.val_fraction + self.test_fraction >= 0.95:
-            raise ValueError("val_fraction must be above 0 and val_fraction + test_fraction below 0.95")
-        return self
-
-
-@datasets.register("lamina.data.text:labelled_text", inputs="text")
-class LabelledTextOptions(SplitOptions):
-    """Labelled text, one sample per line: a TSV/CSV file with a text column and a label column."""
-
-    name: Literal["labelled_text"] = "labelled_text"
-    path: str
-    """The TSV or CSV file."""
-    text_column: str | int = "text"
-    """Column holding the text: a header name, or a 0-based index for files without a header."""
-    label_column: str | int = "label"
-    """Column holding the class label: a header name or a 0-based index."""
-    header: bool = True
-    """Whether the first line names the columns."""
-    separator: str | None = None
-    """Field separator; default: tab for .tsv/.txt files and files without a suffix, comma for .csv."""
-    tokenizer: TokenizerKind = "character"
-    """character, or bpe (byte-level BPE trained on the train split)."""
-    vocab_size: int = Field(2000, ge=260)
-    """Vocabulary size of the bpe tokenizer (ignored by character)."""
-    max_length: int = Field(256, ge=1)
-    """Longer texts are truncated to this many tokens."""
-    lowercase: bool = False
-    """Lower-case every text before tokenizing."""
+# text: the options are in lamina/data/text_options.py
+datasets.register("lamina.data.text:text", inputs="text")(TextOptions)
+datasets.register("lamina.data.text:labelled_text", inputs="text")(LabelledTextOptions)
 
 
 @datasets.register("lamina.data.timeseries:timeseries", inputs="sequence")

@@ -1,15 +1,17 @@
-"""Where data comes from: a data.path (a file, a folder, or a file shipped inside an installed package)."""
+"""Where data comes from: a data.path (a file, a folder, or a file shipped inside an installed package), or the
+files a list of paths and glob patterns names."""
 
 from __future__ import annotations
 
+import glob
 import importlib.util
 from pathlib import Path
 from typing import Any
 
-from lamina.core.errors import DataError
+from lamina.core.errors import DataError, resolved
 from lamina.core.packages import install_command
 
-__all__ = ["data_path", "package_name", "absolute_paths", "IMAGE_SUFFIXES"]
+__all__ = ["data_path", "data_files", "package_name", "absolute_paths", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -78,3 +80,34 @@ def absolute_paths(options: Any) -> Any:
 
 def _absolute(text: str) -> str:
     return text if text.startswith("package:") else str(Path(text).expanduser().resolve())
+
+
+def data_files(spec: str | list[str], option: str) -> list[Path]:
+    """The files a path option names: a file, a glob pattern (`*`, `?`, `[…]`, `**`) or a list of them, in the order
+    given (a pattern's matches sorted); each file once. DataError for a name that is missing or matches nothing.
+
+    Example:
+        >>> [path.name for path in data_files(["package:lamina/data/path*.py"], "data.path")]
+        ['paths.py']
+    """
+    found: dict[Path, None] = {}
+    for text in [spec] if isinstance(spec, str) else spec:
+        path = data_path(text)
+        if any(character in str(path) for character in "*?["):
+            matches = sorted(Path(match) for match in glob.glob(str(path), recursive=True) if Path(match).is_file())
+            if not matches:
+                raise DataError(
+                    f"{option}: the pattern {text!r}{resolved(path)} matches no files",
+                    "check the pattern and the folder",
+                )
+            found.update(dict.fromkeys(matches))
+        elif path.is_file():
+            found[path] = None
+        else:
+            raise DataError(
+                f"{option}: {text!r} does not exist{resolved(path)}"
+                if not path.exists()
+                else f"{option}: {text!r} is a folder",
+                "give a file, a glob pattern such as data/*.tsv, or a list of them (relative to where you run lamina)",
+            )
+    return list(found)

@@ -7,7 +7,6 @@ from the train split only; the same `TableEncoder` turns new rows into model inp
 from __future__ import annotations
 
 import csv
-import io
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from lamina.core.errors import DataError, did_you_mean, resolved
 from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.checks import read_utf8
 from lamina.data.columns import Source, is_missing, mostly_numbers, numbers_of, read_number, targets_of
+from lamina.data.lines import delimited_rows, separator_hint, split_lines
 from lamina.data.options import BreastCancerOptions, SplitOptions
 from lamina.data.paths import data_path
 from lamina.data.spec import DataSpec
@@ -138,16 +138,8 @@ def read_table_lines(path: Path, separator: str = ",") -> tuple[list[str], dict[
             f"CSV file {str(path)!r} does not exist{resolved(path)}",
             "check data.path (relative to where you run lamina)",
         )
-    reader = csv.reader(io.StringIO(read_utf8(path, "CSV file ", strip_bom=True), newline=""), delimiter=separator)
-    rows, lines, previous = [], [], 0
-    try:
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                rows.append(row)
-                lines.append(previous + 1)  # a quoted field may span lines: the row starts after the last one
-            previous = reader.line_num
-    except csv.Error as error:
-        raise DataError(f"CSV file {path}, line {reader.line_num}: {error}", "check the quoting on that line") from None
+    file_lines = split_lines(read_utf8(path, "CSV file ", strip_bom=True))
+    rows, lines = delimited_rows(file_lines, separator, path, "CSV file ")
     if len(rows) < 2:
         raise DataError(f"CSV file {path} has no data rows", "the first line must be a header, then one row per sample")
     header = [name.strip() for name in rows[0]]
@@ -163,17 +155,27 @@ def read_table_lines(path: Path, separator: str = ",") -> tuple[list[str], dict[
         if len(row) != len(header):
             raise DataError(
                 f"CSV file {path}, line {line}: {len(row)} fields, but the header has {len(header)}",
-                f"check data.separator ({separator!r}) and quoting on that line",
+                separator_hint(file_lines[line - 1], separator, len(header))
+                or (
+                    "a field holds the separator without quotes around it: quote that field"
+                    if len(row) > len(header)
+                    else "a value is missing on that line: add it (an empty field keeps its separator)"
+                ),
             )
     return header, {name: [row[i].strip() for row in rows[1:]] for i, name in enumerate(header)}, lines[1:]
 
 
-def check_column(name: str, header: list[str], source: Path | Source, option: str) -> None:
+def check_column(
+    name: str, header: list[str], source: Path | Source, option: str, separator: str | None = None
+) -> None:
+    """A DataError when `name` is not a column; the hint names the separator when the header of a delimited file
+    (`separator` given) is one column that splits at another."""
     if name not in header:
         suggestion = did_you_mean(name, header)
         guess = f"did you mean {suggestion!r}? " if suggestion else ""
         described = source.described if isinstance(source, Source) else f"CSV file {source}"
-        raise DataError(f"{option}: {described} has no column {name!r}", f"{guess}columns: {', '.join(header)}")
+        hint = separator_hint(header[0], separator, 2) if separator is not None and len(header) == 1 else None
+        raise DataError(f"{option}: {described} has no column {name!r}", hint or f"{guess}columns: {', '.join(header)}")
 
 
 def table_bundle(
@@ -264,9 +266,10 @@ def table_from_columns(
     """A table given as columns of strings (each row's line or row number in `places`, its split in `split_of`
     where splits were given) → a DataBundle: rows without a target dropped, missing values handled as
     data.missing says, numeric columns checked."""
-    check_column(config.target, header, source, "data.target")
+    separator = getattr(config, "separator", None)  # delimited files only
+    check_column(config.target, header, source, "data.target", separator)
     for name in [*(config.features or []), *config.ignore, *(config.categorical or [])]:
-        check_column(name, header, source, "data.features/ignore/categorical")
+        check_column(name, header, source, "data.features/ignore/categorical", separator)
     features = config.features or [n for n in header if n != config.target and n not in config.ignore]
     if config.target in features:
         raise DataError(f"data.features includes the target column {config.target!r}", "remove it from data.features")

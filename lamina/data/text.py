@@ -1,27 +1,44 @@
-"""Text: a plain-text corpus for language modeling, and labelled text (TSV/CSV) for classification.
+"""Text: a plain-text corpus for language modeling, and labelled texts (TSV/CSV/JSONL, lamina/data/labelled_files.py)
+for classification — or, to pretrain a classifier (ULMFiT), a language model of those texts.
 
-Tokenizers are trained on the train split only and saved with the run (data.json). Language-model splits are
-contiguous stretches of the text (train first, then val, then test, as nanoGPT's 90/10 split); an epoch is
+Tokenizers are trained on the train split only and saved with the run (data.json); a classifier can take the
+tokenizer of the language model it starts from (data.tokenizer_from). Language-model splits are contiguous
+stretches of the text (train first, then val, then test, as nanoGPT's 90/10 split); an epoch is
 `windows_per_epoch` windows at random offsets drawn from (seed, epoch), so resuming replays them exactly.
 """
 
 from __future__ import annotations
 
-import csv
+import json
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from lamina.core.errors import DataError, did_you_mean
+from lamina.core.errors import DataError, resolved
 from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.checks import read_utf8
-from lamina.data.options import LabelledTextOptions, TextOptions
-from lamina.data.paths import data_path
+from lamina.data.labelled_files import LabelledTexts, class_targets, is_jsonl, read_labelled
+from lamina.data.lines import delimited_rows, split_lines
+from lamina.data.ngrams import NgramTokenizer
+from lamina.data.paths import data_files, data_path
 from lamina.data.spec import DataSpec
+from lamina.data.text_options import LabelledTextOptions, LanguageModelWindows, TextOptions
 from lamina.data.tokenizers import CharacterTokenizer, encode_texts, tokenizer_from_dict, train_tokenizer
 
-__all__ = ["TrimPadding", "pad_sequences", "read_texts", "text_windows", "random_windows", "text", "labelled_text"]
+__all__ = [
+    "TrimPadding",
+    "pad_sequences",
+    "read_texts",
+    "read_text_file",
+    "text_windows",
+    "random_windows",
+    "language_model_bundle",
+    "text",
+    "labelled_text",
+    "labelled_splits",
+    "tokenizer_of_run",
+]
 
 
 class TrimPadding:
@@ -47,11 +64,14 @@ def pad_sequences(sequences: list[list[int]], max_length: int, pad_id: int) -> T
     return padded
 
 
-def _read_file(path: Path) -> str:
+def read_text_file(path: Path) -> str:
+    """A text file's content, its line breaks `\n` (a `\r\n` becomes `\n`; lamina/data/lines.py)."""
     if not path.is_file():
-        raise DataError(f"text file {str(path)!r} does not exist", "check data.path (relative to where you run lamina)")
-    # newlines translated as Path.read_text does (\r\n and \r become \n)
-    return read_utf8(path).replace("\r\n", "\n").replace("\r", "\n")
+        raise DataError(
+            f"text file {str(path)!r} does not exist{resolved(path)}",
+            "check data.path (relative to where you run lamina)",
+        )
+    return read_utf8(path).replace("\r\n", "\n")
 
 
 # ---- language modeling -----------------------------------------------------------------------------------
@@ -73,35 +93,26 @@ def random_windows(tokens: Tensor, context: int, count: int, seed: int, epoch: i
     return Split(tokens[index], tokens[index + 1])
 
 
-def text(config: TextOptions, seed: int) -> DataBundle:
-    """Plain text for language modeling (tiny shakespeare, your corpus): next-token prediction."""
-    path = data_path(config.path)
-    corpus = _read_file(path)
-    train_end = int(len(corpus) * (1 - config.val_fraction - config.test_fraction))
-    val_end = int(len(corpus) * (1 - config.test_fraction))
-    parts = {"train": corpus[:train_end], "val": corpus[train_end:val_end], "test": corpus[val_end:]}
-    if config.test_fraction == 0:
-        del parts["test"]
-    if config.tokenizer == "character":  # an unknown token only when val/test hold characters train lacks
-        unseen = set("".join(parts.values())) - set(parts["train"])
-        tokenizer = CharacterTokenizer.train([parts["train"]], padding=False, unknown=bool(unseen))
-    else:
-        tokenizer = train_tokenizer(config.tokenizer, [parts["train"]], config.vocab_size, padding=False)
+def language_model_bundle(
+    parts: dict[str, str], tokenizer, windows: LanguageModelWindows, seed: int, source: dict, described: str
+) -> DataBundle:
+    """Text split into parts ('train', 'val' and maybe 'test') → token streams → windows: random training windows
+    drawn afresh each epoch, every non-overlapping window of the other parts."""
     streams = {name: torch.tensor(tokenizer.encode(part), dtype=torch.long) for name, part in parts.items()}
     for name, stream in streams.items():
-        if len(stream) <= config.context + 1:
+        if len(stream) <= windows.context + 1:
             raise DataError(
-                f"the {name} part of {path} has {len(stream)} tokens, fewer than a window of {config.context + 1}",
-                "use a longer text or a smaller data.context",
+                f"the {name} part of the text has {len(stream)} tokens, fewer than a window of {windows.context + 1}",
+                "use a longer text or a smaller context",
             )
-    context, count, train_stream = config.context, config.windows_per_epoch, streams["train"]
+    context, count, train_stream = windows.context, windows.windows_per_epoch, streams["train"]
 
     def epoch_split(run_seed: int, epoch: int) -> Split:
         return random_windows(train_stream, context, count, run_seed, epoch)
 
     splits = {"train": epoch_split(seed, 0)}
     for name in [name for name in streams if name != "train"]:
-        splits[name] = text_windows(streams[name], context, config.eval_windows)
+        splits[name] = text_windows(streams[name], context, windows.eval_windows)
     spec = DataSpec(
         kind="text",
         task="language_modeling",
@@ -119,94 +130,64 @@ def text(config: TextOptions, seed: int) -> DataBundle:
         "type": "text",
         "tokenizer": tokenizer.to_dict(),
         "max_length": context,
-        "source": {"dataset": "text", "path": str(path)},
+        "language_model": True,
+        "source": source,
     }
     sizes = ", ".join(f"{name} {len(stream):,}" for name, stream in streams.items())
-    notes = [f"{config.tokenizer} tokenizer, {tokenizer.size} tokens; tokens per split: {sizes}"]
+    notes = [f"{described}, {tokenizer.size} tokens; tokens per split: {sizes}"]
     return DataBundle(spec, splits, preprocessing, _identity, notes, epoch_split=epoch_split)
+
+
+def text(config: TextOptions, seed: int) -> DataBundle:
+    """Plain text for language modeling (tiny shakespeare, your corpus): next-token prediction."""
+    path = data_path(config.path)
+    corpus = read_text_file(path)
+    train_end = int(len(corpus) * (1 - config.val_fraction - config.test_fraction))
+    val_end = int(len(corpus) * (1 - config.test_fraction))
+    parts = {"train": corpus[:train_end], "val": corpus[train_end:val_end], "test": corpus[val_end:]}
+    if config.test_fraction == 0:
+        del parts["test"]
+    if config.tokenizer == "character":  # an unknown token only when val/test hold characters train lacks
+        unseen = set("".join(parts.values())) - set(parts["train"])
+        tokenizer = CharacterTokenizer.train([parts["train"]], padding=False, unknown=bool(unseen))
+    else:
+        tokenizer = train_tokenizer(config.tokenizer, [parts["train"]], config.vocab_size, padding=False)
+    source = {"dataset": "text", "path": str(path)}
+    return language_model_bundle(parts, tokenizer, config, seed, source, f"{config.tokenizer} tokenizer")
 
 
 def _identity(inputs: Tensor) -> Tensor:
     return inputs
 
 
-# ---- labelled text (classification) ------------------------------------------------------------------------
+# ---- labelled text (classification, or a language model of its texts) --------------------------------------
 
 
-def read_labelled(path: Path, config: LabelledTextOptions) -> tuple[list[str], list[str]]:
-    """(texts, labels) of a TSV/CSV file; tab-separated files are split on tabs only (quotes are text)."""
-    content = _read_file(path)
-    separator = config.separator or ("," if path.suffix.lower() == ".csv" else "\t")
-    rows, lines = [], []  # the rows that are not blank, and their line numbers
-    if separator == "\t":
-        for line, text in enumerate(content.splitlines(), start=1):
-            if text.strip():
-                rows.append(text.split("\t"))
-                lines.append(line)
-    else:
-        reader, previous = csv.reader(content.splitlines(), delimiter=separator), 0
-        try:
-            for row in reader:
-                if row:
-                    rows.append(row)
-                    lines.append(previous + 1)
-                previous = reader.line_num
-        except csv.Error as error:
-            raise DataError(f"{path}, line {reader.line_num}: {error}", "check the quoting on that line") from None
-    if not rows:
-        raise DataError(f"{path} is empty", "one labelled text per line, after a header line (data.header)")
-    header = rows.pop(0) if config.header else []
-    lines = lines[1:] if config.header else lines
-    columns = []
-    for option in ("text_column", "label_column"):
-        column = getattr(config, option)
-        if isinstance(column, str):
-            if column not in header:
-                guess = did_you_mean(column, header)
-                hint = (f"did you mean {guess!r}? " if guess else "") + (
-                    f"columns: {', '.join(header)}"
-                    if header
-                    else "the file has no header (header: false): give a 0-based column number"
-                )
-                raise DataError(f"data.{option}: {path} has no column {column!r}", hint)
-            column = header.index(column)
-        columns.append(column)
-    text_index, label_index = columns
-    width = len(header) if header else max(columns) + 1
-    texts, labels = [], []
-    for line, row in zip(lines, rows, strict=True):
-        if len(row) <= max(text_index, label_index):
-            raise DataError(
-                f"{path}, line {line}: {len(row)} fields, expected at least {max(columns) + 1}",
-                f"check data.separator ({separator!r})",
-            )
-        text = row[text_index]
-        if len(row) > width and text_index == width - 1:  # the separator also occurs inside the last column
-            text = separator.join(row[text_index:])
-        texts.append(text.lower() if config.lowercase else text)
-        labels.append(row[label_index].strip())
-    if len(texts) < 4:
-        raise DataError(f"{path} has {len(texts)} labelled texts", "a classifier needs at least a few per class")
-    return texts, labels
+def labelled_splits(config: LabelledTextOptions, seed: int) -> tuple[LabelledTexts, Tensor, list[str], dict]:
+    """The texts as read, their class indices (N,), the class names, and the row indices of each split (train,
+    val, test) — the split every run of this data with this seed has (bench/ uses it for other learners)."""
+    read = read_labelled(config)
+    targets, class_names = class_targets(read, config.class_names)
+    if len(set(targets)) < 2:
+        raise DataError(
+            f"every text of data.path is labelled {class_names[targets[0]]!r}", "classification needs two classes"
+        )
+    targets = torch.tensor(targets)
+    fractions = {"test": config.test_fraction, "val": config.val_fraction}
+    return read, targets, class_names, split_indices(targets, len(targets), fractions, seed, config.stratify)
 
 
 def labelled_text(config: LabelledTextOptions, seed: int) -> DataBundle:
-    """Text classification from a TSV/CSV file (SMS spam, reviews, ...)."""
-    path = data_path(config.path)
-    texts, labels = read_labelled(path, config)
-    class_names = sorted(set(labels))
-    if len(class_names) < 2:
-        raise DataError(f"{path} has a single label {class_names[0]!r}", "classification needs at least two classes")
-    lookup = {name: i for i, name in enumerate(class_names)}
-    targets = torch.tensor([lookup[label] for label in labels])
-    fractions = {"test": config.test_fraction, "val": config.val_fraction}
-    index = split_indices(targets, len(targets), fractions, seed, config.stratify)
-    tokenizer = train_tokenizer(
-        config.tokenizer, [texts[i] for i in index["train"].tolist()], config.vocab_size, padding=True
-    )
-    encoded = pad_sequences(encode_texts(tokenizer, texts), config.max_length, tokenizer.pad_id)
+    """Text classification from TSV/CSV/JSONL files (SMS spam, reviews, ...)."""
+    read, targets, class_names, index = labelled_splits(config, seed)
+    source = {"dataset": "labelled_text", "path": [str(path) for path in data_files(config.path, "data.path")]}
+    train_texts = [read.texts[i] for i in index["train"].tolist()]
+    if config.language_model is not None:
+        return _language_model_of_texts(config, read, index, seed, source)
+    tokenizer = _tokenizer(config, train_texts, padding=True)
+    ids = encode_texts(tokenizer, read.texts)
+    encoded = pad_sequences(ids, config.max_length, tokenizer.pad_id)
     splits = {name: Split(encoded[rows], targets[rows]) for name, rows in index.items()}
-    truncated = sum(len(ids) > config.max_length for ids in encode_texts(tokenizer, texts))
     spec = DataSpec(
         kind="text",
         task="classification",
@@ -221,39 +202,123 @@ def labelled_text(config: LabelledTextOptions, seed: int) -> DataBundle:
         "max_length": encoded.shape[1],
         "lowercase": config.lowercase,
         "text_column": config.text_column,
-        "source": {"dataset": "labelled_text", "path": str(path)},
+        "source": source,
     }
+    truncated = sum(len(sequence) > config.max_length for sequence in ids)
     notes = [
-        f"{config.tokenizer} tokenizer, {tokenizer.size} tokens; {truncated} texts truncated to "
-        f"{config.max_length} tokens"
+        *read.notes,
+        f"{_kind(config)} tokenizer, {tokenizer.size} tokens; {truncated} texts truncated to {config.max_length} tokens",
     ]
     return DataBundle(
         spec, {k: splits[k] for k in ("train", "val", "test")}, preprocessing, TrimPadding(tokenizer.pad_id), notes
     )
 
 
+def _language_model_of_texts(
+    config: LabelledTextOptions, read: LabelledTexts, index: dict, seed: int, source: dict
+) -> DataBundle:
+    """The train split's texts (one per line) and unlabelled_text for training, the val split's for validation."""
+    options = config.language_model
+    extra = [
+        read_text_file(path) for path in data_files(options.unlabelled_text, "data.language_model.unlabelled_text")
+    ]
+    if config.lowercase:
+        extra = [text.lower() for text in extra]
+    parts = {name: "\n".join(read.texts[i] for i in index[name].tolist()) + "\n" for name in ("train", "val")}
+    parts["train"] = "".join([parts["train"], *(text if text.endswith("\n") else text + "\n" for text in extra)])
+    # with a padding token, so that classifiers of the same texts can use this tokenizer (data.tokenizer_from)
+    tokenizer = _tokenizer(config, [read.texts[i] for i in index["train"].tolist()] + extra, padding=True)
+    if isinstance(tokenizer, NgramTokenizer):
+        raise DataError(
+            f"data.tokenizer_from: {config.tokenizer_from!r} tokenizes into n-grams, which a language model cannot "
+            "predict one after another",
+            "pretrain with tokenizer: bpe or character",
+        )
+    files = f" and {len(extra)} unlabelled files" if extra else ""
+    bundle = language_model_bundle(parts, tokenizer, options, seed, source, f"{_kind(config)} tokenizer")
+    bundle.notes[:0] = [*read.notes, f"a language model of the train split's texts{files}; labels unused"]
+    return bundle
+
+
+def _kind(config: LabelledTextOptions) -> str:
+    return f"{config.tokenizer_from}'s" if config.tokenizer_from else config.tokenizer
+
+
+def _tokenizer(config: LabelledTextOptions, texts: list[str], padding: bool):
+    if config.tokenizer_from is not None:
+        return tokenizer_of_run(config.tokenizer_from)
+    return train_tokenizer(config.tokenizer, texts, config.vocab_size, padding=padding, ngrams=config.ngrams)
+
+
+def tokenizer_of_run(source: str):
+    """The tokenizer a run folder's data was tokenized with (its data.json), for data.tokenizer_from."""
+    record_path = data_path(source) / "data.json"
+    try:
+        record = json.loads(record_path.read_text())
+        saved = record["preprocessing"]["tokenizer"]
+    except FileNotFoundError:
+        raise DataError(
+            f"data.tokenizer_from: {source!r} is not a run folder (it has no data.json)",
+            "give the folder of a finished run trained on text, e.g. runs/<language model run>",
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DataError(f"data.tokenizer_from: the run {source!r} has no tokenizer in its data.json", None) from None
+    if not saved.get("padding", False):
+        raise DataError(
+            f"data.tokenizer_from: the tokenizer of {source!r} has no padding token (a language model of data: text)",
+            "pretrain on data: {name: labelled_text, language_model: {unlabelled_text: [your corpus]}} instead; "
+            "its tokenizer pads",
+        )
+    return tokenizer_from_dict(saved)
+
+
+# ---- texts to classify (lamina predict) ---------------------------------------------------------------------
+
+
 def read_texts(paths: list[Path], preprocessing: dict) -> tuple[Tensor, list[str]]:
-    """Texts for `lamina predict`: a CSV (its text column) or a plain file of one text per line."""
+    """Texts for `lamina predict`, each line one text: plain files, the text column of CSV/TSV files (the training
+    column: by name from a header, or by number in files without one), or the text field of JSONL files."""
     tokenizer = tokenizer_from_dict(preprocessing["tokenizer"])
+    if tokenizer.pad_id is None or preprocessing.get("language_model"):
+        raise DataError("this run is a language model", "use 'lamina generate RUN_DIR --prompt ...' instead")
+    column = preprocessing.get("text_column", "text")
     texts: list[str] = []
     for path in paths:
-        if path.suffix.lower() == ".csv":
-            rows = [row for row in csv.reader(_read_file(path).splitlines()) if row]
-            column = preprocessing.get("text_column", "text")
-            if isinstance(column, int):  # trained on a file without a header: the same column, no header here
+        lines, suffix = split_lines(read_text_file(path)), path.suffix.lower()
+        if is_jsonl(path, "auto"):
+            texts += _jsonl_texts(path, lines, column if isinstance(column, str) else "text")
+        elif suffix in (".csv", ".tsv"):
+            if suffix == ".csv":
+                rows = delimited_rows(lines, ",", path)[0]
+            else:  # tabs only: quotes are text, as in training
+                rows = [line.split("\t") for line in lines if line.strip()]
+            if isinstance(column, int):  # trained on files without a header: the same column, no header here
                 texts += [row[column] for row in rows if len(row) > column]
                 continue
-            if column not in rows[0]:
+            if not rows or column not in rows[0]:
                 raise DataError(
                     f"{path} has no column {column!r}",
-                    f"columns: {', '.join(rows[0])}; or pass a .txt file, one text per line",
+                    f"columns: {', '.join(rows[0]) if rows else 'none'}; or pass a .txt file, one text per line",
                 )
-            texts += [row[rows[0].index(column)] for row in rows[1:]]
+            texts += [row[rows[0].index(column)] for row in rows[1:] if len(row) > rows[0].index(column)]
         else:
-            texts += [line for line in _read_file(path).splitlines() if line.strip()]
+            texts += [line for line in lines if line.strip()]
     if preprocessing.get("lowercase"):
         texts = [text.lower() for text in texts]
-    if tokenizer.pad_id is None:
-        raise DataError("this run is a language model", "use 'lamina generate RUN_DIR --prompt ...' instead")
     encoded = pad_sequences(encode_texts(tokenizer, texts), preprocessing["max_length"], tokenizer.pad_id)
     return encoded, [text if len(text) <= 40 else text[:37] + "..." for text in texts]
+
+
+def _jsonl_texts(path: Path, lines: list[str], field: str) -> list[str]:
+    texts = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line, strict=False)
+        except ValueError as error:
+            raise DataError(f"{path}, line {number} is not JSON: {error}", "one JSON object per line") from None
+        if not isinstance(record, dict) or not isinstance(record.get(field), str):
+            raise DataError(f"{path}, line {number} has no text field {field!r}", "one JSON object per line")
+        texts.append(record[field])
+    return texts

@@ -1,4 +1,5 @@
-"""Tokenizers: text ↔ token ids. Character-level, or byte-level BPE trained on the train split (HF `tokenizers`).
+"""Tokenizers: text ↔ token ids. Character-level, byte-level BPE trained on the train split (HF `tokenizers`), or
+fastText's words and n-grams (lamina/data/ngrams.py).
 
 A tokenizer is saved with its run as plain JSON (in data.json under preprocessing.tokenizer), never pickled:
 
@@ -10,9 +11,11 @@ A tokenizer is saved with its run as plain JSON (in data.json under preprocessin
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from lamina.core.errors import DataError
 from lamina.core.packages import install_command
+from lamina.data.ngrams import NgramTokenizer
 
 __all__ = ["CharacterTokenizer", "BPETokenizer", "train_tokenizer", "tokenizer_from_dict", "PAD"]
 
@@ -119,10 +122,13 @@ class BPETokenizer:
         return {"type": "bpe", "padding": self.pad_id is not None, "tokenizer": json.loads(self.tokenizer.to_str())}
 
 
-def train_tokenizer(kind: str, texts: list[str], vocab_size: int, padding: bool):
-    """A tokenizer of `kind` ('character' or 'bpe') trained on `texts` (the train split only)."""
+def train_tokenizer(kind: str, texts: list[str], vocab_size: int, padding: bool, ngrams: Any = None):
+    """A tokenizer of `kind` ('character', 'bpe' or 'ngrams') trained on `texts` (the train split only); `ngrams`
+    holds the n-gram tokenizer's options (lamina.data.text_options.NgramOptions)."""
     if kind == "character":
         return CharacterTokenizer.train(texts, padding=padding)
+    if kind == "ngrams":
+        return NgramTokenizer.train(texts, ngrams.word_ngrams, ngrams.char_ngrams, ngrams.buckets, ngrams.min_count)
     return BPETokenizer.train(texts, vocab_size, padding=padding)
 
 
@@ -130,6 +136,8 @@ def tokenizer_from_dict(record: dict):
     """The tokenizer saved in a run's data.json."""
     if record["type"] == "character":
         return CharacterTokenizer(record["vocabulary"], record["padding"], record["unknown"])
+    if record["type"] == "ngrams":
+        return NgramTokenizer.from_dict(record)
     tokenizers = _require_tokenizers()
     return BPETokenizer(tokenizers.Tokenizer.from_str(json.dumps(record["tokenizer"])))
 

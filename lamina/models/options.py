@@ -1,6 +1,7 @@
 """The model families a config can name, and their options: mlp, cnn, resnet and autoencoder for fixed-size
-inputs; rnn, hybrid (CNN → RNN), transformer and moe (mixture of experts) for sequences. This module is the list
-of built-in families. Importing it does not import PyTorch; a family's builder is imported when a model is built.
+inputs; rnn, hybrid (CNN → RNN), transformer and moe (mixture of experts) for sequences; fasttext (a bag of
+word and n-gram embeddings) for short texts. This module is the list of built-in families (the ResNet presets are
+in presets.py). Importing it does not import PyTorch; a family's builder is imported when a model is built.
 
 Every layer width (units, channels, embedding and code sizes) is a `Width`: a whole number from 1 to 65,536.
 """
@@ -11,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from lamina.core.options import Each, Options
 from lamina.core.registry import Registry
+from lamina.models.presets import PRESETS
 
 __all__ = [
     "models",
@@ -126,31 +128,6 @@ class Stage(Options):
     projection shortcut: He et al.) or 'conv_pool' (conv-BN-ReLU, then max pooling by `stride`: ResNet-9)."""
 
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "resnet18": {"block": "basic", "stem": "auto", "stem_channels": 64,
-                 "stages": [{"channels": c, "blocks": 2, "stride": s} for c, s in ((64, 1), (128, 2), (256, 2), (512, 2))]},
-    "resnet34": {"block": "basic", "stem": "auto", "stem_channels": 64,
-                 "stages": [{"channels": c, "blocks": n, "stride": s}
-                            for c, n, s in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))]},
-    "resnet50": {"block": "bottleneck", "stem": "auto", "stem_channels": 64,
-                 "stages": [{"channels": c, "blocks": n, "stride": s}
-                            for c, n, s in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))]},
-    # Page's DAWNBench ResNet-9: prep conv, conv+pool+residual, conv+pool, conv+pool+residual, max pool, ×0.125
-    "resnet9": {"block": "basic", "stem": "small", "stem_channels": 64, "global_pool": "max", "output_scale": 0.125,
-                "stages": [{"channels": c, "blocks": n, "stride": 2, "transition": "conv_pool"}
-                           for c, n in ((128, 1), (256, 0), (512, 1))]},
-    # Jordan's airbench93 (2024): signed 2×2 patch whitening, then three conv → pool → BN → GELU → conv → BN → GELU
-    # groups of 64, 128, 128 channels with identity-initialized filters, fixed norm scales, fast norm statistics
-    "airbench": {"block": "plain", "stem": "whitened_signed", "whitening_size": 2, "global_pool": "max",
-                 "output_scale": 1 / 9, "activation": "gelu", "pool_before_norm": True, "train_norm_scales": False,
-                 "identity_init": True, "norm_momentum": 0.4,
-                 "stages": [{"channels": c, "blocks": 1, "stride": 2, "transition": "conv_pool"} for c in (64, 128, 128)]},
-    # small and fast: MNIST-sized images in seconds per epoch
-    "small": {"block": "basic", "stem": "small", "stem_channels": 16,
-              "stages": [{"channels": c, "blocks": 1, "stride": s} for c, s in ((16, 1), (32, 2), (64, 2))]},
-}  # fmt: skip
-
-
 @models.register("lamina.models.resnet:build_resnet")
 class ResNetOptions(ModelOptions):
     """Residual network for images: basic or bottleneck blocks, stages of any depth and width, small or large stem."""
@@ -209,7 +186,8 @@ class ResNetOptions(ModelOptions):
         if not isinstance(value, dict):
             return value
         preset = value.get("preset", "small")
-        return {**PRESETS.get(preset, {}), **value}
+        # a preset that is not a name is left for the field's own check to refuse
+        return {**(PRESETS.get(preset, {}) if isinstance(preset, str) else {}), **value}
 
     @model_validator(mode="after")
     def _scaled_widths_fit(self):
@@ -385,3 +363,20 @@ class MixtureOptions(TransformerOptions):
         if self.top_k > self.experts:
             raise ValueError(f"top_k {self.top_k} is more than the {self.experts} experts")
         return self
+
+
+@models.register("lamina.models.fasttext:build_fasttext", reads_tokens=True)
+class FastTextOptions(ModelOptions):
+    """Bag of token embeddings, averaged, then a linear layer or one hidden layer (fastText; with tokenizer:
+    ngrams the tokens are words, word n-grams and character n-grams)."""
+
+    name: Literal["fasttext"] = "fasttext"
+    embedding_size: Width = 64
+    """Size of each token's embedding (fastText's dim)."""
+    hidden_size: Width | None = None
+    """Width of one hidden layer (ReLU) between the averaged embedding and the head; null: linear, as fastText."""
+    dropout: float = Field(0.0, ge=0, lt=1)
+    """Dropout on the averaged embedding (and after the hidden layer)."""
+    token_dropout: float = Field(0.0, ge=0, lt=1)
+    """Leave out this fraction of each training text's tokens, drawn afresh each step (the word dropout of Iyyer
+    et al.'s deep averaging networks, 2015): no single word or n-gram can carry a text."""

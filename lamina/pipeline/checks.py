@@ -3,7 +3,9 @@ so `prepare` reports every problem at once (exit 2) before anything is written."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 from torch import nn
 
@@ -112,6 +114,29 @@ def modules_exist(config: Config, data: DataBundle, model: nn.Module) -> list[Pr
     ]
 
 
+def pretrained_tokens_match(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
+    """Weights from a run trained on text (model.init_from) mean what they meant only with the same tokenizer: an
+    embedding row is a token id, so another vocabulary would silently give every token another token's vector."""
+    source, ours = config.model.init_from, data.preprocessing.get("tokenizer")
+    record = Path(source).expanduser() / "data.json" if source else None
+    if ours is None or record is None or not record.is_file():
+        return []  # not text, not a run folder, or a resumed run whose source is gone
+    try:
+        theirs = json.loads(record.read_text())["preprocessing"]["tokenizer"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if theirs == ours:
+        return []
+    return [
+        Problem(
+            "model.init_from",
+            f"{source!r} was trained on text tokenized otherwise than this data, so its embeddings would stand "
+            "for other tokens",
+            f"set data.tokenizer_from: {source} to tokenize this data as it did",
+        )
+    ]
+
+
 def semi_supervised_options_fit(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
     """Reconstruction of unlabelled images needs them, a classification task and the training step to itself."""
     return semi_supervised_problems(config.model, config.data, data)
@@ -125,4 +150,5 @@ CHECKS: list[Check] = [
     milestones_before_the_end,
     norm_groups_divide_the_batch,
     modules_exist,
+    pretrained_tokens_match,
 ]

@@ -33,7 +33,7 @@ def _named_parameters(model: nn.Module) -> Iterator[tuple[str, nn.Parameter, boo
             if not parameter.requires_grad or id(parameter) in seen:
                 continue
             seen.add(id(parameter))
-            decay = parameter.ndim >= 2 and not isinstance(module, nn.Embedding)
+            decay = parameter.ndim >= 2 and not isinstance(module, nn.Embedding | nn.EmbeddingBag)
             yield f"{module_name}.{name}" if module_name else name, parameter, decay
 
 
