@@ -189,6 +189,15 @@ def test_bad_data_from_python_is_a_data_error(given, section, message):
     assert message in str(caught.value)
 
 
+def test_a_dataframe_with_a_column_name_given_twice_is_refused_naming_both_columns():
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame([[0.0, 1.0, 0], [1.0, 0.0, 1]] * 10, columns=["a", "a", "y"])
+    with pytest.raises(DataError) as caught:
+        data_of({"name": "dataframe", "target": "y"}, given_data(frame))
+    assert "has two columns named 'a': columns 1 and 2" in str(caught.value)
+    assert caught.value.hint == "rename one of them; column names must be unique"
+
+
 def test_arrays_files_that_are_damaged_or_pickled_are_refused(tmp_path):
     numpy.savez(tmp_path / "objects.npz", x=numpy.array([{"a": 1}] * 4, dtype=object), y=numpy.arange(4))
     with pytest.raises(DataError, match="holds Python objects \\(pickled data\\), which lamina does not load"):

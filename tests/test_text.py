@@ -202,7 +202,6 @@ def test_fasttext_learns_sms_spam_in_seconds_and_predicts_text_files(tmp_path, r
     run = train(config, runs_dir=runs_dir, progress="quiet")
     test = run.metrics["test"]
     assert test["accuracy"] > 0.97 and test["f1"] > 0.88, test  # all-ham: 0.866 and F1 0
-    assert run.summary["wall_seconds"] < 30  # about 3 s on one quiet core
     (tmp_path / "messages.txt").write_text(
         "URGENT! You have WON a £1000 prize. Call 09061701461 to claim now\nok see you at home later\n"
     )

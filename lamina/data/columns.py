@@ -13,7 +13,16 @@ from lamina.core.errors import DataError
 from lamina.data.table_options import TableOptions
 from lamina.tasks import tasks
 
-__all__ = ["MISSING", "Source", "read_number", "is_missing", "mostly_numbers", "numbers_of", "targets_of"]
+__all__ = [
+    "MISSING",
+    "Source",
+    "unique_header",
+    "read_number",
+    "is_missing",
+    "mostly_numbers",
+    "numbers_of",
+    "targets_of",
+]
 
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}
 
@@ -37,6 +46,19 @@ class Source:
 
     def at(self, place: int) -> str:
         return f"{self.unit} {place}"
+
+
+def unique_header(header: list[str], described: str) -> list[str]:
+    """`header`, or a DataError naming the first column name given twice and both of its 1-based positions."""
+    first: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        if name in first:
+            raise DataError(
+                f"{described} has two columns named {name!r}: columns {first[name]} and {position}",
+                "rename one of them; column names must be unique",
+            )
+        first[name] = position
+    return header
 
 
 def read_number(text: str) -> float | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from lamina.core.errors import DataError, resolved
 from lamina.data.bundle import DataBundle
-from lamina.data.columns import Source
+from lamina.data.columns import Source, unique_header
 from lamina.data.given import Given
 from lamina.data.paths import data_path
 from lamina.data.table_options import DataFrameOptions, ParquetOptions
@@ -61,15 +61,7 @@ def _cell(value: Any) -> str:
 
 def frame_columns(frame: Any, source: Source) -> tuple[list[str], dict[str, list[str]], list[int]]:
     """(header, columns as text, row positions) of a DataFrame; DataError for column names given twice."""
-    header = [str(name) for name in frame.columns]
-    first: dict[str, int] = {}
-    for position, name in enumerate(header, start=1):
-        if name in first:
-            raise DataError(
-                f"{source.described} has two columns named {name!r}: columns {first[name]} and {position}",
-                "rename one of them",
-            )
-        first[name] = position
+    header = unique_header([str(name) for name in frame.columns], source.described)
     columns = {name: [_cell(value) for value in frame.iloc[:, i].tolist()] for i, name in enumerate(header)}
     return header, columns, list(range(len(frame)))
 

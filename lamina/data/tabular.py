@@ -17,7 +17,7 @@ import torch
 from lamina.core.errors import DataError, did_you_mean, resolved
 from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.checks import read_utf8
-from lamina.data.columns import Source, is_missing, mostly_numbers, numbers_of, read_number, targets_of
+from lamina.data.columns import Source, is_missing, mostly_numbers, numbers_of, read_number, targets_of, unique_header
 from lamina.data.lines import delimited_rows, separator_hint, split_lines
 from lamina.data.options import BreastCancerOptions, SplitOptions
 from lamina.data.paths import data_path
@@ -142,15 +142,7 @@ def read_table_lines(path: Path, separator: str = ",") -> tuple[list[str], dict[
     rows, lines = delimited_rows(file_lines, separator, path, "CSV file ")
     if len(rows) < 2:
         raise DataError(f"CSV file {path} has no data rows", "the first line must be a header, then one row per sample")
-    header = [name.strip() for name in rows[0]]
-    first: dict[str, int] = {}
-    for position, name in enumerate(header, start=1):
-        if name in first:
-            raise DataError(
-                f"CSV file {path} has two columns named {name!r}: columns {first[name]} and {position}",
-                "rename one of them; column names must be unique",
-            )
-        first[name] = position
+    header = unique_header([name.strip() for name in rows[0]], f"CSV file {path}")
     for line, row in zip(lines[1:], rows[1:], strict=True):
         if len(row) != len(header):
             raise DataError(
