@@ -86,6 +86,21 @@ def test_csv_tables_time_series_and_predict_inputs_use_the_same_rule(tmp_path):
     assert shown == ["win\u2028cash now", "ok\x85fine\x0c", "later"] and encoded.shape[0] == 3
 
 
+def test_a_csv_hint_names_the_separator_only_when_it_is_the_likely_cause(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("size;note;label\n" + "".join(f"{i};a;{'yn'[i % 2]}\n" for i in range(20)))
+    with pytest.raises(DataError) as caught:
+        data_of({"name": "csv", "path": str(table), "target": "label"}, model="mlp")
+    assert str(caught.value) == (
+        f"data.target: CSV file {table} has no column 'label'\n"
+        "  hint: data.separator is ',', but this line splits into 3 fields at ';'; set data.separator: ';'"
+    )
+    table.write_text("size,note,lable\n" + "".join(f"{i},a,{'yn'[i % 2]}\n" for i in range(20)))
+    with pytest.raises(DataError) as caught:  # the separator is right: the hint is about the name
+        data_of({"name": "csv", "path": str(table), "target": "label"}, model="mlp")
+    assert caught.value.hint == "did you mean 'lable'? columns: size, note, lable"
+
+
 def test_header_detection_says_what_it_assumed(tmp_path):
     headed, bare = tmp_path / "headed.tsv", tmp_path / "bare.tsv"
     lines = [f"{text}\t{label}" for text, label in ODD]
