@@ -23,6 +23,7 @@ LAZY_THIRD_PARTY = {
     "kornia": "a dependency that takes ~0.3 s to import: only affine and colour augmentations need it",
     "soundfile": "only reading audio needs it (it loads libsndfile through cffi)",
     "tokenizers": "optional extra (text): only the bpe tokenizer needs it",
+    "captum": "optional extra (explain): only attribution methods need it (it imports matplotlib)",
     "pandas": "optional extra (tables): Parquet files and DataFrames passed from Python",
     "importlib.metadata": "zipfile, email, csv (~20 ms of every start): only to name a missing package's requirement",
     "scipy.signal": "SciPy (about a second): only when audio must be resampled",
