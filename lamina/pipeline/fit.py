@@ -17,7 +17,14 @@ import torch
 
 from lamina.artifacts.checkpoint import load_weights
 from lamina.artifacts.folder import RunFolder, disk_error
-from lamina.artifacts.recording import Checkpoints, GradientNorms, MetricsLog, restore_loop, save_resumable
+from lamina.artifacts.recording import (
+    Checkpoints,
+    GradientNorms,
+    LayerStatistics,
+    MetricsLog,
+    restore_loop,
+    save_resumable,
+)
 from lamina.core.errors import RunInterrupted, TrainingDiverged
 from lamina.pipeline.prepare import Session
 from lamina.training.averaging import WeightAverage
@@ -41,6 +48,7 @@ def callbacks_for(session: Session, folder: RunFolder, log: MetricsLog, progress
         log,
         Checkpoints(folder, log, settings.checkpoint_every_steps),
         GradientNorms(log, folder.plots / "gradient_norms.png") if settings.log_gradient_norms else None,
+        LayerStatistics(log) if settings.log_layer_statistics else None,
         EarlyStopping(session.monitor, stopping.patience, stopping.min_delta) if stopping is not None else None,
         Freezing(settings.freeze, settings.unfreeze) if settings.freeze else None,
         *extra,
@@ -83,13 +91,14 @@ def fit(session: Session, folder: RunFolder, checkpoint: dict | None, progress: 
             loop.run()
         return loop
     except Interrupted:
+        _close_probes(callbacks)
         save_resumable(folder, loop, log)
         log.close()
         folder.update_summary(status="interrupted", epochs=loop.state.epoch, steps=loop.state.step)
         raise RunInterrupted(folder.path) from None
     except BaseException as error:
         for callback in callbacks:
-            if isinstance(callback, MetricsLog | Progress):
+            if isinstance(callback, MetricsLog | Progress | LayerStatistics):
                 callback.close()
         failure = stopped(folder, error)
         if failure is error:
@@ -113,6 +122,12 @@ def stopped(folder: RunFolder, error: BaseException) -> BaseException:
     with contextlib.suppress(OSError):  # the disk may be full: the lock shows the run is no longer going
         folder.update_summary(status=status, error=text)
     return error
+
+
+def _close_probes(callbacks: list[Callback]) -> None:
+    for callback in callbacks:
+        if isinstance(callback, LayerStatistics):
+            callback.close()
 
 
 @contextmanager
