@@ -25,8 +25,10 @@ from lamina.artifacts.recording import (
     restore_loop,
     save_resumable,
 )
-from lamina.core.errors import RunInterrupted, TrainingDiverged
+from lamina.core.errors import LaminaError, RunInterrupted, TrainingDiverged
+from lamina.pipeline.finish import record_doctor
 from lamina.pipeline.prepare import Session
+from lamina.run import Run
 from lamina.training.averaging import WeightAverage
 from lamina.training.callbacks import Callback, EarlyStopping
 from lamina.training.loop import Interrupted, Loop
@@ -121,6 +123,10 @@ def stopped(folder: RunFolder, error: BaseException) -> BaseException:
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     with contextlib.suppress(OSError):  # the disk may be full: the lock shows the run is no longer going
         folder.update_summary(status=status, error=text)
+    if isinstance(error, TrainingDiverged):
+        error.run_dir = folder.path  # so `lamina train` can print the doctor's findings
+        with contextlib.suppress(OSError, LaminaError):
+            record_doctor(folder, Run(folder.path))
     return error
 
 
