@@ -204,18 +204,26 @@ def unstable_loss(records: Records) -> list[Finding]:
     return [Finding("unstable_loss", "warning", evidence, words, numbers, changes)]
 
 
-def overfitting(records: Records) -> list[Finding]:
-    """The monitored metric worse than its best for OVERFIT_EPOCHS epochs while the train loss keeps falling."""
+def _monitored(records: Records) -> tuple[str | None, list[dict], dict | None]:
+    """The monitored metric, the epoch rows that hold it and the train loss, and the row where it was best."""
     monitor = records.setting("train.monitor") or (records.summary.get("best") or {}).get("monitor")
     rows = [
         row
         for row in records.epochs
         if isinstance(row.get(monitor), float) and isinstance(row.get("train.loss"), float)
     ]
-    if not monitor or len(rows) <= OVERFIT_EPOCHS:
+    if not monitor or not rows:
+        return monitor, [], None
+    goal = metric_goal(monitor.split(".", 1)[1])
+    return monitor, rows, (min if goal == "min" else max)(rows, key=lambda row: row[monitor])
+
+
+def overfitting(records: Records) -> list[Finding]:
+    """The monitored metric worse than its best for OVERFIT_EPOCHS epochs while the train loss keeps falling."""
+    monitor, rows, best = _monitored(records)
+    if best is None or len(rows) <= OVERFIT_EPOCHS:
         return []
     goal = metric_goal(monitor.split(".", 1)[1])
-    best = (min if goal == "min" else max)(rows, key=lambda row: row[monitor])
     last = rows[-1]
     waited = last["epoch"] - best["epoch"]
     value, top = last[monitor], best[monitor]
@@ -265,9 +273,11 @@ def underfitting(records: Records) -> list[Finding]:
         numbers = {"first_loss": first, "last_loss": last, "median_update_ratio": update}
         return [Finding("underfitting", "warning", evidence, suggestion, numbers, changes)]
     tail = max(2, len(losses) // 5)
+    if len(losses) <= tail:
+        return []
     start = losses[-tail - 1][1]
-    best_epoch = (records.summary.get("best") or {}).get("epoch")
-    if last <= start * (1 - STILL_FALLING) and (best_epoch is None or best_epoch == losses[-1][0]):
+    _, _, best = _monitored(records)
+    if last <= start * (1 - STILL_FALLING) and (best is None or best["epoch"] == losses[-1][0]):
         epochs = records.setting("train.epochs")
         evidence = (f"the train loss still fell {1 - last / start:.0%} over the last {tail} epochs ({start:.3g} → "
                     f"{last:.3g}) and the monitored metric was best in the last epoch")  # fmt: skip
