@@ -2,7 +2,8 @@
 (train.log_layer_statistics: dead ReLUs, saturated sigmoid/tanh outputs, update-to-weight ratios) on and off, at
 each config's own logging interval, in one process, alternating in short runs (each with the share of logging
 steps of a whole run), so machine noise hits both alike. Both sides keep the other default records (the metrics
-log and the gradient norms). Reports the median time ratio per model.
+log and the gradient norms). Reports the median ratio of the CPU time of the training thread (one PyTorch thread),
+which a busy machine disturbs far less than the wall time (also shown).
 
     .venv/bin/python bench/doctor_overhead.py [--rounds 15] [--threads 1]
 
@@ -59,8 +60,10 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def timed_steps(session, variant: str, steps: int, seed: int, folder: RunFolder) -> float:
-    """Seconds for `steps` training steps of a fresh copy of the model, with the layer statistics on or off."""
+def timed_steps(session, variant: str, steps: int, seed: int, folder: RunFolder) -> tuple[float, float]:
+    """CPU seconds of this thread and wall seconds for `steps` training steps of a fresh copy of the model, with the
+    layer statistics on or off. With one PyTorch thread the step runs in this thread, so its CPU time is the
+    step's cost, much less disturbed by other processes on a busy machine than the wall time."""
     model = copy.deepcopy(session.model)
     settings = session.config.train.model_copy(update={"max_steps": steps})
     log = MetricsLog(folder)
@@ -77,12 +80,12 @@ def timed_steps(session, variant: str, steps: int, seed: int, folder: RunFolder)
         callbacks=callbacks,
     )
     emit(callbacks, "fit_start", loop)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     loop._train_epoch(started)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.thread_time() - cpu
     emit(callbacks, "fit_end", loop, "completed")
     assert loop.state.step == steps
-    return seconds
+    return cpu, seconds
 
 
 def main() -> None:
@@ -101,7 +104,7 @@ def main() -> None:
         torch.set_num_threads(arguments.threads)
         every = session.config.train.log_every_steps
         steps = every * max(1, round(20 / every))  # whole logging intervals, about 20 steps: CNN 20, GPT 50
-        times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+        times: dict[str, list[tuple[float, float]]] = {variant: [] for variant in VARIANTS}
         with tempfile.TemporaryDirectory() as directory:
             folder = RunFolder(directory)
             for round_index in range(arguments.rounds + 1):  # round 0 warms up and is not counted
@@ -110,19 +113,21 @@ def main() -> None:
                 if round_index:
                     for variant, seconds in measured.items():
                         times[variant].append(seconds)
-                    print(
-                        f"{name} round {round_index}: " + "  ".join(f"{v} {s:.3f}s" for v, s in measured.items()),
-                        flush=True,
-                    )
-        ratios = [on / off for off, on in zip(times["off"], times["on"], strict=True)]
-        step_ms = 1000 * statistics.median(times["off"]) / steps
-        table.append((name, every, steps, step_ms, statistics.median(ratios), min(ratios), max(ratios)))
-    print("\n| model | logged every | steps per timed run | step, off (ms) | on / off, median (min, max) |")
-    print("|---|---|---|---|---|")
-    for name, every, steps, step_ms, ratio, low, high in table:
+                    shown = "  ".join(f"{v} {cpu:.3f}s CPU, {wall:.3f}s wall" for v, (cpu, wall) in measured.items())
+                    print(f"{name} round {round_index}: {shown}", flush=True)
+        cpu = [on[0] / off[0] for off, on in zip(times["off"], times["on"], strict=True)]
+        wall = [on[1] / off[1] for off, on in zip(times["off"], times["on"], strict=True)]
+        step_ms = 1000 * statistics.median(seconds for seconds, _ in times["off"]) / steps
+        table.append((name, every, steps, step_ms, cpu, wall))
+    print(
+        "\n| model | logged every | steps per timed run | step, off (CPU ms) | on / off, CPU time: median (IQR) | wall |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, every, steps, step_ms, cpu, wall in table:
+        low, _, high = statistics.quantiles(cpu, n=4)
         print(
-            f"| {name} | {every} steps | {steps} | {step_ms:.1f} | {ratio:.4f} ({100 * (ratio - 1):+.2f} %; "
-            f"{low:.3f}–{high:.3f}) |"
+            f"| {name} | {every} steps | {steps} | {step_ms:.1f} | {statistics.median(cpu):.4f} "
+            f"({100 * (statistics.median(cpu) - 1):+.2f} %; {low:.3f}–{high:.3f}) | {statistics.median(wall):.4f} |"
         )
 
 

@@ -160,7 +160,8 @@ class Run:
 
         Example:
             >>> import tempfile, lamina
-            >>> trained = lamina.train("configs/breast_cancer_mlp.yaml", runs_dir=tempfile.mkdtemp(), progress="quiet")
+            >>> trained = lamina.train({"data": "digits", "model": "mlp", "train": {"epochs": 3}},
+            ...                        runs_dir=tempfile.mkdtemp(), progress="quiet")
             >>> [finding.kind for finding in trained.doctor() if finding.severity != "info"]
             []
         """

@@ -25,7 +25,7 @@ from lamina.artifacts.recording import (
     restore_loop,
     save_resumable,
 )
-from lamina.core.errors import LaminaError, RunInterrupted, TrainingDiverged
+from lamina.core.errors import RunInterrupted, TrainingDiverged
 from lamina.pipeline.finish import record_doctor
 from lamina.pipeline.prepare import Session
 from lamina.run import Run
@@ -125,7 +125,7 @@ def stopped(folder: RunFolder, error: BaseException) -> BaseException:
         folder.update_summary(status=status, error=text)
     if isinstance(error, TrainingDiverged):
         error.run_dir = folder.path  # so `lamina train` can print the doctor's findings
-        with contextlib.suppress(OSError, LaminaError):
+        with contextlib.suppress(Exception):  # the divergence is the error to report, whatever the doctor meets
             record_doctor(folder, Run(folder.path))
     return error
 
