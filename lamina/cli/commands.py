@@ -57,7 +57,7 @@ def train(arguments: Namespace) -> int | None:
 
 
 def _diagnosed_if_diverged(training):
-    """Run `training`; when the run diverges, print the doctor's short report before the error."""
+    """Run `training`; when the run diverges, print the doctor's short report (on stdout; the error goes to stderr)."""
     from lamina.core.errors import TrainingDiverged
     from lamina.run import load_run
 
@@ -65,17 +65,17 @@ def _diagnosed_if_diverged(training):
         return training()
     except TrainingDiverged as error:
         if getattr(error, "run_dir", None) is not None:
-            _print_doctor(load_run(error.run_dir).summary, sys.stderr)
+            _print_doctor(load_run(error.run_dir).summary)
         raise
 
 
-def _print_doctor(summary: dict, stream=None) -> None:
+def _print_doctor(summary: dict) -> None:
     """The doctor's short report at the end of `lamina train`: a line per warning or error."""
     from lamina.insight.doctor import Finding, short_report
 
     if isinstance(summary.get("doctor"), list):
         findings = [Finding.from_dict(record) for record in summary["doctor"] if isinstance(record, dict)]
-        print("\n".join(short_report(findings)), file=stream or sys.stdout)
+        print("\n".join(short_report(findings)))
 
 
 def doctor(arguments: Namespace) -> int | None:
