@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from argparse import Namespace
 from typing import Any
 
@@ -92,8 +93,8 @@ def doctor(arguments: Namespace) -> int | None:
           f"{'s' * (len(findings) - serious != 1)}")  # fmt: skip
     for finding in findings:
         print(f"\n{finding.severity.upper()}  {finding.kind}")
-        print(f"  evidence:   {finding.evidence}")
-        print(f"  suggestion: {finding.suggestion}")
+        for label, text in (("evidence", finding.evidence), ("suggestion", finding.suggestion)):
+            print(textwrap.fill(text, 116, initial_indent=f"  {label + ':':<12}", subsequent_indent=" " * 14))
         if finding.changes:
             print(f"  try:        lamina train {run.folder.config} {as_overrides(finding.changes)}")
 
