@@ -22,8 +22,10 @@ VANISHING_RATIO = 1e-3
 SPIKE_FACTOR, SPIKE_WINDOW = 100.0, 10
 # dead / saturated units: at least this share of a layer's units at each of its last LAST_ROWS logged steps
 DEAD_SHARE, SATURATED_SHARE, LAST_ROWS = 0.5, 0.5, 3
-# unstable loss: an epoch's mean train loss this much above the previous one counts as a rise
-RISE = 0.10
+# unstable loss: an epoch's mean train loss above the previous one by RISE of the first epoch's mean counts as a rise
+# (measured against the first epoch, so the noise of a loss near zero — 0.03 → 0.045 with augmentation — is none);
+# twice, or a last epoch that gave back GIVEN_BACK of the fall from the first epoch to the lowest, is unstable
+RISE, GIVEN_BACK = 0.10, 0.5
 # overfitting: the monitored metric worse than its best for OVERFIT_EPOCHS epochs — by OVERFIT_WORSENING of its best
 # for metrics to minimize (losses), by OVERFIT_POINTS for metrics to maximize (accuracy, f1, ...) — while the train
 # loss fell by 10 % or more
@@ -182,25 +184,29 @@ def _losses(records: Records) -> list[tuple[int, float]]:
 
 
 def unstable_loss(records: Records) -> list[Finding]:
-    """The epoch's mean train loss rising by RISE twice or more, or ending 1.5 times above its lowest."""
+    """The epoch's mean train loss rising by RISE of the first epoch's twice or more, or giving back GIVEN_BACK of
+    its fall by the last epoch."""
     losses = _losses(records)
+    if len(losses) < 3:
+        return []
+    first = losses[0][1]
     rises = [
         (epoch, before, after)
         for (_, before), (epoch, after) in zip(losses, losses[1:], strict=False)
-        if after > before * (1 + RISE)
+        if after - before > RISE * first
     ]
-    if not losses:
-        return []
     lowest_epoch, lowest = min(losses, key=lambda pair: pair[1])
     last_epoch, last = losses[-1]
-    if len(rises) < 2 and not last > 1.5 * lowest:
+    gave_back = last - lowest > GIVEN_BACK * (first - lowest) and last > lowest
+    if len(rises) < 2 and not gave_back:
         return []
     shown = "; ".join(f"epoch {epoch}: {before:.3g} → {after:.3g}" for epoch, before, after in rises[:3])
-    evidence = (f"the mean train loss rose {len(rises)} times by over {RISE:.0%} ({shown})" if len(rises) >= 2 else
-                f"the mean train loss ended at {last:.3g} (epoch {last_epoch}), {last / lowest:.1f} times its lowest "
-                f"{lowest:.3g} (epoch {lowest_epoch})")  # fmt: skip
+    evidence = (f"the mean train loss rose {len(rises)} times by over {RISE:.0%} of the first epoch's {first:.3g} "
+                f"({shown})" if len(rises) >= 2 else
+                f"the mean train loss ended at {last:.3g} (epoch {last_epoch}), back up from its lowest {lowest:.3g} "
+                f"(epoch {lowest_epoch}) by over half of its fall from {first:.3g}")  # fmt: skip
     changes, words = _rate_changes(records, clip=False)
-    numbers = {"rises": len(rises), "lowest": lowest, "lowest_epoch": lowest_epoch, "last": last}
+    numbers = {"rises": len(rises), "first": first, "lowest": lowest, "lowest_epoch": lowest_epoch, "last": last}
     return [Finding("unstable_loss", "warning", evidence, words, numbers, changes)]
 
 
