@@ -26,6 +26,7 @@ from lamina.data.given import Given, given_data, is_frame
 from lamina.data.inputs import frame_inputs, read_inputs, transform_for
 from lamina.data.options import ImageOptions
 from lamina.data.spec import DataSpec
+from lamina.insight.doctor import Finding, diagnose
 from lamina.models.registry import build_model
 from lamina.tasks import task_of
 from lamina.tasks.decisions import positive_index
@@ -152,6 +153,21 @@ class Run:
             weights = found / "model.safetensors"
         load_weights(model, weights)
         return model.eval()
+
+    def doctor(self) -> list[Finding]:
+        """The training doctor's findings on this run (lamina/insight/doctor.py), errors first: read from its
+        metrics, summary, data facts and config, so a diverged or failed run is diagnosed too.
+
+        Example:
+            >>> import tempfile, lamina
+            >>> trained = lamina.train({"data": "digits", "model": "mlp", "train": {"epochs": 3}},
+            ...                        runs_dir=tempfile.mkdtemp(), progress="quiet")
+            >>> [finding.kind for finding in trained.doctor() if finding.severity != "info"]
+            []
+        """
+        record = self.data_record if self.folder.data.is_file() else {}
+        config = self.config.model_dump(mode="json")
+        return diagnose(self.folder.rows(), self.summary, record, config)
 
     def objective(self) -> Objective:
         loss = self.config.train.loss or losses.get(task_of(self.spec).loss).options()

@@ -72,7 +72,8 @@ def test_plain_progress_prints_one_line_per_epoch(tmp_path):
     lines = result.stdout.strip().splitlines()
     assert result.returncode == 0
     assert lines[0].startswith("epoch 1/2  train.loss ") and "val.accuracy" in lines[0] and "samples/s" in lines[0]
-    assert lines[1].startswith("epoch 2/2 ") and lines[2].startswith("done in ") and Path(lines[3]).is_dir()
+    assert lines[1].startswith("epoch 2/2 ") and lines[2].startswith("done in ")
+    assert lines[3] == "doctor: no problems found" and Path(lines[4]).is_dir()
 
 
 def test_evaluate_reproduces_the_summary(trained):

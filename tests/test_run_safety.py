@@ -65,6 +65,8 @@ def test_a_loss_that_explodes_without_nan_is_divergence_and_the_cli_exits_1(tmp_
     assert result.stderr.startswith("error: training diverged: the training loss ")
     assert "over 100 times its first value" in result.stderr or "became nan" in result.stderr
     assert result.stderr.rstrip().endswith("; no checkpoint was saved")  # it diverged within the first epoch
+    assert "doctor: error exploding: training diverged at " in result.stdout  # with the rate to try: sgd's default
+    assert "lower train.optimizer.learning_rate from 1e+06 to 0.05" in result.stdout
     listed = run_cli("runs", "--runs-dir", str(tmp_path / "runs"))
     assert listed.stdout.splitlines()[-1].split()[-1] == "diverged"
 

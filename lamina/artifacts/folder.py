@@ -208,8 +208,11 @@ class RunFolder:
         return summary
 
     def history(self, kind: str = "epoch") -> list[dict[str, Any]]:
-        """The rows of one kind (epoch, step, gradients) of metrics.jsonl (a torn last line from a crash is
-        skipped)."""
+        """The rows of one kind (epoch, step, gradients, activations, updates) of metrics.jsonl."""
+        return [row for row in self.rows() if row.get("kind") == kind]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row of metrics.jsonl, in order (a torn last line from a crash is skipped)."""
         rows = []
         if self.metrics.is_file():
             for line in self.metrics.read_text().splitlines():
@@ -217,7 +220,7 @@ class RunFolder:
                     row = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(row, dict) and row.get("kind") == kind:
+                if isinstance(row, dict):
                     rows.append(row)
         return rows
 

@@ -1,5 +1,5 @@
-"""Callbacks that record a run into its folder: the metrics log, per-layer gradient norms and resumable
-checkpoints (the loop itself writes no files)."""
+"""Callbacks that record a run into its folder: the metrics log, per-layer gradient norms, layer statistics for the
+training doctor and resumable checkpoints (the loop itself writes no files)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,18 @@ from lamina.tasks import task_of
 from lamina.training.callbacks import Callback, state_keys
 from lamina.training.divergence import check_weights
 from lamina.training.gradients import layer_gradient_norms
+from lamina.training.instruments import LayerProbe
 from lamina.training.loop import Loop, TrainState
 
-__all__ = ["MetricsLog", "GradientNorms", "Checkpoints", "loop_state", "restore_loop", "save_resumable"]
+__all__ = [
+    "MetricsLog",
+    "GradientNorms",
+    "LayerStatistics",
+    "Checkpoints",
+    "loop_state",
+    "restore_loop",
+    "save_resumable",
+]
 
 
 class MetricsLog(Callback):
@@ -112,6 +121,44 @@ class GradientNorms(Callback):
         if not rows:
             return
         save_figure(gradient_norms_figure(rows), self.plot_path)
+
+
+class LayerStatistics(Callback):
+    """On every logging step (`log_every_steps`), rows {"kind": "activations", "step", "layers": {layer:
+    {"function", "dead" or "saturated"}}} and {"kind": "updates", "step", "layers": {layer: ‖Δw‖/‖w‖}} go to
+    metrics.jsonl through the run's MetricsLog (lamina/training/instruments.py). The probe is armed at the end of
+    the step before a logging step and read at the end of the logging step, so other steps pay nothing; a compiled
+    model gets update ratios only (hooks added and removed would make it recompile)."""
+
+    def __init__(self, log: MetricsLog):
+        self.log = log
+        self.probe: LayerProbe | None = None
+
+    def fit_start(self, loop) -> None:
+        self.probe = LayerProbe(loop.model, activations=loop.forward_model is loop.model)
+        self._arm_if_next_logs(loop)
+
+    def step_end(self, loop, loss: float | None) -> None:
+        if self.probe.armed and loop.state.step % loop.settings.log_every_steps == 0:
+            step, read = loop.state.step, self.probe.read()
+            if read["activations"]:
+                self.log.handle.write(json.dumps({"kind": "activations", "step": step, "layers": read["activations"]}))
+                self.log.handle.write("\n")
+            if read["updates"]:
+                self.log.handle.write(json.dumps({"kind": "updates", "step": step, "layers": read["updates"]}) + "\n")
+        self._arm_if_next_logs(loop)
+
+    def _arm_if_next_logs(self, loop) -> None:
+        if (loop.state.step + 1) % loop.settings.log_every_steps == 0 and loop.state.step < loop.total_steps:
+            self.probe.arm()
+
+    def fit_end(self, loop, status: str) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the hooks (also when training stops with an error), so the model is left as it was."""
+        if self.probe is not None:
+            self.probe.disarm()
 
 
 def loop_state(loop: Loop, metrics_bytes: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from argparse import Namespace
 from typing import Any
 
@@ -29,16 +30,19 @@ def train(arguments: Namespace) -> int | None:
                 "--resume continues a run with its saved config; do not pass CONFIG or --set",
                 hint=f"run: lamina train --resume {arguments.resume}",
             )
-        run = resume(arguments.resume, progress=progress)
+        run = _diagnosed_if_diverged(lambda: resume(arguments.resume, progress=progress))
     else:
         if not arguments.config:
             raise ConfigError(
                 "lamina train needs a CONFIG file (or --resume RUN_DIR)",
                 hint="e.g. lamina train configs/digits_cnn.yaml",
             )
-        run = train_run(
-            arguments.config, arguments.overrides, runs_dir=arguments.runs_dir, name=arguments.name, progress=progress
-        )
+        run = _diagnosed_if_diverged(
+            lambda: train_run(
+                arguments.config, arguments.overrides, runs_dir=arguments.runs_dir, name=arguments.name,
+                progress=progress,
+            )
+        )  # fmt: skip
     summary = run.summary
     metrics = summary.get("metrics", {})
     split = "test" if "test" in metrics else "val"  # language models may have no test split (nanoGPT's 90/10)
@@ -49,7 +53,50 @@ def train(arguments: Namespace) -> int | None:
         print(threshold_line(summary["threshold"], split, metrics.get(split, {})))
     if summary.get("stopped_early"):
         print(summary["stopped_early"])
+    _print_doctor(summary)
     print(run.dir)
+
+
+def _diagnosed_if_diverged(training):
+    """Run `training`; when the run diverges, print the doctor's short report (on stdout; the error goes to stderr)."""
+    from lamina.core.errors import TrainingDiverged
+    from lamina.run import load_run
+
+    try:
+        return training()
+    except TrainingDiverged as error:
+        if getattr(error, "run_dir", None) is not None:
+            _print_doctor(load_run(error.run_dir).summary)
+        raise
+
+
+def _print_doctor(summary: dict) -> None:
+    """The doctor's short report at the end of `lamina train`: a line per warning or error."""
+    from lamina.insight.doctor import Finding, short_report
+
+    if isinstance(summary.get("doctor"), list):
+        findings = [Finding.from_dict(record) for record in summary["doctor"] if isinstance(record, dict)]
+        print("\n".join(short_report(findings)))
+
+
+def doctor(arguments: Namespace) -> int | None:
+    from lamina.insight.doctor import as_overrides
+    from lamina.run import load_run  # PyTorch
+
+    run = load_run(arguments.run_dir)
+    findings = run.doctor()
+    if arguments.json:
+        print(json.dumps([finding.to_dict() for finding in findings]))
+        return
+    serious = sum(finding.severity != "info" for finding in findings)
+    print(f"{run.dir} ({run.status}): {serious} problem{'s' * (serious != 1)}, {len(findings) - serious} note"
+          f"{'s' * (len(findings) - serious != 1)}")  # fmt: skip
+    for finding in findings:
+        print(f"\n{finding.severity.upper()}  {finding.kind}")
+        for label, text in (("evidence", finding.evidence), ("suggestion", finding.suggestion)):
+            print(textwrap.fill(text, 116, initial_indent=f"  {label + ':':<12}", subsequent_indent=" " * 14))
+        if finding.changes:
+            print(f"  try:        lamina train {run.folder.config} {as_overrides(finding.changes)}")
 
 
 def evaluate(arguments: Namespace) -> int | None:

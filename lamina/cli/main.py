@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         "also written to FILE when given)",
     )
 
+    doctor = commands.add_parser(
+        "doctor", help="what went wrong in a run (or didn't): findings with their evidence and a config change"
+    )
+    doctor.add_argument("run_dir", help="run folder (finished, diverged or interrupted)")
+    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
+
     validate = commands.add_parser("validate", help="check a config completely (data and model too), no training")
     validate.add_argument("config", help="YAML config file")
     overrides(validate)

@@ -4,8 +4,10 @@ classification data set has unique class names, labels in range and at least two
 from __future__ import annotations
 
 import codecs
+import hashlib
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +19,15 @@ from lamina.core.errors import DataError
 from lamina.data.bundle import DataBundle
 from lamina.tasks import tasks
 
-__all__ = ["check_bundle", "choose_positive_class", "class_balance_warnings", "pixel_limit", "read_utf8"]
+__all__ = [
+    "check_bundle",
+    "choose_positive_class",
+    "class_balance_warnings",
+    "data_facts",
+    "sample_hashes",
+    "pixel_limit",
+    "read_utf8",
+]
 
 # Class balance differs "sharply" between train and a held-out split when a class's share of the two differs by at
 # least BALANCE_POINTS (10 percentage points: 30 % → 40 %), or when one share is at least BALANCE_FACTOR times the
@@ -188,3 +198,55 @@ def class_balance_warnings(bundle: DataBundle) -> list[str]:
             f"chosen on val depend on class balance, so they may not carry over between these splits"
         )
     return warnings
+
+
+def sample_hashes(inputs: torch.Tensor) -> list[bytes]:
+    """The SHA-1 of each stored sample's bytes (N,): equal samples, equal hashes.
+
+    Example:
+        >>> hashes = sample_hashes(torch.tensor([[1, 2], [3, 4], [1, 2]], dtype=torch.uint8))
+        >>> hashes[0] == hashes[2], hashes[0] == hashes[1]
+        (True, False)
+    """
+    rows = inputs.detach().cpu().contiguous().reshape(len(inputs), -1).numpy()  # (N, ...) → (N, bytes per sample)
+    return [hashlib.sha1(row.tobytes()).digest() for row in rows]
+
+
+def data_facts(bundle: DataBundle, examples: int = 5) -> dict:
+    """What the training doctor reads about the data (kept in data.json under "facts"): the class counts of each
+    labelled split, and for val and test how many samples are byte-for-byte copies of a training sample (leakage:
+    their scores measure memory), with the first `examples` indices; beside them, how many training samples have a
+    copy elsewhere in train (a data set that repeats itself leaks about that share into any random split). Language
+    models' windows overlap by design and get no duplicate count.
+
+    Example:
+        >>> from lamina.data.bundle import Split
+        >>> from lamina.data.spec import DataSpec
+        >>> spec = DataSpec(kind="tabular", task="classification", input_shape=(1,), num_classes=2)
+        >>> x, y = torch.tensor([[0.0], [1.0], [2.0]]), torch.tensor([0, 1, 1])
+        >>> splits = {"train": Split(x, y), "test": Split(x[:1], y[:1])}
+        >>> facts = data_facts(DataBundle(spec, splits, {}, lambda inputs: inputs))
+        >>> facts["class_counts"]["train"], facts["duplicates"]["test"]
+        ([1, 2], {'count': 1, 'of': 1, 'examples': [0]})
+    """
+    spec = bundle.spec
+    facts: dict = {}
+    if tasks.get(spec.task).classes and spec.num_classes:
+        facts["class_counts"] = {
+            name: torch.bincount(split.targets.long().cpu(), minlength=spec.num_classes).tolist()
+            for name, split in bundle.splits.items()
+            if name != "unlabelled" and split.targets.ndim == 1 and not split.targets.is_floating_point()
+        }
+    if tasks.get(spec.task).causal or "train" not in bundle.splits:
+        return facts
+    trained = Counter(sample_hashes(bundle.splits["train"].inputs))
+    repeated = sum(count for count in trained.values() if count > 1)
+    duplicates: dict = {"train": {"count": repeated, "of": len(bundle.splits["train"])}}
+    for name in ("val", "test"):
+        if name in bundle.splits:
+            copied = [
+                index for index, digest in enumerate(sample_hashes(bundle.splits[name].inputs)) if digest in trained
+            ]
+            duplicates[name] = {"count": len(copied), "of": len(bundle.splits[name]), "examples": copied[:examples]}
+    facts["duplicates"] = duplicates
+    return facts

@@ -20,6 +20,7 @@ from lamina.artifacts.folder import RunFolder, atomic_write, disk_error, write_j
 from lamina.config.loading import load_config
 from lamina.config.schema import Config
 from lamina.core.errors import RunError
+from lamina.data.checks import data_facts
 from lamina.data.given import Given, given_data
 from lamina.data.paths import absolute_paths
 from lamina.pipeline.finish import finish
@@ -79,6 +80,7 @@ def train(
                 "preprocessing": session.data.preprocessing,
                 "notes": session.data.notes,
                 "warnings": session.data.warnings,
+                "facts": data_facts(session.data),  # class counts, copies of training samples (the doctor reads them)
                 **({"given": {"fingerprint": given.fingerprint, "described": given.describe()}} if given else {}),
             }
             write_json(folder.data, record)

@@ -19,7 +19,7 @@ from lamina.training.divergence import check_weights
 from lamina.training.evaluate import evaluate_split
 from lamina.training.loop import Loop
 
-__all__ = ["finish"]
+__all__ = ["finish", "record_doctor"]
 
 
 def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
@@ -79,4 +79,11 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
         versions={"lamina": __version__, "torch": torch.__version__, "python": platform.python_version()},
     )
     assert summary["status"] == "completed"
-    return Run(folder.path, model=model.eval())
+    run = Run(folder.path, model=model.eval())
+    record_doctor(folder, run)
+    return run
+
+
+def record_doctor(folder: RunFolder, run: Run) -> None:
+    """The training doctor's findings, kept in summary.json under "doctor" (a finished or a diverged run)."""
+    folder.update_summary(doctor=[finding.to_dict() for finding in run.doctor()])

@@ -17,9 +17,18 @@ import torch
 
 from lamina.artifacts.checkpoint import load_weights
 from lamina.artifacts.folder import RunFolder, disk_error
-from lamina.artifacts.recording import Checkpoints, GradientNorms, MetricsLog, restore_loop, save_resumable
+from lamina.artifacts.recording import (
+    Checkpoints,
+    GradientNorms,
+    LayerStatistics,
+    MetricsLog,
+    restore_loop,
+    save_resumable,
+)
 from lamina.core.errors import RunInterrupted, TrainingDiverged
+from lamina.pipeline.finish import record_doctor
 from lamina.pipeline.prepare import Session
+from lamina.run import Run
 from lamina.training.averaging import WeightAverage
 from lamina.training.callbacks import Callback, EarlyStopping
 from lamina.training.loop import Interrupted, Loop
@@ -41,6 +50,7 @@ def callbacks_for(session: Session, folder: RunFolder, log: MetricsLog, progress
         log,
         Checkpoints(folder, log, settings.checkpoint_every_steps),
         GradientNorms(log, folder.plots / "gradient_norms.png") if settings.log_gradient_norms else None,
+        LayerStatistics(log) if settings.log_layer_statistics else None,
         EarlyStopping(session.monitor, stopping.patience, stopping.min_delta) if stopping is not None else None,
         Freezing(settings.freeze, settings.unfreeze) if settings.freeze else None,
         *extra,
@@ -83,13 +93,14 @@ def fit(session: Session, folder: RunFolder, checkpoint: dict | None, progress: 
             loop.run()
         return loop
     except Interrupted:
+        _close_probes(callbacks)
         save_resumable(folder, loop, log)
         log.close()
         folder.update_summary(status="interrupted", epochs=loop.state.epoch, steps=loop.state.step)
         raise RunInterrupted(folder.path) from None
     except BaseException as error:
         for callback in callbacks:
-            if isinstance(callback, MetricsLog | Progress):
+            if isinstance(callback, MetricsLog | Progress | LayerStatistics):
                 callback.close()
         failure = stopped(folder, error)
         if failure is error:
@@ -112,7 +123,17 @@ def stopped(folder: RunFolder, error: BaseException) -> BaseException:
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     with contextlib.suppress(OSError):  # the disk may be full: the lock shows the run is no longer going
         folder.update_summary(status=status, error=text)
+    if isinstance(error, TrainingDiverged):
+        error.run_dir = folder.path  # so `lamina train` can print the doctor's findings
+        with contextlib.suppress(Exception):  # the divergence is the error to report, whatever the doctor meets
+            record_doctor(folder, Run(folder.path))
     return error
+
+
+def _close_probes(callbacks: list[Callback]) -> None:
+    for callback in callbacks:
+        if isinstance(callback, LayerStatistics):
+            callback.close()
 
 
 @contextmanager

@@ -314,6 +314,10 @@ class TrainOptions(Options):
     """Discriminative learning rates: module → factor on the learning rate, e.g. {backbone: 0.1}."""
     log_gradient_norms: bool = True
     """Also log each layer's gradient norm every log_every_steps steps (vanishing/exploding gradients)."""
+    log_layer_statistics: bool = True
+    """Also log, every log_every_steps steps, the share of dead ReLU units and saturated sigmoid/tanh outputs per
+    layer and each layer's update-to-weight ratio, for the training doctor (under 1 % of step time,
+    bench/doctor_overhead.py)."""
     loss: losses.union() | None = None  # type: ignore[valid-type]
     """Loss by name; default: cross_entropy (classification) or mse (regression)."""
     optimizer: optimizers.union() = Field(  # type: ignore[valid-type]
