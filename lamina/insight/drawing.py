@@ -15,7 +15,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from lamina.artifacts.folder import atomic_write
 
-__all__ = ["font", "scaled", "diverging", "sequential", "heat_colors", "save_png", "caption_width"]
+__all__ = [
+    "font", "scaled", "diverging", "sequential", "heat_colors", "save_png", "caption_width", "new_page", "bar_panel",
+    "side_by_side", "stacked",
+]  # fmt: skip
 
 _DIVERGING = numpy.array([[33, 102, 172], [247, 247, 247], [178, 24, 43]], dtype=numpy.float64)  # -1, 0, +1
 _SEQUENTIAL = numpy.array(
@@ -74,3 +77,47 @@ def save_png(image: Image.Image, path: Path) -> None:
 def new_page(width: int, height: int) -> tuple[Image.Image, ImageDraw.ImageDraw]:
     image = Image.new("RGB", (width, height), "white")
     return image, ImageDraw.Draw(image)
+
+
+def bar_panel(title: str, labels: list[str], values: list[float], width: int = 300) -> Image.Image:
+    """A horizontal bar chart: one bar per label, red for positive values and blue for negative ones, from a zero
+    line placed so that both signs fit; each bar's value written beside it."""
+    small = font(12)
+    label_width = max((int(small.getlength(label)) for label in labels), default=0) + 12
+    row, top = 18, 30
+    image, draw = new_page(label_width + width + 70, top + row * len(labels) + 10)
+    draw.text((6, 6), title, fill="black", font=font(13))
+    low, high = min(0.0, *values) if values else 0.0, max(0.0, *values) if values else 1.0
+    span = (high - low) or 1.0
+    zero = label_width + width * (-low / span)
+    for index, (label, value) in enumerate(zip(labels, values, strict=True)):
+        y = top + index * row
+        draw.text((label_width - 6, y + row / 2), label, fill="black", font=small, anchor="rm")
+        end = zero + width * value / span
+        colour = tuple(int(c) for c in (_DIVERGING[2] if value >= 0 else _DIVERGING[0]))
+        draw.rectangle((min(zero, end), y + 3, max(zero, end), y + row - 3), fill=colour)
+        draw.text((max(zero, end) + 4, y + row / 2), f"{value:.3g}", fill="#444", font=small, anchor="lm")
+    draw.line((zero, top - 2, zero, top + row * len(labels)), fill="#888")
+    return image
+
+
+def side_by_side(images: list[Image.Image], gap: int = 10) -> Image.Image:
+    """Images next to each other on white, tops aligned."""
+    page, _ = new_page(sum(image.width for image in images) + gap * (len(images) + 1),
+                       max(image.height for image in images) + 2 * gap)  # fmt: skip
+    left = gap
+    for image in images:
+        page.paste(image, (left, gap))
+        left += image.width + gap
+    return page
+
+
+def stacked(images: list[Image.Image], gap: int = 10) -> Image.Image:
+    """Images one below the other on white, left edges aligned."""
+    page, _ = new_page(max(image.width for image in images) + 2 * gap,
+                       sum(image.height for image in images) + gap * (len(images) + 1))  # fmt: skip
+    top = gap
+    for image in images:
+        page.paste(image, (gap, top))
+        top += image.height + gap
+    return page
