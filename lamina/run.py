@@ -27,7 +27,7 @@ from lamina.data.inputs import frame_inputs, read_inputs, transform_for
 from lamina.data.options import ImageOptions
 from lamina.data.spec import DataSpec
 from lamina.insight.explain import Explanation, modality_for
-from lamina.insight.gather import explain_data
+from lamina.insight.gather import chosen_inputs, explain_data
 from lamina.models.registry import build_model
 from lamina.tasks import task_of
 from lamina.tasks.decisions import positive_index
@@ -298,14 +298,7 @@ class Run:
         if not allow_unfinished:
             self.require_completed("predicting", "or pass --allow-unfinished to predict with its last checkpoint")
         preprocessing = self.data_record["preprocessing"]
-        if is_frame(inputs):
-            stored, labels = frame_inputs(inputs, preprocessing)
-        elif "arrays" in preprocessing and not isinstance(inputs, list | tuple):  # arrays as the run was given
-            stored, labels = stored_inputs(inputs, preprocessing), [str(i) for i in range(len(inputs))]
-        elif isinstance(inputs, torch.Tensor):
-            stored, labels = inputs, [str(i) for i in range(len(inputs))]
-        else:
-            stored, labels = read_inputs(list(inputs), preprocessing)
+        stored, labels = self._stored(inputs)
         model = self.model
         device = next(iter(model.parameters()), torch.empty(0)).device  # a model just trained may sit on a GPU
         stored = stored.to(device)
@@ -347,13 +340,9 @@ class Run:
         if inputs is None:
             if split not in bundle.splits:
                 raise RunError(f"this run's data has no {split} split", f"use --split {' or '.join(bundle.splits)}")
-            chosen = bundle.splits[split]
             if count < 1:
                 raise RunError(f"count must be at least 1; received {count}", "explain 16 inputs: --count 16")
-            order = torch.randperm(len(chosen), generator=torch.Generator().manual_seed(0))[:count]
-            stored, labels, truth = chosen.inputs[order], [f"{split}:{int(i)}" for i in order], chosen.targets[order]
-            facts = {"split": split, "chosen": f"the first {len(order)} of a random order of the {split} split "
-                     "(torch.randperm seeded by 0)"}  # fmt: skip
+            stored, labels, truth, facts = chosen_inputs(bundle.splits[split], split, count)
         else:
             stored, labels = self._stored(inputs)
             truth, facts = None, {"split": "files"}
@@ -367,11 +356,11 @@ class Run:
         preprocessing = self.data_record["preprocessing"]
         if is_frame(inputs):
             return frame_inputs(inputs, preprocessing)
-        if "arrays" in preprocessing and not isinstance(inputs, list | tuple):
+        if "arrays" in preprocessing and not isinstance(inputs, list | tuple):  # arrays as the run was given
             return stored_inputs(inputs, preprocessing), [str(i) for i in range(len(inputs))]
         if isinstance(inputs, torch.Tensor):
             return inputs, [str(i) for i in range(len(inputs))]
-        return read_inputs([inputs] if isinstance(inputs, str | Path) else list(inputs), preprocessing)
+        return read_inputs(list(inputs), preprocessing)
 
 
 def load_run(path: str | Path) -> Run:

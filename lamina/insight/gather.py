@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lamina.data.bundle import DataBundle
+from lamina.data.bundle import DataBundle, Split
 from lamina.data.spec import DataSpec
 from lamina.data.tokenizers import tokenizer_from_dict
 from lamina.insight.explain import Explanation, explain
@@ -18,7 +18,17 @@ from lamina.insight.modality import ExplainContext
 from lamina.tasks import task_of
 from lamina.training.options import metrics
 
-__all__ = ["explain_data"]
+__all__ = ["explain_data", "chosen_inputs"]
+
+
+def chosen_inputs(split: Split, name: str, count: int) -> tuple[torch.Tensor, list[str], torch.Tensor, dict]:
+    """(stored inputs, names 'test:17', targets, facts for the record) of the first `count` inputs of a random
+    order of the split, seeded by 0: the same inputs every time, not just the first of the file."""
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:count]
+    facts = {"split": name, "chosen": f"the first {len(order)} of a random order of the {name} split (torch.randperm "
+             "seeded by 0)"}  # fmt: skip
+    index = order.to(split.inputs.device)
+    return split.inputs[index], [f"{name}:{int(i)}" for i in order], split.targets[index], facts
 
 
 def explain_data(
