@@ -78,6 +78,7 @@ def integrated_gradients(
 
 def saliency(forward: nn.Module, inputs: Tensor, targets: Tensor) -> Tensor:
     """|∂score/∂input| (Simonyan et al. 2014)."""
+    inputs = inputs.detach().requires_grad_(True)
     return captum_attr().Saliency(forward).attribute(inputs, target=targets, abs=True).detach()
 
 
