@@ -340,16 +340,17 @@ class Run:
         if inputs is None:
             if split not in bundle.splits:
                 raise RunError(f"this run's data has no {split} split", f"use --split {' or '.join(bundle.splits)}")
-            if count < 1:
-                raise RunError(f"count must be at least 1; received {count}", "explain 16 inputs: --count 16")
             stored, labels, truth, facts = chosen_inputs(bundle.splits[split], split, count)
         else:
             stored, labels = self._stored(inputs)
             truth, facts = None, {"split": "files"}
         method = method or modality_for(self.spec)[1].methods[0]
         where = Path(output) if output else self.dir / "explanations" / f"{method}-{facts['split']}"
-        return explain_data(self.model, bundle, self.objective().scores, stored, labels, where, method, target,
-                            truth, layer, {"run": str(self.dir), **facts}, self.config.train.monitor, self.spec)  # fmt: skip
+        facts, scores, monitor = {"run": str(self.dir), **facts}, self.objective().scores, self.config.train.monitor
+        model, spec = self.model, self.spec
+        return explain_data(
+            model, bundle, scores, stored, labels, where, method, target, truth, layer, facts, monitor, spec
+        )
 
     def _stored(self, inputs: Any) -> tuple[torch.Tensor, list[str]]:
         """Inputs in stored form and their names, read as `predict` reads them."""

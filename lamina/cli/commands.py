@@ -172,9 +172,14 @@ def explain(arguments: Namespace) -> int | None:
 
     run = load_run(arguments.run_dir)
     result = run.explain(
-        arguments.inputs or None, arguments.method, arguments.target, arguments.split, arguments.count,
-        arguments.layer, arguments.output,
-    )  # fmt: skip
+        arguments.inputs or None,
+        arguments.method,
+        arguments.target,
+        arguments.split,
+        arguments.count,
+        arguments.layer,
+        arguments.output,
+    )
     record = result.record
     if arguments.json:
         print(json.dumps(record))

@@ -87,18 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("run_dir", help="run folder")
     explain.add_argument(
-        "inputs", nargs="*", metavar="INPUT", help="files to explain, as 'lamina predict' reads them (default: --count "
-        "inputs of --split)",
-    )  # fmt: skip
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="files to explain, as 'lamina predict' reads them (default: --count inputs of --split)",
+    )
     explain.add_argument("--method", help="attribution method (default: the one for the run's kind of input)")
     explain.add_argument(
         "--target", help="explain towards this class, by name or index (default: each input's predicted class)"
     )
     explain.add_argument("--split", default="test", choices=["train", "val", "test"], help="default: test")
     explain.add_argument(
-        "--count", type=int, default=16, metavar="N",
+        "--count",
+        type=int,
+        default=16,
+        metavar="N",
         help="inputs of the split to explain, the first N of a random order seeded by 0 (default: 16)",
-    )  # fmt: skip
+    )
     explain.add_argument(
         "--layer", metavar="NAME", help="the layer Grad-CAM explains (default: the last convolutional stage)"
     )

@@ -16,9 +16,18 @@ from PIL import Image, ImageDraw, ImageFont
 from lamina.artifacts.folder import atomic_write
 
 __all__ = [
-    "font", "scaled", "diverging", "sequential", "heat_colors", "save_png", "caption_width", "new_page", "bar_panel",
-    "side_by_side", "stacked",
-]  # fmt: skip
+    "font",
+    "scaled",
+    "diverging",
+    "sequential",
+    "heat_colors",
+    "save_png",
+    "caption_width",
+    "new_page",
+    "bar_panel",
+    "side_by_side",
+    "stacked",
+]
 
 _DIVERGING = numpy.array([[33, 102, 172], [247, 247, 247], [178, 24, 43]], dtype=numpy.float64)  # -1, 0, +1
 _SEQUENTIAL = numpy.array(
@@ -103,8 +112,9 @@ def bar_panel(title: str, labels: list[str], values: list[float], width: int = 3
 
 def side_by_side(images: list[Image.Image], gap: int = 10) -> Image.Image:
     """Images next to each other on white, tops aligned."""
-    page, _ = new_page(sum(image.width for image in images) + gap * (len(images) + 1),
-                       max(image.height for image in images) + 2 * gap)  # fmt: skip
+    page, _ = new_page(
+        sum(image.width for image in images) + gap * (len(images) + 1), max(image.height for image in images) + 2 * gap
+    )
     left = gap
     for image in images:
         page.paste(image, (left, gap))
@@ -114,8 +124,9 @@ def side_by_side(images: list[Image.Image], gap: int = 10) -> Image.Image:
 
 def stacked(images: list[Image.Image], gap: int = 10) -> Image.Image:
     """Images one below the other on white, left edges aligned."""
-    page, _ = new_page(max(image.width for image in images) + 2 * gap,
-                       sum(image.height for image in images) + gap * (len(images) + 1))  # fmt: skip
+    page, _ = new_page(
+        max(image.width for image in images) + 2 * gap, sum(image.height for image in images) + gap * (len(images) + 1)
+    )
     top = gap
     for image in images:
         page.paste(image, (gap, top))

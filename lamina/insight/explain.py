@@ -75,17 +75,21 @@ def modality_for(spec) -> tuple[str, Modality]:
     else:
         key = spec.kind
     if key not in MODALITIES:
-        raise ModelError(f"explanations for {spec.kind} inputs are not available",
-                         f"lamina explains {', '.join(k for k in MODALITIES if k != 'language')} inputs and "
-                         "language models")  # fmt: skip
+        raise ModelError(
+            f"explanations for {spec.kind} inputs are not available",
+            f"lamina explains {', '.join(k for k in MODALITIES if k != 'language')} inputs and language models",
+        )
     module, _, name = MODALITIES[key].partition(":")
     try:
         found = importlib.import_module(module)
     except ModuleNotFoundError as error:
         if error.name != module:
             raise
-        raise ModelError(f"explanations for {key} {'models' if key == 'language' else 'inputs'} are not "
-                         "available in this version of lamina", "explain an image or table run") from None  # fmt: skip
+        raise ModelError(
+            f"explanations for {key} {'models' if key == 'language' else 'inputs'} are not "
+            "available in this version of lamina",
+            "explain an image or table run",
+        ) from None
     return key, getattr(found, name)()
 
 
@@ -162,7 +166,7 @@ def explain(
             )
             .detach()
             .float()
-            .cpu()  # fmt: skip
+            .cpu()
             for start in range(0, len(inputs), CHUNK)
         ]
         return torch.cat(parts)

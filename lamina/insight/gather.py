@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lamina.core.errors import UsageError
 from lamina.data.bundle import DataBundle, Split
 from lamina.data.spec import DataSpec
 from lamina.data.tokenizers import tokenizer_from_dict
@@ -24,9 +25,13 @@ __all__ = ["explain_data", "chosen_inputs"]
 def chosen_inputs(split: Split, name: str, count: int) -> tuple[torch.Tensor, list[str], torch.Tensor, dict]:
     """(stored inputs, names 'test:17', targets, facts for the record) of the first `count` inputs of a random
     order of the split, seeded by 0: the same inputs every time, not just the first of the file."""
+    if count < 1:
+        raise UsageError(f"count must be at least 1; received {count}", "explain 16 inputs: --count 16")
     order = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:count]
-    facts = {"split": name, "chosen": f"the first {len(order)} of a random order of the {name} split (torch.randperm "
-             "seeded by 0)"}  # fmt: skip
+    facts = {
+        "split": name,
+        "chosen": f"the first {len(order)} of a random order of the {name} split (torch.randperm seeded by 0)",
+    }
     index = order.to(split.inputs.device)
     return split.inputs[index], [f"{name}:{int(i)}" for i in order], split.targets[index], facts
 

@@ -70,8 +70,10 @@ def last_conv_stage(model: nn.Module, sample: Tensor) -> str:
     pooling — the last stage of a ResNet ('backbone.3'), a CNN's `features`."""
     stages = conv_stages(model, sample)
     if not stages:
-        raise ModelError(f"{type(model).__name__} has no convolutional layer for Grad-CAM",
-                         "use --method integrated_gradients, saliency or occlusion")  # fmt: skip
+        raise ModelError(
+            f"{type(model).__name__} has no convolutional layer for Grad-CAM",
+            "use --method integrated_gradients, saliency or occlusion",
+        )
     return stages[-1]
 
 

@@ -112,9 +112,15 @@ class TableModality:
             inputs, targets = context.validation
             task = context.spec.task
             reference, drops = permutation_importance(
-                context.model, inputs, targets, context.probabilities or (lambda p: p.softmax(dim=1)), task,
-                context.metric, context.seed, positive=context.spec.positive_index if task_of(task).classes else 1,
-            )  # fmt: skip
+                context.model,
+                inputs,
+                targets,
+                context.probabilities or (lambda p: p.softmax(dim=1)),
+                task,
+                context.metric,
+                context.seed,
+                positive=context.spec.positive_index if task_of(task).classes else 1,
+            )
             importance["permutation_importance"] = [round(float(v), 6) for v in drops]
             importance["permutation"] = (
                 f"the drop in val {context.metric} (unshuffled: {reference:.4f}) when the feature's column is "
@@ -127,8 +133,13 @@ class TableModality:
         names = self.feature_names(context)
         importance = context.extra.get("importance") or self.summarize(items, context)["importance"]
         shown = _top(importance["mean_abs_attribution"], SHOWN_FEATURES)
-        panels = [bar_panel(f"mean |{method.replace('_', ' ')}| over {len(items)} rows", [names[i] for i in shown],
-                            [importance["mean_abs_attribution"][i] for i in shown])]  # fmt: skip
+        panels = [
+            bar_panel(
+                f"mean |{method.replace('_', ' ')}| over {len(items)} rows",
+                [names[i] for i in shown],
+                [importance["mean_abs_attribution"][i] for i in shown],
+            )
+        ]
         if "permutation_importance" in importance:
             values = importance["permutation_importance"]
             panels.append(
@@ -159,8 +170,10 @@ class TableModality:
         importance = context.extra.get("importance")
         if importance:
             permutation = importance.get("permutation_importance")
-            lines.append("\nfeature importance (mean |attribution| over these rows; permutation: drop in val "
-                         f"{context.metric} when the column is shuffled)")  # fmt: skip
+            lines.append(
+                "\nfeature importance (mean |attribution| over these rows; permutation: drop in val "
+                f"{context.metric} when the column is shuffled)"
+            )
             width = max(len(names[i]) for i in range(len(names)))
             for index in _top(importance["mean_abs_attribution"], SHOWN_FEATURES):
                 line = f"  {names[index]:<{width}}  {importance['mean_abs_attribution'][index]:10.4g}"

@@ -156,11 +156,17 @@ def explanations_fit(config: Config, data: DataBundle, model: nn.Module) -> list
         return [Problem("explain.enabled", error.message, error.hint)]
     problems = []
     if options.method is not None and options.method not in modality.methods:
-        problems.append(Problem("explain.method", f"{options.method!r} is not a method for {modality.kind} inputs",
-                                f"use one of: {', '.join(modality.methods)}"))  # fmt: skip
+        problems.append(
+            Problem(
+                "explain.method",
+                f"{options.method!r} is not a method for {modality.kind} inputs",
+                f"use one of: {', '.join(modality.methods)}",
+            )
+        )
     if options.split not in data.splits:
-        problems.append(Problem("explain.split", f"this data has no {options.split} split",
-                                f"use {' or '.join(data.splits)}"))  # fmt: skip
+        problems.append(
+            Problem("explain.split", f"this data has no {options.split} split", f"use {' or '.join(data.splits)}")
+        )
     try:
         resolve_target(options.target, data.spec, torch.zeros(1, dtype=torch.long))
     except LaminaError as error:

@@ -97,10 +97,19 @@ def explain_at_end(folder: RunFolder, session: Session, model: torch.nn.Module) 
     method = options.method or modality.methods[0]
     try:
         result = explain_data(
-            model.eval(), data, session.objective.scores, stored, names,
-            folder.path / "explanations" / f"{method}-{options.split}", method, options.target, targets, None, facts,
+            model.eval(),
+            data,
+            session.objective.scores,
+            stored,
+            names,
+            folder.path / "explanations" / f"{method}-{options.split}",
+            method,
+            options.target,
+            targets,
+            None,
+            facts,
             session.config.train.monitor,
-        )  # fmt: skip
+        )
     except LaminaError as error:
         return {"error": str(error).splitlines()[0]}
     record = result.record
