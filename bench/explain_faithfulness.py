@@ -76,18 +76,25 @@ def main() -> None:
     parser.add_argument("--sanity-count", type=int, default=64)
     parser.add_argument("--deletion-count", type=int, default=300)
     parser.add_argument("--skip-wall", action="store_true", help="only the sanity check and deletion figures")
+    parser.add_argument(
+        "--only", nargs="+", metavar="NAME", help="only these runs, merged into the JSON written before"
+    )
     arguments = parser.parse_args()
     import torch
 
     torch.set_num_threads(2)
     scratch = Path(tempfile.mkdtemp(prefix="explain-bench-"))
+    written = ROOT / "bench" / "explain_faithfulness.json"
     figures: dict = {"machine": platform.processor() or platform.machine(), "threads": 2, "wall": {}, "sanity": {}}
-    for name in () if arguments.skip_wall else TIMED:
+    if arguments.only and written.is_file():
+        figures = json.loads(written.read_text())
+    wanted = set(arguments.only or [*TIMED, *SANITY])
+    for name in () if arguments.skip_wall else [name for name in TIMED if name in wanted]:
         run = find(arguments.runs, name)
         if run is not None:
             figures["wall"][name] = wall(run, scratch / f"wall-{name}")
             print(name, json.dumps(figures["wall"][name]), flush=True)
-    for name in SANITY:
+    for name in [name for name in SANITY if name in wanted]:
         run = find(arguments.runs, name)
         if run is None:
             continue
@@ -95,12 +102,13 @@ def main() -> None:
             result = checked(run, method, arguments.sanity_count, scratch / f"{name}-{method}")
             figures["sanity"][f"{name} {method}"] = result
             print(name, method, json.dumps(result), flush=True)
-    mnist = find(arguments.runs, "mnist_cnn")
+    mnist = find(arguments.runs, "mnist_cnn") if "mnist_cnn" in wanted else None
     if mnist is not None:
         result = checked(mnist, "integrated_gradients", arguments.deletion_count, scratch / "deletion")
         figures["deletion"] = {"mnist_cnn integrated_gradients": result}
         print("deletion", json.dumps(result), flush=True)
-    (ROOT / "bench" / "explain_faithfulness.json").write_text(json.dumps(figures, indent=2) + "\n")
+    figures["date"] = time.strftime("%Y-%m-%d")
+    written.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -205,3 +205,22 @@ def test_unknown_target_names_the_classes(digits_run, tmp_path):
         "unknown target 'eleven': this run has 10 classes\n  hint: use 'predicted', a name (0, 1, 2, 3, 4, 5, 6, 7, "
         "8, 9) or an index from 0 to 9"
     )
+
+
+def test_without_captum_the_error_and_the_config_name_the_install_command(digits_run, tmp_path, monkeypatch):
+    import sys
+
+    from lamina.config.loading import load_config
+    from lamina.core.errors import ConfigError
+    from lamina.pipeline.prepare import prepare
+
+    monkeypatch.setitem(sys.modules, "captum", None)  # as if not installed: find_spec finds None
+    with pytest.raises(ModelError) as caught:
+        digits_run.explain(count=2, output=tmp_path)
+    assert str(caught.value).startswith("explanations need the package 'captum', which is not installed\n  hint: ")
+    assert " -m pip install captum" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        prepare(load_config({**DIGITS, "explain": {"enabled": True}}))
+    assert str(caught.value).startswith(
+        "config problem: explain: explaining needs the package 'captum', which is not installed; install it: "
+    )

@@ -16,7 +16,7 @@ class ExplainOptions(Options):
     """Explain predictions when training ends (off by default): pictures and explanation.json in
     RUN/explanations/<method>-<split>/, the sanity check and deletion figures in summary.json under 'explain'."""
 
-    name: ClassVar[str] = "explanations"  # how errors about the section name it
+    name: ClassVar[str] = "explaining"  # how errors about the section name it: "explaining needs the package …"
 
     enabled: bool = False
     """Explain predictions after the final evaluation."""
