@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's lamina, also when another one is installed
 TIMED = ("digits_cnn", "breast_cancer_mlp", "mnist_cnn", "mnist_resnet", "breastmnist_resnet", "cifar10_airbench")
 SANITY = ("mnist_cnn", "cifar10_airbench")
 

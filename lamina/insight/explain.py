@@ -34,6 +34,7 @@ from lamina.insight.methods import ClassScores
 from lamina.insight.modality import ExplainContext, Explained, Modality
 from lamina.models.output import split_output
 from lamina.tasks import task_of
+from lamina.tasks.decisions import decide
 
 __all__ = ["MODALITIES", "explain", "modality_for", "randomized_copy", "resolve_target", "Explanation", "NOISE"]
 
@@ -154,7 +155,11 @@ def explain(
     forward = ClassScores(model, single_logit)
     probabilities = _probabilities(model, context.inputs, context)
     regression = not task_of(spec).classes
-    predicted = torch.zeros(len(names), dtype=torch.long) if regression else probabilities.argmax(dim=1)
+    threshold = context.extra.get("threshold")  # a two-class run decides at its threshold, as `predict` does
+    if regression:
+        predicted = torch.zeros(len(names), dtype=torch.long)
+    else:
+        predicted = decide(threshold, probabilities, spec.class_names) if threshold else probabilities.argmax(dim=1)
     targets = resolve_target(target, spec, predicted).to(context.inputs.device)
     timings: dict[str, float] = {}
 

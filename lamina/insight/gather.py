@@ -50,11 +50,13 @@ def explain_data(
     facts: dict | None = None,
     monitor: str | None = None,
     spec: DataSpec | None = None,
+    threshold: dict | None = None,
 ) -> Explanation:
     """Explain `stored` inputs of a run's data with its model (lamina/insight/explain.py), gathering what the
         modalities read: the transform, the train split's mean model input, the val split and the metric to score it
         with (permutation importance), the token texts. `Run.explain` and training's `explain:` step call it. `spec`: the
-    run's own (its output size set by the loss: one logit for two classes under binary cross-entropy), else data's."""
+    run's own (its output size set by the loss: one logit for two classes under binary cross-entropy), else data's.
+    `threshold`: a two-class run's decision record, so that "predicted" is the class `predict` gives."""
     device = next(iter(model.parameters()), torch.empty(0)).device
     transform = data.transform
     validation = None
@@ -76,7 +78,7 @@ def explain_data(
         else None,
         pad_id=getattr(tokenizer, "pad_id", None),
         layer=layer,
-        extra={"tokenizer": tokenizer} if tokenizer else {},
+        extra={**({"tokenizer": tokenizer} if tokenizer else {}), **({"threshold": threshold} if threshold else {})},
         transform=transform,
         probabilities=probabilities,
         validation=validation,

@@ -83,11 +83,13 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
     )
     assert summary["status"] == "completed"
     if config.explain.enabled:
-        folder.update_summary(explain=explain_at_end(folder, session, model))
+        folder.update_summary(explain=explain_at_end(folder, session, model, facts.get("threshold")))
     return Run(folder.path, model=model.eval())
 
 
-def explain_at_end(folder: RunFolder, session: Session, model: torch.nn.Module) -> dict[str, Any]:
+def explain_at_end(
+    folder: RunFolder, session: Session, model: torch.nn.Module, threshold: dict | None
+) -> dict[str, Any]:
     """The `explain:` step: explain `count` inputs of the split into RUN/explanations/<method>-<split>/ and return
     the faithfulness figures for summary.json (an error that explaining meets is recorded there, and the run stays
     completed: its weights and metrics are written)."""
@@ -109,6 +111,8 @@ def explain_at_end(folder: RunFolder, session: Session, model: torch.nn.Module) 
             None,
             facts,
             session.config.train.monitor,
+            None,
+            threshold,
         )
     except LaminaError as error:
         return {"error": str(error).splitlines()[0]}
