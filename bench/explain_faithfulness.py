@@ -31,7 +31,7 @@ SANITY = ("mnist_cnn", "cifar10_airbench")
 
 def find(runs: Path, name: str) -> Path | None:
     """The newest completed run folder whose name ends with `name`."""
-    found = sorted(path for path in runs.glob(f"*{name}") if (path / "model.safetensors").is_file())
+    found = sorted(path for path in runs.glob(f"*-{name}") if (path / "model.safetensors").is_file())
     return found[-1] if found else None
 
 
