@@ -126,7 +126,9 @@ def test_trained_digits_cnn_passes_the_sanity_check_and_beats_random_deletion(di
 def test_randomized_copy_reinitializes_every_layer_and_leaves_the_model_alone(digits_run):
     model = digits_run.model
     before = {name: value.clone() for name, value in model.state_dict().items()}
+    random_state = torch.get_rng_state()
     copied = randomized_copy(model, seed=0)
+    assert torch.equal(torch.get_rng_state(), random_state)  # the caller's random stream is untouched
     for name, value in copied.state_dict().items():
         if value.is_floating_point() and value.numel() > 1 and "running_var" not in name:
             assert not torch.equal(value, before[name]), name

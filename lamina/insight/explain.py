@@ -98,10 +98,11 @@ def randomized_copy(model: nn.Module, seed: int) -> nn.Module:
     """A copy of `model` with every module's parameters re-initialized by its own `reset_parameters()` (batch
     norms' running statistics too), seeded: the sanity check's model that learned nothing."""
     copied = copy.deepcopy(model)
-    torch.manual_seed(seed)
-    for module in copied.modules():
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
+    with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
+        torch.manual_seed(seed)
+        for module in copied.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
     return copied.eval()
 
 
@@ -153,7 +154,7 @@ def explain(
     spec = context.spec
     single_logit = spec.num_classes == 2 and spec.output_size == 1
     forward = ClassScores(model, single_logit)
-    probabilities = _probabilities(model, context.inputs, context)
+    probabilities = _probabilities(model, context.inputs, context, modality)
     regression = not task_of(spec).classes
     threshold = context.extra.get("threshold")  # a two-class run decides at its threshold, as `predict` does
     if regression:
@@ -255,8 +256,13 @@ def explain(
     return Explanation(record, items, [*files, folder / "explanation.json"], shown)
 
 
-def _probabilities(model: nn.Module, inputs: Tensor, context: ExplainContext) -> Tensor:
-    """(N, classes) probabilities (regression: predictions) of the model for these model inputs."""
+def _probabilities(model: nn.Module, inputs: Tensor, context: ExplainContext, modality: Any = None) -> Tensor:
+    """(N, classes) probabilities (regression: predictions) of the model for these model inputs; a modality whose
+    model gives more than one score per input (a language model: one per position) says which by its own
+    `probabilities(model, inputs, context)`."""
+    if hasattr(modality, "probabilities"):
+        with torch.no_grad():
+            return modality.probabilities(model, inputs, context).float().cpu()
     parts = []
     with torch.no_grad():
         for start in range(0, len(inputs), 256):
@@ -293,7 +299,7 @@ def _deletion(modality: Modality, context: ExplainContext, attribution: Tensor, 
     rows = torch.arange(len(inputs), device=inputs.device)
 
     def confidence(changed: Tensor) -> Tensor:
-        return _probabilities(context.model, changed, context)[rows.cpu(), targets.cpu()]
+        return _probabilities(context.model, changed, context, modality)[rows.cpu(), targets.cpu()]
 
     def remove(changed: Tensor, mask: Tensor) -> Tensor:
         return modality.delete(changed, mask, context)
