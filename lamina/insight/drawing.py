@@ -22,7 +22,6 @@ __all__ = [
     "sequential",
     "heat_colors",
     "save_png",
-    "caption_width",
     "new_page",
     "bar_panel",
     "side_by_side",
@@ -40,10 +39,6 @@ def font(size: int = 13) -> ImageFont.ImageFont:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1
         return ImageFont.load_default()
-
-
-def caption_width(text: str, size: int = 13) -> int:
-    return int(font(size).getlength(text))
 
 
 def scaled(values: numpy.ndarray, signed: bool) -> numpy.ndarray:
