@@ -96,7 +96,7 @@ def schema() -> dict:
     Example:
         >>> document = schema()
         >>> document["title"], sorted(document["properties"])[:3]
-        ('lamina config', ['data', 'description', 'model'])
+        ('lamina config', ['data', 'description', 'explain'])
     """
     document = config_class().model_json_schema(schema_generator=_PlainDefaults)
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
