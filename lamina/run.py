@@ -27,6 +27,8 @@ from lamina.data.inputs import frame_inputs, read_inputs, transform_for
 from lamina.data.options import ImageOptions
 from lamina.data.spec import DataSpec
 from lamina.insight.doctor import Finding, diagnose
+from lamina.insight.explain import Explanation, modality_for
+from lamina.insight.gather import chosen_inputs, explain_data
 from lamina.models.registry import build_model
 from lamina.tasks import task_of
 from lamina.tasks.decisions import positive_index
@@ -312,14 +314,7 @@ class Run:
         if not allow_unfinished:
             self.require_completed("predicting", "or pass --allow-unfinished to predict with its last checkpoint")
         preprocessing = self.data_record["preprocessing"]
-        if is_frame(inputs):
-            stored, labels = frame_inputs(inputs, preprocessing)
-        elif "arrays" in preprocessing and not isinstance(inputs, list | tuple):  # arrays as the run was given
-            stored, labels = stored_inputs(inputs, preprocessing), [str(i) for i in range(len(inputs))]
-        elif isinstance(inputs, torch.Tensor):
-            stored, labels = inputs, [str(i) for i in range(len(inputs))]
-        else:
-            stored, labels = read_inputs(list(inputs), preprocessing)
+        stored, labels = self._stored(inputs)
         model = self.model
         device = next(iter(model.parameters()), torch.empty(0)).device  # a model just trained may sit on a GPU
         stored = stored.to(device)
@@ -330,6 +325,59 @@ class Run:
         task = task_of(self.spec)
         threshold = self.threshold
         return task.decode(scores, self.spec, labels, model, transform(stored), stored, threshold=threshold)
+
+    def explain(
+        self,
+        inputs: Any = None,
+        method: str | None = None,
+        target: str | int | None = None,
+        split: str = "test",
+        count: int = 16,
+        layer: str | None = None,
+        output: str | Path | None = None,
+        data: Any = None,
+    ) -> Explanation:
+        """Attributions of the run's predictions for `inputs` (files or stored inputs, as `predict` reads them) or
+        for `count` inputs of `split` (the first of a random order seeded by 0), with `method` (None: the default
+        for the kind of input) towards `target` (the predicted class, or a class name or index); Grad-CAM's
+        `layer` by name. Checked for faithfulness and written into `output` (default:
+        RUN/explanations/<method>-<split or files>/): pictures and explanation.json (lamina/insight/explain.py).
+
+        Example:
+            >>> import tempfile, lamina
+            >>> run = lamina.train({"data": "digits", "model": "cnn", "train": {"epochs": 2}},
+            ...                    runs_dir=tempfile.mkdtemp(), progress="quiet")
+            >>> result = run.explain(count=4)
+            >>> result.record["method"], len(result.items), result.files[-1].name
+            ('integrated_gradients', 4, 'explanation.json')
+        """
+        self.require_completed("explaining")
+        bundle = run_data(self.config, self.given_data(data, "explaining it"))
+        if inputs is None:
+            if split not in bundle.splits:
+                raise RunError(f"this run's data has no {split} split", f"use --split {' or '.join(bundle.splits)}")
+            stored, labels, truth, facts = chosen_inputs(bundle.splits[split], split, count)
+        else:
+            stored, labels = self._stored(inputs)
+            truth, facts = None, {"split": "files"}
+        method = method or modality_for(self.spec)[1].methods[0]
+        where = Path(output) if output else self.dir / "explanations" / f"{method}-{facts['split']}"
+        facts, scores, monitor = {"run": str(self.dir), **facts}, self.objective().scores, self.config.train.monitor
+        model, spec = self.model, self.spec
+        return explain_data(
+            model, bundle, scores, stored, labels, where, method, target, truth, layer, facts, monitor, spec
+        )
+
+    def _stored(self, inputs: Any) -> tuple[torch.Tensor, list[str]]:
+        """Inputs in stored form and their names, read as `predict` reads them."""
+        preprocessing = self.data_record["preprocessing"]
+        if is_frame(inputs):
+            return frame_inputs(inputs, preprocessing)
+        if "arrays" in preprocessing and not isinstance(inputs, list | tuple):  # arrays as the run was given
+            return stored_inputs(inputs, preprocessing), [str(i) for i in range(len(inputs))]
+        if isinstance(inputs, torch.Tensor):
+            return inputs, [str(i) for i in range(len(inputs))]
+        return read_inputs(list(inputs), preprocessing)
 
 
 def load_run(path: str | Path) -> Run:

@@ -214,6 +214,47 @@ def predict(arguments: Namespace) -> int | None:
         print_table(["input", "prediction"], [[r["input"], _number(r["prediction"])] for r in results])
 
 
+def explain(arguments: Namespace) -> int | None:
+    from lamina.run import load_run  # PyTorch
+
+    run = load_run(arguments.run_dir)
+    result = run.explain(
+        arguments.inputs or None,
+        arguments.method,
+        arguments.target,
+        arguments.split,
+        arguments.count,
+        arguments.layer,
+        arguments.output,
+    )
+    record = result.record
+    if arguments.json:
+        print(json.dumps(record))
+        return
+    print(f"{record['method']} on {len(result.items)} {record['modality']} inputs; baseline: {record['baseline']}")
+    print(result.shown or "\n".join(f"  {line}" for line in _explained_lines(record)))
+    sanity, deletion = record["sanity_check"], record["deletion"]
+    print(
+        f"sanity check: rank correlation with a randomized model {sanity['randomized_rank_correlation']:.3f}, with "
+        f"itself under input noise {sanity['self_rank_correlation']:.3f} (a faithful method: the first far lower)"
+    )
+    print(
+        f"deletion: area {deletion['auc']:.3f} removing the most attributed units first, {deletion['random_auc']:.3f} "
+        f"in a random order; lower than random for {deletion['fraction_below_random']:.0%} of the inputs"
+    )
+    print(f"{record['seconds']['total']:.1f}s; wrote {result.files[-1].parent}")
+
+
+def _explained_lines(record: dict) -> list[str]:
+    lines = []
+    for entry in record["inputs"]:
+        line = f"{entry['name']}: predicted {entry['predicted']}"
+        line += f" ({entry['probability']:.2f})" if "probability" in entry else f" {entry['value']:.4g}"
+        line += f", true {entry['true']}" if "true" in entry else ""
+        lines.append(line + (f"; explaining {entry['target']}" if entry["target"] != entry["predicted"] else ""))
+    return lines
+
+
 def _note_unfinished(run) -> None:
     if run.status != "completed":
         print(f"note: run {run.dir} is {run.status}; used {run.weights_used}", file=sys.stderr)

@@ -79,6 +79,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="predict with a run that did not finish (its last checkpoint) instead of refusing",
     )
 
+    explain = commands.add_parser(
+        "explain",
+        help="which parts of an input drove a run's predictions, checked for faithfulness (pictures and JSON)",
+        epilog="methods — images: integrated_gradients (default), grad_cam, saliency, occlusion; tables: "
+        "integrated_gradients (default), saliency, feature_ablation. docs/insight.md shows how to read the results",
+    )
+    explain.add_argument("run_dir", help="run folder")
+    explain.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="files to explain, as 'lamina predict' reads them (default: --count inputs of --split)",
+    )
+    explain.add_argument("--method", help="attribution method (default: the one for the run's kind of input)")
+    explain.add_argument(
+        "--target", help="explain towards this class, by name or index (default: each input's predicted class)"
+    )
+    explain.add_argument("--split", default="test", choices=["train", "val", "test"], help="default: test")
+    explain.add_argument(
+        "--count",
+        type=int,
+        default=16,
+        metavar="N",
+        help="inputs of the split to explain, the first N of a random order seeded by 0 (default: 16)",
+    )
+    explain.add_argument(
+        "--layer", metavar="NAME", help="the layer Grad-CAM explains (default: the last convolutional stage)"
+    )
+    explain.add_argument(
+        "--output", metavar="DIR", help="folder to write (default: RUN/explanations/METHOD-SPLIT, or METHOD-files)"
+    )
+    explain.add_argument("--json", action="store_true", help="print the record (explanation.json) instead of a summary")
+
     # the defaults are those of lamina/generate.py's options (tests/test_generate.py holds them equal): --help
     # shows them without importing PyTorch
     generate = commands.add_parser(

@@ -15,6 +15,7 @@ from lamina.core.options import Options, Seed
 from lamina.core.registry import Registry
 from lamina.data.augment_options import augmentations
 from lamina.data.catalogue import datasets
+from lamina.insight.options import ExplainOptions
 from lamina.models.options import models
 from lamina.training.options import RuntimeOptions, TrainOptions, losses, optimizers
 from lamina.training.schedules import schedules
@@ -47,6 +48,7 @@ class Config(Options):
     model: models.union() = Field(description="Model family by name: " + ", ".join(models.names()))  # type: ignore[valid-type]
     train: TrainOptions = Field(default_factory=TrainOptions, description=TrainOptions.__doc__)
     runtime: RuntimeOptions = Field(default_factory=RuntimeOptions, description=RuntimeOptions.__doc__)
+    explain: ExplainOptions = Field(default_factory=ExplainOptions, description=ExplainOptions.__doc__)
 
 
 _BUILT_IN = {kind: tuple(registry.names()) for kind, registry in SECTIONS.items()}
@@ -94,7 +96,7 @@ def schema() -> dict:
     Example:
         >>> document = schema()
         >>> document["title"], sorted(document["properties"])[:3]
-        ('lamina config', ['data', 'description', 'model'])
+        ('lamina config', ['data', 'description', 'explain'])
     """
     document = config_class().model_json_schema(schema_generator=_PlainDefaults)
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"

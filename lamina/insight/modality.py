@@ -10,6 +10,7 @@ units chosen by a boolean mask of that shape with the baseline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,6 +32,13 @@ class ExplainContext:
     train split (a baseline for tables and images). `tokens`: id → text of each token, for text and language models.
     `pad_id`: the padding token. `layer`: a layer name the user chose (Grad-CAM, token embedding), or None for the
     modality's default. `extra`: anything else a modality wants to pass between its steps.
+
+    Added for the driver and the table modality: `transform`, the run's stored → model input transform (a black
+    image's model input); `probabilities`, model outputs → (N, classes) probabilities as the run reads them (its
+    objective's scores; regression: predictions in the targets' units); `validation`, the val split's (model inputs,
+    targets), and `metric`, the name of the run's metric on it (permutation importance); `seed`, the seed of every
+    random draw (a modality with a stochastic method or baseline uses it, so that the sanity check's "self"
+    reference — the same explanation under seed + 1 — differs from it only in that draw).
     """
 
     model: nn.Module
@@ -42,6 +50,11 @@ class ExplainContext:
     pad_id: int | None = None
     layer: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    transform: Callable[[Tensor], Tensor] | None = None
+    probabilities: Callable[[Tensor], Tensor] | None = None
+    validation: tuple[Tensor, Tensor] | None = None
+    metric: str | None = None
+    seed: int = 0
 
 
 @dataclass

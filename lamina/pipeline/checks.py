@@ -7,11 +7,13 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from lamina.config.schema import Config
-from lamina.core.errors import Problem
+from lamina.core.errors import LaminaError, Problem
 from lamina.data.bundle import DataBundle
+from lamina.insight.explain import modality_for, resolve_target
 from lamina.models.normalization import GhostBatchNorm
 from lamina.tasks import task_of
 from lamina.training.options import metrics
@@ -142,6 +144,36 @@ def semi_supervised_options_fit(config: Config, data: DataBundle, model: nn.Modu
     return semi_supervised_problems(config.model, config.data, data)
 
 
+def explanations_fit(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
+    """`explain:` names a method the run's kind of input has, a class it has, a split it has; and the run's task has
+    something to explain (checked here, so that training does not end in an error)."""
+    options = config.explain
+    if not options.enabled:
+        return []
+    try:
+        _, modality = modality_for(data.spec)
+    except LaminaError as error:
+        return [Problem("explain.enabled", error.message, error.hint)]
+    problems = []
+    if options.method is not None and options.method not in modality.methods:
+        problems.append(
+            Problem(
+                "explain.method",
+                f"{options.method!r} is not a method for {modality.kind} inputs",
+                f"use one of: {', '.join(modality.methods)}",
+            )
+        )
+    if options.split not in data.splits:
+        problems.append(
+            Problem("explain.split", f"this data has no {options.split} split", f"use {' or '.join(data.splits)}")
+        )
+    try:
+        resolve_target(options.target, data.spec, torch.zeros(1, dtype=torch.long))
+    except LaminaError as error:
+        problems.append(Problem("explain.target", error.message, error.hint))
+    return problems
+
+
 CHECKS: list[Check] = [
     validation_samples_exist,
     metrics_fit_the_task,
@@ -151,4 +183,5 @@ CHECKS: list[Check] = [
     norm_groups_divide_the_batch,
     modules_exist,
     pretrained_tokens_match,
+    explanations_fit,
 ]

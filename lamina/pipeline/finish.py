@@ -11,7 +11,10 @@ import torch
 from lamina.artifacts.checkpoint import checkpoint_path, load_weights, save_weights
 from lamina.artifacts.folder import RunFolder
 from lamina.artifacts.run_plots import write_run_plots
+from lamina.core.errors import LaminaError
 from lamina.core.version import __version__
+from lamina.insight.explain import modality_for
+from lamina.insight.gather import chosen_inputs, explain_data
 from lamina.pipeline.prepare import Session
 from lamina.run import Run
 from lamina.tasks import task_of
@@ -79,9 +82,46 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
         versions={"lamina": __version__, "torch": torch.__version__, "python": platform.python_version()},
     )
     assert summary["status"] == "completed"
+    if config.explain.enabled:
+        folder.update_summary(explain=explain_at_end(folder, session, model, facts.get("threshold")))
     run = Run(folder.path, model=model.eval())
     record_doctor(folder, run)
     return run
+
+
+def explain_at_end(
+    folder: RunFolder, session: Session, model: torch.nn.Module, threshold: dict | None
+) -> dict[str, Any]:
+    """The `explain:` step: explain `count` inputs of the split into RUN/explanations/<method>-<split>/ and return
+    the faithfulness figures for summary.json (an error that explaining meets is recorded there, and the run stays
+    completed: its weights and metrics are written)."""
+    options, data = session.config.explain, session.data
+    stored, names, targets, facts = chosen_inputs(data.splits[options.split], options.split, options.count)
+    _, modality = modality_for(data.spec)
+    method = options.method or modality.methods[0]
+    try:
+        result = explain_data(
+            model.eval(),
+            data,
+            session.objective.scores,
+            stored,
+            names,
+            folder.path / "explanations" / f"{method}-{options.split}",
+            method,
+            options.target,
+            targets,
+            None,
+            facts,
+            session.config.train.monitor,
+            None,
+            threshold,
+        )
+    except LaminaError as error:
+        return {"error": str(error).splitlines()[0]}
+    record = result.record
+    return {key: record[key] for key in ("method", "split", "sanity_check", "deletion", "seconds")} | {
+        "folder": str(result.files[-1].parent.relative_to(folder.path))
+    }
 
 
 def record_doctor(folder: RunFolder, run: Run) -> None:
