@@ -3,12 +3,12 @@
 Token ids cannot be interpolated, so every method works on the embeddings the model looks up: the model runs from
 given embeddings (a forward hook replaces what its embedding layer returns; fastText's EmbeddingBag, which never
 returns per-token vectors, is recomputed from its weights), and Captum attributes the class's log-probability to
-each embedding vector; a token's score is the sum over its vector (Captum's LayerIntegratedGradients does the
+each embedding vector (the log-odds of the class, `log_odds`); a token's score is the sum over its vector (Captum's LayerIntegratedGradients does the
 same). The baseline is a token id at every position (the padding token for classifiers), looked up the same way.
 
     integrated_gradients  Captum IntegratedGradients from the baseline's embeddings to the input's (32 steps)
     gradient_x_input      (embedding − baseline embedding) · Captum's Saliency (the gradient at the input, signed)
-    occlusion             Captum Occlusion: the log-probability lost when one token's embedding is the baseline's
+    occlusion             Captum Occlusion: the log-odds lost when one token's embedding is the baseline's
 
 The padding and the real tokens are told apart by the input ids, never by the embeddings, so the model reads the
 same lengths and masks along the whole path.
@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from lamina.core.errors import ModelError
 from lamina.models.output import split_output
 
-__all__ = ["TOKEN_METHODS", "embedding_layer", "token_attributions", "class_log_probabilities", "token_texts"]
+__all__ = ["TOKEN_METHODS", "embedding_layer", "token_attributions", "log_odds", "token_texts"]
 
 TOKEN_METHODS = ("integrated_gradients", "gradient_x_input", "occlusion")
 STEPS = 32  # integration steps: the completeness gap (sum of scores vs. the change of the output) stays < 2 % here
@@ -51,33 +51,42 @@ def embedding_layer(model: nn.Module, name: str | None = None) -> nn.Module:
     )
 
 
-def class_log_probabilities(outputs: Tensor, last_position: bool) -> Tensor:
-    """(N, classes) log-probabilities from a model's outputs; `last_position`: per-step outputs (N, T, V) of a
-    language model, read at the last position. One output (binary cross-entropy) → two classes [not, is]."""
-    outputs = split_output(outputs)[0]
+def log_odds(outputs: Tensor, targets: Tensor, last_position: bool) -> Tensor:
+    """(N,) log-odds log(p / (1 − p)) of class `targets` (N,) from a model's outputs: its logit against the
+    logsumexp of the others' — unlike the log-probability it does not flatten out where the model is sure.
+    `last_position`: per-step outputs (N, T, V) of a language model, read at the last position. One output
+    (binary cross-entropy) is class 1's log-odds, and its negative class 0's.
+
+    Example:
+        >>> log_odds(torch.tensor([[2.0, 0.0]]), torch.tensor([0]), False)
+        tensor([2.])
+    """
+    outputs = split_output(outputs)[0].float()
     if last_position:
         outputs = outputs[:, -1]  # (N, T, V) → (N, V)
     if outputs.shape[-1] == 1:
-        return torch.cat([F.logsigmoid(-outputs), F.logsigmoid(outputs)], dim=-1)
-    return F.log_softmax(outputs.float(), dim=-1)
+        return outputs[:, 0] * (2 * targets.to(outputs.dtype) - 1)
+    chosen = F.one_hot(targets, outputs.shape[-1]).bool()  # (N, V)
+    others = outputs.masked_fill(chosen, float("-inf")).logsumexp(dim=-1)
+    return outputs.gather(1, targets[:, None]).squeeze(1) - others
 
 
-def _from_embeddings(model: nn.Module, layer: nn.Module, last_position: bool) -> Callable[[Tensor, Tensor], Tensor]:
-    """forward(embeddings (N, T, E), ids (N, T)) → (N, classes) log-probabilities of the model reading `ids` with
-    the given embeddings in place of its own lookup."""
+def _from_embeddings(model: nn.Module, layer: nn.Module, last_position: bool) -> Callable[..., Tensor]:
+    """forward(embeddings (N, T, E), ids (N, T), targets (N,)) → (N,) log-odds of the targets, the model reading
+    `ids` with the given embeddings in place of its own lookup."""
     if isinstance(layer, nn.EmbeddingBag):  # fastText: the mean of the real tokens' vectors, then its head
 
-        def forward(embeddings: Tensor, ids: Tensor) -> Tensor:
+        def forward(embeddings: Tensor, ids: Tensor, targets: Tensor) -> Tensor:
             real = (ids != layer.padding_idx).unsqueeze(-1).to(embeddings.dtype)  # (N, T, 1)
             mean = (embeddings * real).sum(dim=1) / real.sum(dim=1).clamp(min=1)  # (N, E)
-            return class_log_probabilities(model.head(model.hidden(model.dropout(mean))), last_position)
+            return log_odds(model.head(model.hidden(model.dropout(mean))), targets, last_position)
 
         return forward
 
-    def forward(embeddings: Tensor, ids: Tensor) -> Tensor:
+    def forward(embeddings: Tensor, ids: Tensor, targets: Tensor) -> Tensor:
         handle = layer.register_forward_hook(lambda module, arguments, output: embeddings)
         try:
-            return class_log_probabilities(model(ids), last_position)
+            return log_odds(model(ids), targets, last_position)
         finally:
             handle.remove()
 
@@ -99,7 +108,7 @@ def token_attributions(
     layer_name: str | None = None,
     pad_id: int | None = None,
 ) -> Tensor:
-    """(N, T) score of each token position for the log-probability of `targets` (N,) — the class, or for a
+    """(N, T) score of each token position for the log-odds of `targets` (N,) — the class, or for a
     language model (`last_position`) the token predicted after the last position. Positive: towards the target.
     Positions holding `pad_id` score 0.
 
@@ -118,18 +127,18 @@ def token_attributions(
     targets = targets.to(ids.device)
     if method == "integrated_gradients":
         scores = IntegratedGradients(forward).attribute(
-            embeddings, baseline, targets, additional_forward_args=(ids,), n_steps=STEPS, internal_batch_size=256
+            embeddings, baseline, None, (ids, targets), n_steps=STEPS, internal_batch_size=256
         )
         scores = scores.sum(dim=-1)
     elif method == "gradient_x_input":  # (x − x₀)·∇f(x): one right-hand Riemann step of the integral
         embeddings.requires_grad_()  # (Captum warns when it has to ask for the gradient itself)
-        gradient = Saliency(forward).attribute(embeddings, targets, abs=False, additional_forward_args=(ids,))
+        gradient = Saliency(forward).attribute(embeddings, None, abs=False, additional_forward_args=(ids, targets))
         scores = ((embeddings - baseline) * gradient).sum(dim=-1)
     elif method == "occlusion":
         width = embeddings.shape[-1]
         with torch.no_grad():
             scores = Occlusion(forward).attribute(
-                embeddings, (1, width), (1, width), baseline, targets, (ids,), perturbations_per_eval=16
+                embeddings, (1, width), (1, width), baseline, None, (ids, targets), perturbations_per_eval=16
             )
         scores = scores.mean(dim=-1)  # every feature of a token's vector holds the token's score
     else:
