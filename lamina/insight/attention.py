@@ -99,9 +99,10 @@ def attention_rollout(maps: list[Tensor]) -> Tensor:
     """(N, T, T) attention rollout of per-layer maps (N, heads, T, T): each row sums to 1 (Abnar & Zuidema, 2020).
 
     Example:
-        >>> uniform = torch.full((1, 2, 3, 3), 1 / 3)
-        >>> attention_rollout([uniform, uniform])[0, 0].sum().item()
-        1.0
+        >>> causal = torch.tensor([[1.0, 0.0], [0.5, 0.5]]).expand(1, 2, 2, 2)  # (N, heads, T, T)
+        >>> attention_rollout([causal, causal])[0]
+        tensor([[1.0000, 0.0000],
+                [0.4375, 0.5625]])
     """
     rollout: Tensor | None = None
     for layer in maps:
