@@ -23,8 +23,8 @@ from lamina.insight.audio import AudioModality
 from lamina.insight.language import LanguageModality
 from lamina.insight.modality import ExplainContext, Explained
 from lamina.insight.text import TextModality
-from lamina.models.registry import build_model
 from lamina.models.output import split_output
+from lamina.models.registry import build_model
 from lamina.run import load_run, run_data
 from lamina.tasks import task_of
 
