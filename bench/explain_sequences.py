@@ -40,14 +40,14 @@ def probabilities(model, inputs: torch.Tensor, last: bool) -> torch.Tensor:
     return (outputs[:, -1] if last else outputs).float().softmax(dim=-1)
 
 
-def deletion_auc(model, modality, context, inputs, targets, order, real, last: bool) -> float:
-    """Mean probability of `targets` over 11 steps deleting 0 %, 10 %, … 100 % of each input's real units in
+def deletion_auc(model, modality, context, inputs, targets, order, real, last: bool, upto: float = 1.0) -> float:
+    """Mean probability of `targets` over 11 steps deleting 0 … `upto` (a fraction) of each input's real units in
     `order` (N, U) (flat unit indices, first deleted first)."""
     flat_real = real.flatten(1)
     rank = torch.empty_like(order)
     rank.scatter_(1, order, torch.arange(order.shape[1]).expand_as(order))
     curve = []
-    for fraction in torch.linspace(0, 1, 11):
+    for fraction in torch.linspace(0, upto, 11):
         mask = flat_real & (rank < (fraction * flat_real.sum(dim=1, keepdim=True)).round())
         deleted = modality.delete(inputs, mask.view_as(real), context)
         curve.append(probabilities(model, deleted, last).gather(1, targets[:, None]).mean())
@@ -88,10 +88,11 @@ def explain(run_dir: str, out: Path, count: int, method: str | None) -> dict:
         real = inputs != context.pad_id
     correlation = rank_correlation(attribution[real], fresh[real])
     flat = attribution.flatten(1).masked_fill(~real.flatten(1), -torch.inf)
-    guided = deletion_auc(model, modality, context, inputs, targets, flat.argsort(dim=1, descending=True), real,
-                          causal)  # fmt: skip
+    upto = 0.2 if spec.kind == "audio" else 1.0  # 6,464 cells: a tenth of them at random already silences a digit
+    by_score = flat.argsort(dim=1, descending=True)
+    guided = deletion_auc(model, modality, context, inputs, targets, by_score, real, causal, upto)
     random_order = torch.rand(flat.shape, generator=torch.Generator().manual_seed(0)).argsort(dim=1)
-    at_random = deletion_auc(model, modality, context, inputs, targets, random_order, real, causal)
+    at_random = deletion_auc(model, modality, context, inputs, targets, random_order, real, causal, upto)
     items = []
     for index in range(len(inputs)):
         true = labels[index, -1] if causal else labels[index]
@@ -112,6 +113,7 @@ def explain(run_dir: str, out: Path, count: int, method: str | None) -> dict:
         "rank_correlation_randomized": round(correlation, 3),
         "deletion_auc": round(guided, 3),
         "deletion_auc_random": round(at_random, 3),
+        "deletion_upto": upto,
         "files": len(paths),
         "shown": shown,
     }

@@ -285,7 +285,8 @@ def test_audio_attributions_start_from_silence_and_draw_over_the_spectrogram(tmp
     context = ExplainContext(model=model, spec=spec, stored=waves, inputs=inputs, preprocessing=AUDIO_RECORD)
     modality = AudioModality()
     silence = modality.baseline(context)
-    torch.testing.assert_close(silence, transform(torch.zeros(4, 4000)))
+    assert silence.shape == inputs.shape and silence.unique().numel() <= 32  # one value per band
+    torch.testing.assert_close(silence[:, :, :, 0], inputs[:, :, :, 0])  # the silent start of each recording
     targets = torch.tensor([0, 1, 2, 0])
     for method in modality.methods:
         assert modality.attribute(model, inputs, targets, method, context).shape == (4, 32, 51)

@@ -2,10 +2,12 @@
 per cell of the spectrogram the model reads, (N, bins, frames) — time × frequency, the channel summed.
 
 The data set stores waveforms; the run's transform turns them into standardized spectrograms (lamina/data/audio.py),
-and attributions are taken there. Baseline: silence — the transform of a waveform of zeros (with the run's level
-normalization and train statistics, so it is exactly what the model would read for a silent recording). Deleting
-cells replaces them with the silent spectrogram's. Without the run's preprocessing record the baseline falls back
-to each input's smallest value (its quietest cell).
+and attributions are taken there. Baseline: silence, as the model reads it inside a recording — the log-mel floor of
+a waveform of zeros, or with `normalize: level` (dB below each recording's loudest, floored `top_db` below it)
+`-top_db`, which is what a recording's silent stretches become (the transform of an all-zero waveform would be 0 dB,
+"as loud as its loudest", under that normalization); then MFCC, utterance normalization and the train statistics
+as the run's transform applies them. Deleting cells replaces them with the silent spectrogram's. Without the run's
+preprocessing record the baseline falls back to each input's smallest value (its quietest cell).
 
     integrated_gradients  Captum IntegratedGradients from silence to the input (32 steps)
     occlusion             Captum Occlusion: the log-odds lost when a patch (1/8 of the bins × 1/12 of the
@@ -24,16 +26,31 @@ from PIL import Image, ImageDraw
 from torch import Tensor, nn
 
 from lamina.core.errors import ModelError
-from lamina.data.inputs import transform_for
-from lamina.data.spectral import hz_to_mel, mel_to_hz
+from lamina.data.audio import AudioFeatures
+from lamina.data.spectral import hz_to_mel, log_mel, mel_to_hz, mfcc
 from lamina.insight.heatmaps import NEGATIVE, POSITIVE, font, save_png, scale_of
 from lamina.insight.modality import ExplainContext, Explained
 from lamina.insight.text import file_name, item_heading
 from lamina.insight.tokens import STEPS, log_odds
 
-__all__ = ["AudioModality", "spectrogram_box", "write_spectrogram"]
+__all__ = ["AudioModality", "silent_spectrogram", "spectrogram_box", "write_spectrogram"]
 
 LEFT, TOP, BOTTOM, GAP = 64, 44, 46, 70
+
+
+def silent_spectrogram(record: dict, samples: int) -> Tensor:
+    """(1, 1, bins, frames) silence as the run's transform (the preprocessing `record`) gives it inside a recording
+    of `samples` samples: see the module's docstring."""
+    features = AudioFeatures(record)
+    decibels = log_mel(torch.zeros(1, samples), features.filterbank, record["n_fft"], record["hop_length"])
+    if record.get("normalize") == "level":  # silent stretches sit top_db below the recording's loudest value
+        decibels = torch.full_like(decibels, -float(record.get("top_db", 80.0)))
+    if features.basis is not None:
+        decibels = mfcc(decibels, features.basis)
+    silence = decibels.unsqueeze(1)  # (1, 1, bins, frames)
+    if record.get("normalize") == "utterance":
+        silence = features.normalized_by_utterance(silence)
+    return (silence - features.mean.view(1, 1, -1, 1)) / features.std.view(1, 1, -1, 1)
 
 
 def spectrogram_box(bins: int, frames: int) -> tuple[int, int]:
@@ -103,16 +120,15 @@ class AudioModality:
     kind = "audio"
     methods = ("integrated_gradients", "occlusion")
     baseline_description = (
-        "silence: the spectrogram the run's transform makes of a waveform of zeros (level-normalized and "
-        "standardized with the train statistics, as the model reads it)"
+        "silence as the model reads it inside a recording: the log-mel floor (with level normalization, top_db "
+        "below the loudest value), standardized with the train statistics"
     )
 
     def baseline(self, context: ExplainContext) -> Tensor:
         if "silence" not in context.extra:
             record = context.preprocessing or {}
             if record.get("type") == "audio":
-                silent = torch.zeros(1, *context.stored.shape[1:], device=context.stored.device)
-                context.extra["silence"] = transform_for(record)(silent)  # (1, 1, F, T)
+                context.extra["silence"] = silent_spectrogram(record, context.stored.shape[-1])  # (1, 1, F, T)
             else:  # no record: each input's quietest cell everywhere
                 context.extra["silence"] = context.inputs.amin(dim=(-2, -1), keepdim=True)
         return context.extra["silence"].to(context.inputs.device).expand_as(context.inputs)
