@@ -31,7 +31,10 @@ class ExplainContext:
     `inputs` the same after the run's transform (what the model reads). `train_mean`: the mean model input over the
     train split (a baseline for tables and images). `tokens`: id → text of each token, for text and language models.
     `pad_id`: the padding token. `layer`: a layer name the user chose (Grad-CAM, token embedding), or None for the
-    modality's default. `extra`: anything else a modality wants to pass between its steps.
+    modality's default. `preprocessing`: the run's preprocessing record (data.json), from which text and audio read
+    their tokenizer and transform (sample rate, hop, the silence baseline). `texts`: the raw texts of the inputs
+    when known (fastText's n-grams are then summed back into the words they came from).
+    `extra`: anything else a modality wants to pass between its steps.
 
     Added for the driver and the table modality: `transform`, the run's stored → model input transform (a black
     image's model input); `probabilities`, model outputs → (N, classes) probabilities as the run reads them (its
@@ -49,6 +52,8 @@ class ExplainContext:
     tokens: list[str] | None = None
     pad_id: int | None = None
     layer: str | None = None
+    preprocessing: dict[str, Any] | None = None
+    texts: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     transform: Callable[[Tensor], Tensor] | None = None
     probabilities: Callable[[Tensor], Tensor] | None = None

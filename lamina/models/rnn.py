@@ -89,7 +89,9 @@ class RNN(nn.Module):
         lengths = None
         if self.layout.tokens:
             if self.layout.pad_id is not None:
-                lengths = (inputs != self.layout.pad_id).sum(dim=1)  # right-padded: real tokens come first
+                # right-padded: real tokens come first; an empty text reads one padding step (as packing does),
+                # so pooling has a step to pool instead of giving NaN
+                lengths = (inputs != self.layout.pad_id).sum(dim=1).clamp(min=1)
             x = self.embed(inputs)  # (B, T) → (B, T, E)
         else:
             x = as_steps(inputs)
