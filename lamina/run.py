@@ -331,14 +331,15 @@ class Run:
         inputs: Any = None,
         method: str | None = None,
         target: str | int | None = None,
-        split: str = "test",
+        split: str | None = None,
         count: int = 16,
         layer: str | None = None,
         output: str | Path | None = None,
         data: Any = None,
     ) -> Explanation:
         """Attributions of the run's predictions for `inputs` (files or stored inputs, as `predict` reads them) or
-        for `count` inputs of `split` (the first of a random order seeded by 0), with `method` (None: the default
+        for `count` inputs of `split` (default: test, or val for data without one, as a language model's; the first
+        of a random order seeded by 0), with `method` (None: the default
         for the kind of input) towards `target` (the predicted class, or a class name or index); Grad-CAM's
         `layer` by name. Checked for faithfulness and written into `output` (default:
         RUN/explanations/<method>-<split or files>/): pictures and explanation.json (lamina/insight/explain.py).
@@ -354,6 +355,7 @@ class Run:
         self.require_completed("explaining")
         bundle = run_data(self.config, self.given_data(data, "explaining it"))
         if inputs is None:
+            split = split or ("test" if "test" in bundle.splits else "val")
             if split not in bundle.splits:
                 raise RunError(f"this run's data has no {split} split", f"use --split {' or '.join(bundle.splits)}")
             stored, labels, truth, facts = chosen_inputs(bundle.splits[split], split, count)

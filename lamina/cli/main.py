@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--target", help="explain towards this class, by name or index (default: each input's predicted class)"
     )
-    explain.add_argument("--split", default="test", choices=["train", "val", "test"], help="default: test")
+    explain.add_argument(
+        "--split", choices=["train", "val", "test"], help="default: test (val for data without a test split)"
+    )
     explain.add_argument(
         "--count",
         type=int,

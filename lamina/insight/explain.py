@@ -7,7 +7,7 @@ what the attributions are worth (lamina/insight/faithfulness.py):
 - the randomization sanity check: the same method on a copy of the model whose every module was re-initialized
   (`reset_parameters()`, seeded), rank-correlated with the trained model's attributions — against the *self*
   reference: the trained model's attributions of the inputs plus a little seeded Gaussian noise (5 % of the
-  inputs' standard deviation; integer inputs such as token ids: the modality's draws under the next seed). A
+  inputs' standard deviation; token ids: the same noise on the embeddings they look up). A
   method that explains the model correlates far less with the randomized model than with itself.
 - the deletion curve: the model's confidence in the explained class as the most attributed units are replaced
   by the baseline, its area against that of a seeded random order.
@@ -152,10 +152,12 @@ def explain(
         )
     model = context.model.eval()
     spec = context.spec
+    if true_labels is not None and true_labels.dim() > 1:  # a language model's windows: the token after the last
+        true_labels = true_labels[:, -1]
     single_logit = spec.num_classes == 2 and spec.output_size == 1
     forward = ClassScores(model, single_logit)
     probabilities = _probabilities(model, context.inputs, context, modality)
-    regression = not task_of(spec).classes
+    regression = not task_of(spec).classes and not hasattr(modality, "probabilities")  # an LM: tokens are classes
     threshold = context.extra.get("threshold")  # a two-class run decides at its threshold, as `predict` does
     if regression:
         predicted = torch.zeros(len(names), dtype=torch.long)
@@ -183,14 +185,17 @@ def explain(
     timings["attribution"] = time.perf_counter() - tick
     tick = time.perf_counter()
     randomized = attributed(ClassScores(randomized_copy(model, seed), single_logit), context.inputs, seed)
+    if not context.inputs.is_floating_point():  # token ids: the noise goes onto the embeddings they look up
+        context.extra["embedding_noise"] = (NOISE, seed + 1)
     reference = attributed(forward, _noised(context.inputs, seed), seed + 1)
+    context.extra.pop("embedding_noise", None)
     differs = _differs_from_baseline(modality, context, attribution.shape[1:])
     random_correlation = faithfulness.rank_correlation(attribution, randomized, differs)
     self_correlation = faithfulness.rank_correlation(attribution, reference, differs)
     timings["sanity_check"] = time.perf_counter() - tick
     context.seed = seed
     tick = time.perf_counter()
-    curves = _deletion(modality, context, attribution, targets)
+    curves = _deletion(modality, context, attribution, targets, differs)
     timings["deletion"] = time.perf_counter() - tick
     areas = {name: faithfulness.curve_area(curve) for name, curve in curves.items()}
 
@@ -221,7 +226,7 @@ def explain(
             "randomized_rank_correlation": _mean(random_correlation),
             "self_rank_correlation": _mean(self_correlation),
             "reference": f"the trained model's attributions of the inputs plus Gaussian noise of {NOISE:g} × their "
-            "standard deviation (integer inputs: the modality's random draws under the next seed)",
+            "standard deviation (token ids: the same noise on the embeddings they look up)",
             "randomized": "every module re-initialized by reset_parameters(), seeded",
             "ranks": "Spearman, of absolute attributions, per input over its units that differ from the baseline",
         },
@@ -230,6 +235,7 @@ def explain(
             "random_auc": _mean(areas["random"]),
             "fraction_below_random": faithfulness.fraction_below(areas["attribution"], areas["random"]),
             "steps": faithfulness.DELETION_STEPS,
+            "units": "those that differ from the baseline, in both orders (the rest would change nothing)",
             "confidence": "the predicted value of the target output"
             if regression
             else "the probability of the explained class",
@@ -292,8 +298,12 @@ def _noised(inputs: Tensor, seed: int) -> Tensor:
     return inputs + noise * NOISE * inputs.float().std()
 
 
-def _deletion(modality: Modality, context: ExplainContext, attribution: Tensor, targets: Tensor) -> dict:
-    """{'attribution': (N, steps + 1), 'random': (N, steps + 1)} deletion curves."""
+def _deletion(
+    modality: Modality, context: ExplainContext, attribution: Tensor, targets: Tensor, differs: Tensor
+) -> dict:
+    """{'attribution': (N, steps + 1), 'random': (N, steps + 1)} deletion curves over the units that differ from
+    the baseline (`differs`, (N, *units)): an MNIST digit's strokes, a text's tokens, not the black background or
+    the padding, which removing would not change."""
     inputs, unit_shape = context.inputs, tuple(attribution.shape[1:])
     units = attribution[0].numel()
     rows = torch.arange(len(inputs), device=inputs.device)
@@ -305,11 +315,12 @@ def _deletion(modality: Modality, context: ExplainContext, attribution: Tensor, 
         return modality.delete(changed, mask, context)
 
     orders = {
-        "attribution": faithfulness.deletion_order(attribution),
-        "random": faithfulness.random_order(len(inputs), units, context.seed),
+        "attribution": faithfulness.deletion_order(attribution, differs),
+        "random": faithfulness.random_order(len(inputs), units, context.seed, differs),
     }
+    counts = differs.reshape(len(inputs), -1).sum(dim=1)  # (N,)
     return {
-        name: faithfulness.deletion_curve(inputs, order, unit_shape, remove, confidence)
+        name: faithfulness.deletion_curve(inputs, order, unit_shape, remove, confidence, counts=counts)
         for name, order in orders.items()
     }
 

@@ -84,17 +84,30 @@ def rank_correlation(first: Tensor, second: Tensor, mask: Tensor | None = None) 
     return torch.tensor(correlations, dtype=torch.float32)
 
 
-def deletion_order(attribution: Tensor) -> Tensor:
+def deletion_order(attribution: Tensor, kept: Tensor | None = None) -> Tensor:
     """(N, U) flat unit indices of each input, the most attributed (highest signed score, towards the explained
-    class) first; ties in the order of the units."""
-    flat = attribution.reshape(len(attribution), -1)  # (N, *units) → (N, U)
+    class) first; ties in the order of the units. Units where `kept` (N, *units) is False (those equal to the
+    baseline already: removing them changes nothing) come last, so that both orders of the deletion curve spend
+    their steps on the same units.
+
+    Example:
+        >>> deletion_order(torch.tensor([[0.5, 0.0, 2.0, -1.0]]), torch.tensor([[True, False, True, True]])).tolist()
+        [[2, 0, 3, 1]]
+    """
+    flat = attribution.reshape(len(attribution), -1).float()  # (N, *units) → (N, U)
+    if kept is not None:
+        flat = flat.masked_fill(~kept.reshape(len(flat), -1).to(flat.device), float("-inf"))
     return flat.argsort(dim=1, descending=True, stable=True)
 
 
-def random_order(count: int, units: int, seed: int) -> Tensor:
-    """(count, units) a seeded random order of the units of each input: the deletion curve's reference."""
+def random_order(count: int, units: int, seed: int, kept: Tensor | None = None) -> Tensor:
+    """(count, units) a seeded random order of the units of each input: the deletion curve's reference; units
+    where `kept` is False come last, as in `deletion_order`."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.stack([torch.randperm(units, generator=generator) for _ in range(count)])
+    keys = torch.rand(count, units, generator=generator)  # (N, U)
+    if kept is not None:
+        keys = keys.masked_fill(~kept.reshape(count, -1).cpu(), 2.0)
+    return keys.argsort(dim=1, stable=True)
 
 
 def deletion_curve(
@@ -104,9 +117,11 @@ def deletion_curve(
     remove: Callable[[Tensor, Tensor], Tensor],
     confidence: Callable[[Tensor], Tensor],
     steps: int = DELETION_STEPS,
+    counts: Tensor | None = None,
 ) -> Tensor:
     """(N, steps + 1) the confidence of each input's explained class as the first k/steps of its units in
-    `order` (N, U) are removed, k = 0 … steps.
+    `order` (N, U) are removed, k = 0 … steps; with `counts` (N,), the first k/steps of each input's first
+    counts[i] units (those that differ from the baseline, which `deletion_order` and `random_order` put first).
 
     Args:
         inputs: the model inputs (N, ...). unit_shape: the shape of one input's units (U = its product).
@@ -122,10 +137,11 @@ def deletion_curve(
     count, units = order.shape
     positions = torch.empty_like(order)  # the place of each unit in the order: removed when below the cut
     positions.scatter_(1, order, torch.arange(units).expand(count, units).contiguous())
+    totals = torch.full((count, 1), units) if counts is None else counts.reshape(count, 1).cpu()
     curve = []
     for step in range(steps + 1):
-        removed = round(units * step / steps)
-        mask = (positions < removed).reshape(count, *unit_shape)
+        removed = (totals.double() * step / steps).round().long()  # (N, 1)
+        mask = (positions < removed.to(positions.device)).reshape(count, *unit_shape)
         curve.append(confidence(remove(inputs, mask.to(inputs.device))).detach().float().cpu())
     return torch.stack(curve, dim=1)
 

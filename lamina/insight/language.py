@@ -20,6 +20,7 @@ from lamina.insight.modality import ExplainContext, Explained
 from lamina.insight.text import token_strings, tokenizer_of, write_attention_pictures
 from lamina.insight.token_pages import TokenRow, terminal_lines, visible, write_page
 from lamina.insight.tokens import TOKEN_METHODS, token_attributions
+from lamina.models.output import split_output
 
 __all__ = ["LanguageModality"]
 
@@ -48,11 +49,22 @@ class LanguageModality:
     def baseline(self, context: ExplainContext) -> Tensor:
         return torch.full_like(context.inputs, self.empty_token(context))
 
+    def probabilities(self, model: nn.Module, inputs: Tensor, context: ExplainContext) -> Tensor:
+        """(N, vocabulary) probabilities of the token after the last position of each window."""
+        model = getattr(model, "model", model)  # the run's model, also when wrapped for attribution
+        parts = []
+        for start in range(0, len(inputs), 64):
+            outputs = split_output(model(inputs[start : start + 64]))[0]  # (n, T, V)
+            parts.append(outputs[:, -1].float().softmax(dim=-1))
+        return torch.cat(parts)
+
     def attribute(
         self, model: nn.Module, inputs: Tensor, targets: Tensor, method: str, context: ExplainContext
     ) -> Tensor:
         baseline = torch.full_like(inputs, self.empty_token(context))
-        return token_attributions(model, inputs, baseline, targets, method, True, context.layer)
+        return token_attributions(
+            model, inputs, baseline, targets, method, True, context.layer, None, context.extra.get("embedding_noise")
+        )
 
     def delete(self, inputs: Tensor, mask: Tensor, context: ExplainContext) -> Tensor:
         return inputs.masked_fill(mask.to(inputs.device), self.empty_token(context))

@@ -108,7 +108,9 @@ class TextModality:
     ) -> Tensor:
         pad = self._pad(context)
         baseline = torch.full_like(inputs, pad)
-        return token_attributions(model, inputs, baseline, targets, method, False, context.layer, pad)
+        return token_attributions(
+            model, inputs, baseline, targets, method, False, context.layer, pad, context.extra.get("embedding_noise")
+        )
 
     def delete(self, inputs: Tensor, mask: Tensor, context: ExplainContext) -> Tensor:
         return remove_tokens(inputs, mask, self._pad(context))

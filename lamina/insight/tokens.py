@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lamina.core.errors import ModelError
+from lamina.insight.methods import ClassScores
 from lamina.models.output import split_output
 
 __all__ = ["TOKEN_METHODS", "embedding_layer", "token_attributions", "log_odds", "token_texts"]
@@ -107,10 +108,14 @@ def token_attributions(
     last_position: bool = False,
     layer_name: str | None = None,
     pad_id: int | None = None,
+    noise: tuple[float, int] | None = None,
 ) -> Tensor:
     """(N, T) score of each token position for the log-odds of `targets` (N,) — the class, or for a
     language model (`last_position`) the token predicted after the last position. Positive: towards the target.
-    Positions holding `pad_id` score 0.
+    Positions holding `pad_id` score 0. `noise` (fraction, seed): seeded Gaussian noise of that fraction of the
+    embeddings' standard deviation is added to the input's embeddings (the sanity check's self reference). A model
+    wrapped for attribution (its `model` attribute, lamina/insight/methods.py ClassScores) is unwrapped: the
+    log-odds are computed from the run's model itself.
 
     Example:
         >>> model = nn.Sequential(nn.Embedding(5, 3), nn.Flatten(), nn.Linear(6, 2))
@@ -120,10 +125,15 @@ def token_attributions(
     """
     from captum.attr import IntegratedGradients, Occlusion, Saliency  # optional extra: explain
 
+    model = model.model if isinstance(model, ClassScores) else model
     layer = embedding_layer(model, layer_name)
     forward = _from_embeddings(model, layer, last_position)
     with torch.no_grad():
         embeddings, baseline = _lookup(layer, ids), _lookup(layer, baseline_ids)  # (N, T, E) each
+        if noise is not None:
+            generator = torch.Generator().manual_seed(noise[1])
+            jitter = torch.randn(embeddings.shape, generator=generator).to(embeddings.device, embeddings.dtype)
+            embeddings = embeddings + jitter * noise[0] * embeddings.float().std()
     targets = targets.to(ids.device)
     if method == "integrated_gradients":
         scores = IntegratedGradients(forward).attribute(
