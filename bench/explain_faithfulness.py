@@ -4,7 +4,8 @@
 
 For every run folder found under --runs (by the config name its folder ends with):
 - `wall`: the whole command `lamina explain RUN --count 16` (start-up, data, explanation, sanity check, deletion
-  curves, pictures) with the default method, timed in a fresh process, for each image and table run;
+  curves, pictures) with the default method, timed in a fresh process, for every run (images, tables, text, audio,
+  a language model);
 - `sanity`: for the MNIST CNN and CIFAR-10 runs, integrated gradients and Grad-CAM on --sanity-count test inputs:
   the rank correlation with the randomized model against the self reference;
 - `deletion`: for the MNIST CNN run, integrated gradients on --deletion-count test images: the fraction whose
@@ -25,7 +26,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's lamina, also when another one is installed
-TIMED = ("digits_cnn", "breast_cancer_mlp", "mnist_cnn", "mnist_resnet", "breastmnist_resnet", "cifar10_airbench")
+TIMED = (
+    "digits_cnn",
+    "breast_cancer_mlp",
+    "mnist_cnn",
+    "mnist_resnet",
+    "breastmnist_resnet",
+    "cifar10_airbench",
+    "sms_spam_fasttext",
+    "sms_spam_rnn",
+    "fsdd_crnn",
+    "shakespeare_char_gpt_fast",
+)
 SANITY = ("mnist_cnn", "cifar10_airbench")
 
 
@@ -71,6 +83,17 @@ def checked(run: Path, method: str, count: int, output: Path) -> dict:
     }
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), as docs/benchmarks.md records it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("/work/insight_runs"))
@@ -86,7 +109,7 @@ def main() -> None:
     torch.set_num_threads(2)
     scratch = Path(tempfile.mkdtemp(prefix="explain-bench-"))
     written = ROOT / "bench" / "explain_faithfulness.json"
-    figures: dict = {"machine": platform.processor() or platform.machine(), "threads": 2, "wall": {}, "sanity": {}}
+    figures: dict = {"machine": cpu_model(), "threads": 2, "wall": {}, "sanity": {}}
     if arguments.only and written.is_file():
         figures = json.loads(written.read_text())
     wanted = set(arguments.only or [*TIMED, *SANITY])
