@@ -168,8 +168,7 @@ class Run:
             []
         """
         record = self.data_record if self.folder.data.is_file() else {}
-        config = self.config.model_dump(mode="json")
-        return diagnose(self.folder.rows(), self.summary, record, config)
+        return diagnose(self.folder.rows(), self.summary, record, self.config.model_dump(mode="json"))
 
     def objective(self) -> Objective:
         loss = self.config.train.loss or losses.get(task_of(self.spec).loss).options()
@@ -365,9 +364,8 @@ class Run:
         method = method or modality_for(self.spec)[1].methods[0]
         where = Path(output) if output else self.dir / "explanations" / f"{method}-{facts['split']}"
         facts, scores, monitor = {"run": str(self.dir), **facts}, self.objective().scores, self.config.train.monitor
-        model, spec = self.model, self.spec
         return explain_data(
-            model, bundle, scores, stored, labels, where, method, target, truth, layer, facts, monitor, spec
+            self.model, bundle, scores, stored, labels, where, method, target, truth, layer, facts, monitor, self.spec
         )
 
     def _stored(self, inputs: Any) -> tuple[torch.Tensor, list[str]]:
@@ -383,15 +381,7 @@ class Run:
 
 
 def load_run(path: str | Path) -> Run:
-    """Open a run folder written by `lamina train`.
-
-    Example:
-        >>> import tempfile, lamina
-        >>> trained = lamina.train({"data": "digits", "model": "mlp", "train": {"epochs": 1}},
-        ...                        runs_dir=tempfile.mkdtemp(), progress="quiet")
-        >>> load_run(trained.dir).metrics["test"]["accuracy"] > 0.5
-        True
-    """
+    """Open a run folder written by `lamina train` (the same as `Run(path)`, whose examples show what it holds)."""
     return Run(path)
 
 

@@ -33,6 +33,7 @@ LAZY_THIRD_PARTY = {
 LAZY_LAMINA = {
     "lamina.cli.main": "lamina --help must not import the commands (PyTorch)",
     "lamina.cli.commands": "each command imports what it needs, so schema, models and datasets stay without PyTorch",
+    "lamina.cli.insight": "explain and doctor import the run (PyTorch) when they run, as the other commands do",
     "lamina.tasks": "the decisions import PyTorch; the tasks are read by option catalogues that must not",
 }
 REFERENCE = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)+):\w+$")  # "module:function", imported by a registry on first use

@@ -150,8 +150,9 @@ def write_attention(path: Path, maps: list[Tensor], rollout: Tensor, tokens: lis
     draw = ImageDraw.Draw(image)
     small = font(11)
     draw.text((10, 8), title, fill="black", font=font(14))
-    draw.text((10, 28), "rows: queries (position attending), columns: keys; white 0 to dark blue 1", fill="#444",
-              font=small)  # fmt: skip
+    draw.text(
+        (10, 28), "rows: queries (position attending), columns: keys; white 0 to dark blue 1", fill="#444", font=small
+    )
     for layer, layer_maps in enumerate(maps):
         y = top + layer * (side + gap) + 14
         draw.text((grid_left - 8, y + side / 2), f"layer {layer + 1}", fill="black", font=small, anchor="rm")

@@ -105,8 +105,9 @@ def write_spectrogram(
         draw.text((left, TOP - 4), caption, fill="#333", font=small, anchor="lb")
         for frame, label in times:
             draw.text((left + frame * scale, TOP + bins * scale + 4), label, fill="#444", font=small, anchor="mt")
-        draw.text((left + frames * scale / 2, TOP + bins * scale + 24), "time (s)", fill="black", font=small,
-                  anchor="mt")  # fmt: skip
+        draw.text(
+            (left + frames * scale / 2, TOP + bins * scale + 24), "time (s)", fill="black", font=small, anchor="mt"
+        )
         for band, label in frequencies:
             y = TOP + (bins - band) * scale - scale / 2
             draw.text((left - 4, y), label, fill="#444", font=small, anchor="rm")
@@ -142,8 +143,10 @@ class AudioModality:
         from captum.attr import IntegratedGradients, Occlusion  # optional extra: explain
 
         if inputs.ndim != 4:
-            raise ModelError(f"audio explanations read spectrograms (N, 1, bins, frames), received {tuple(inputs.shape)}",
-                             "explain a run trained on data: audio")  # fmt: skip
+            raise ModelError(
+                f"audio explanations read spectrograms (N, 1, bins, frames), received {tuple(inputs.shape)}",
+                "explain a run trained on data: audio",
+            )
         silence = self.baseline(context)
         if silence.shape[0] != inputs.shape[0]:
             silence = silence[:1].expand_as(inputs)

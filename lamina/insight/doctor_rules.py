@@ -10,6 +10,7 @@ import re
 import statistics
 from collections.abc import Callable
 
+from lamina.insight.data_rules import class_imbalance, leakage
 from lamina.insight.findings import Finding, Records
 from lamina.models.options import models
 from lamina.training.options import metric_goal, optimizers
@@ -34,8 +35,6 @@ OVERFIT_EPOCHS, OVERFIT_WORSENING, OVERFIT_POINTS = 3, 0.10, 0.02
 UNDERFIT_SHARE, SMALL_UPDATE = 0.9, 1e-4
 # slow convergence: the train loss still fell by this share over the last fifth of the epochs
 STILL_FALLING = 0.10
-# class imbalance: the largest class holds at least this many times the samples of the smallest
-IMBALANCE_RATIO = 10.0
 
 
 def _rate_changes(records: Records, clip: bool) -> tuple[dict, str]:
@@ -74,8 +73,11 @@ def exploding(records: Records) -> list[Finding]:
         step = re.search(r"(?:at|after) step (\d+)", error)
         epoch = re.search(r"epoch (\d+)", error)
         where = f"step {step[1]}" if step else (f"epoch {epoch[1]}" if epoch else "an unrecorded step")
-        numbers.update(step=int(step[1]) if step else None, epoch=int(epoch[1]) if epoch else None,
-                       learning_rate=records.setting("train.optimizer.learning_rate"))  # fmt: skip
+        numbers.update(
+            step=int(step[1]) if step else None,
+            epoch=int(epoch[1]) if epoch else None,
+            learning_rate=records.setting("train.optimizer.learning_rate"),
+        )
         changes, words = _rate_changes(records, clip=True)
         evidence = f"training diverged at {where}: {error.removeprefix('training diverged: ')}{growth}"
         warmup = "" if records.setting("train.schedule.warmup_steps") else ", and warm up (train.schedule.warmup_steps)"
@@ -155,15 +157,19 @@ def _unit_rule(records: Records, key: str, share: float, kind: str) -> list[Find
     step, rows = affected[0][1], affected[0][4]
     numbers = {"layers": {layer: value for layer, _, value, _, _ in affected}, "step": step}
     if key == "dead":
-        evidence = (f"units that never fired over the logged batch at step {step}: {layers} (at least "
-                    f"{min(low for *_, low, _ in affected):.0%} at each of the last {rows} logged steps)")  # fmt: skip
+        evidence = (
+            f"units that never fired over the logged batch at step {step}: {layers} (at least "
+            f"{min(low for *_, low, _ in affected):.0%} at each of the last {rows} logged steps)"
+        )
         changes, words = _rate_changes(records, clip=False)
         if _model_option(records, "activation"):
             changes = {"model.activation": "leaky_relu", **changes}
             words = f"use a leaky activation (model.activation: leaky_relu), {words}"
         return [Finding(kind, "warning", evidence, words, numbers, changes)]
-    evidence = (f"outputs within 0.01 of the function's limits at step {step}: {layers} (at each of the last {rows} "
-                "logged steps): their gradients are almost zero")  # fmt: skip
+    evidence = (
+        f"outputs within 0.01 of the function's limits at step {step}: {layers} (at each of the last {rows} "
+        "logged steps): their gradients are almost zero"
+    )
     changes = {"model.norm": "batch"} if records.setting("model.norm") == "none" else {}
     if _model_option(records, "activation"):
         changes["model.activation"] = "relu"
@@ -201,10 +207,12 @@ def unstable_loss(records: Records) -> list[Finding]:
     if len(rises) < 2 and not gave_back:
         return []
     shown = "; ".join(f"epoch {epoch}: {before:.3g} → {after:.3g}" for epoch, before, after in rises[:3])
-    evidence = (f"the mean train loss rose {len(rises)} times by over {RISE:.0%} of the first epoch's {first:.3g} "
-                f"({shown})" if len(rises) >= 2 else
-                f"the mean train loss ended at {last:.3g} (epoch {last_epoch}), back up from its lowest {lowest:.3g} "
-                f"(epoch {lowest_epoch}) by over half of its fall from {first:.3g}")  # fmt: skip
+    evidence = (
+        f"the mean train loss rose {len(rises)} times by over {RISE:.0%} of the first epoch's {first:.3g} ({shown})"
+        if len(rises) >= 2
+        else f"the mean train loss ended at {last:.3g} (epoch {last_epoch}), back up from its lowest {lowest:.3g} "
+        f"(epoch {lowest_epoch}) by over half of its fall from {first:.3g}"
+    )
     changes, words = _rate_changes(records, clip=False)
     numbers = {"rises": len(rises), "first": first, "lowest": lowest, "lowest_epoch": lowest_epoch, "last": last}
     return [Finding("unstable_loss", "warning", evidence, words, numbers, changes)]
@@ -285,8 +293,10 @@ def underfitting(records: Records) -> list[Finding]:
     _, _, best = _monitored(records)
     if last <= start * (1 - STILL_FALLING) and (best is None or best["epoch"] == losses[-1][0]):
         epochs = records.setting("train.epochs")
-        evidence = (f"the train loss still fell {1 - last / start:.0%} over the last {tail} epochs ({start:.3g} → "
-                    f"{last:.3g}) and the monitored metric was best in the last epoch")  # fmt: skip
+        evidence = (
+            f"the train loss still fell {1 - last / start:.0%} over the last {tail} epochs ({start:.3g} → "
+            f"{last:.3g}) and the monitored metric was best in the last epoch"
+        )
         changes = (
             {"train.epochs": epochs * 2} if isinstance(epochs, int) and not records.setting("train.max_steps") else {}
         )
@@ -309,8 +319,10 @@ def chance_level(records: Records) -> list[Finding]:
         reached = statistics.median(accuracies)
         if reached > chance + margin:
             return []
-        evidence = (f"val accuracy stayed at {reached:.1%} (median of the last {len(accuracies)} epochs), no better "
-                    f"than always answering the largest class ({chance:.1%})")  # fmt: skip
+        evidence = (
+            f"val accuracy stayed at {reached:.1%} (median of the last {len(accuracies)} epochs), no better "
+            f"than always answering the largest class ({chance:.1%})"
+        )
         numbers = {"val_accuracy": reached, "chance": chance, "margin": margin}
     else:
         scores = [row["val.r2"] for row in half if isinstance(row.get("val.r2"), float)]
@@ -326,59 +338,6 @@ def chance_level(records: Records) -> list[Finding]:
         "wrong target column)? 'lamina datasets summary CONFIG' shows samples with their labels"
     )
     return [Finding("chance_level", "warning", evidence, suggestion, numbers, {})]
-
-
-def class_imbalance(records: Records) -> list[Finding]:
-    """The largest training class holding IMBALANCE_RATIO times the samples of the smallest."""
-    counts = ((records.data.get("facts") or {}).get("class_counts") or {}).get("train")
-    present = [count for count in counts or [] if count > 0]
-    if len(present) < 2 or max(present) < IMBALANCE_RATIO * min(present):
-        return []
-    names = (records.data.get("spec") or {}).get("class_names") or [str(index) for index in range(len(counts))]
-    large, small = counts.index(max(present)), counts.index(min(present))
-    weighted = records.setting("train.loss.class_weights") or records.setting("train.loss.pos_weight")
-    monitor = str(records.setting("train.monitor") or "")
-    evidence = (f"class {names[large]!r} has {max(present)} training samples, {max(present) / min(present):.0f} "
-                f"times the {min(present)} of class {names[small]!r}")  # fmt: skip
-    changes: dict = {}
-    if records.setting("train.loss.name") == "cross_entropy" and not weighted:
-        changes["train.loss.class_weights"] = "balanced"
-    if monitor.endswith("accuracy"):
-        changes["train.monitor"] = "val.f1" if len(counts) == 2 else "val.macro_f1"
-    suggestion = ("weight the classes (train.loss.class_weights: balanced) and monitor a metric that sees the small "
-                  "classes (f1, macro_f1) rather than accuracy")  # fmt: skip
-    severity = "warning" if changes else "info"
-    numbers = {"largest": max(present), "smallest": min(present), "ratio": max(present) / min(present)}
-    return [Finding("class_imbalance", severity, evidence, suggestion, numbers, changes)]
-
-
-def leakage(records: Records) -> list[Finding]:
-    """Val or test samples that are byte-for-byte copies of training samples, beyond what the data's own repeats
-    explain (a share above twice the share of training samples with a copy in train, plus 1 point)."""
-    duplicates = (records.data.get("facts") or {}).get("duplicates") or {}
-    train = duplicates.get("train") or {}
-    expected = train.get("count", 0) / train["of"] if train.get("of") else 0.0
-    findings = []
-    for split in ("val", "test"):
-        found = duplicates.get(split) or {}
-        if not found.get("count"):
-            continue
-        share = found["count"] / found["of"]
-        numbers = {"split": split, "copies": found["count"], "of": found["of"], "train_repeated": expected,
-                   "examples": found.get("examples", [])}  # fmt: skip
-        copies = (f"{found['count']} of the {found['of']} {split} samples ({share:.1%}) are exact copies of training "
-                  f"samples (e.g. {split} indices {', '.join(map(str, found.get('examples', [])))})")  # fmt: skip
-        if share > 2 * expected + 0.01:
-            evidence = f"{copies}; {split} scores partly measure memory"
-            suggestion = f"remove the copies from {split} (deduplicate the data before splitting it)"
-            findings.append(Finding("leakage", "warning", evidence, suggestion, numbers, {}))
-        else:
-            evidence = (
-                f"{copies}, as expected of data whose training split itself repeats {expected:.1%} of its samples"
-            )
-            suggestion = "deduplicate the data set if repeated samples are not what it will meet in use"
-            findings.append(Finding("leakage", "info", evidence, suggestion, numbers, {}))
-    return findings
 
 
 RULES: list[Callable[[Records], list[Finding]]] = [

@@ -29,8 +29,11 @@ class Finding:
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Finding:
-        return cls(**{key: record[key] for key in ("kind", "severity", "evidence", "suggestion") if key in record},
-                   numbers=dict(record.get("numbers") or {}), changes=dict(record.get("changes") or {}))  # fmt: skip
+        return cls(
+            **{key: record[key] for key in ("kind", "severity", "evidence", "suggestion") if key in record},
+            numbers=dict(record.get("numbers") or {}),
+            changes=dict(record.get("changes") or {}),
+        )
 
     def line(self) -> str:
         """One line: 'warning vanishing_gradients: <evidence> → <suggestion>'."""
@@ -57,9 +60,15 @@ class Records:
             if isinstance(row, dict) and row.get("kind") in kinds:
                 kinds[row["kind"]].append(row)
         return cls(
-            kinds["epoch"], kinds["step"], kinds["gradients"], kinds["activations"], kinds["updates"],
-            summary or {}, data or {}, config or {},
-        )  # fmt: skip
+            kinds["epoch"],
+            kinds["step"],
+            kinds["gradients"],
+            kinds["activations"],
+            kinds["updates"],
+            summary or {},
+            data or {},
+            config or {},
+        )
 
     def setting(self, dotted: str, default: Any = None) -> Any:
         """A value of the config by dotted path ('train.optimizer.learning_rate'); `default` when absent."""
