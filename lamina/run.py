@@ -28,7 +28,7 @@ from lamina.data.options import ImageOptions
 from lamina.data.spec import DataSpec
 from lamina.insight.doctor import Finding, diagnose
 from lamina.insight.explain import Explanation, modality_for
-from lamina.insight.gather import chosen_inputs, explain_data
+from lamina.insight.gather import chosen_inputs, explain_data, split_texts
 from lamina.models.registry import build_model
 from lamina.tasks import task_of
 from lamina.tasks.decisions import positive_index
@@ -363,10 +363,9 @@ class Run:
             truth, facts = None, {"split": "files"}
         method = method or modality_for(self.spec)[1].methods[0]
         where = Path(output) if output else self.dir / "explanations" / f"{method}-{facts['split']}"
-        facts, scores, monitor = {"run": str(self.dir), **facts}, self.objective().scores, self.config.train.monitor
-        return explain_data(
-            self.model, bundle, scores, stored, labels, where, method, target, truth, layer, facts, monitor, self.spec
-        )
+        facts, texts = {"run": str(self.dir), **facts}, split_texts(bundle, labels) if inputs is None else None
+        chosen = (stored, labels, where, method, target, truth, layer, facts, self.config.train.monitor, self.spec)
+        return explain_data(self.model, bundle, self.objective().scores, *chosen, texts=texts)
 
     def _stored(self, inputs: Any) -> tuple[torch.Tensor, list[str]]:
         """Inputs in stored form and their names, read as `predict` reads them."""

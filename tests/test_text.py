@@ -223,6 +223,12 @@ def test_fasttext_learns_sms_spam_in_seconds_and_predicts_text_files(tmp_path, r
     result = run_cli("predict", str(run.dir), str(tmp_path / "messages.txt"), "--json")
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["label"] for line in result.stdout.splitlines()] == ["spam", "ham"]
+    # explained from the test split, whose texts the data keeps: hashed n-grams are read back into whole words
+    explained = run.explain(count=8, output=tmp_path / "explained")
+    page = (tmp_path / "explained" / "tokens.html").read_text()
+    assert "#n-gram" not in page and "one piece per input id" not in page
+    deletion = explained.record["deletion"]
+    assert deletion["auc"] < deletion["random_auc"] - 0.2, deletion
 
 
 # ---- a language model pretrains a classifier (ULMFiT) -----------------------------------------------------------

@@ -51,6 +51,8 @@ class DataBundle:
     # each epoch (language models), or waveforms shifted and noised (audio). A function of (seed, epoch) only,
     # so a resumed run sees the same data. None: splits["train"] every epoch.
     epoch_split: Callable[[int, int], Split] | None = None
+    # text classification: each split's texts as read (lowercased when the run lowercases), for explanations
+    texts: dict[str, list[str]] = field(default_factory=dict)
 
     def training_split(self, seed: int, epoch: int) -> Split:
         """The training split of `epoch`, on the device of splits["train"]."""

@@ -209,8 +209,14 @@ def labelled_text(config: LabelledTextOptions, seed: int) -> DataBundle:
         *read.notes,
         f"{_kind(config)} tokenizer, {tokenizer.size} tokens; {truncated} texts truncated to {config.max_length} tokens",
     ]
+    texts = {name: [read.texts[i] for i in rows.tolist()] for name, rows in index.items()}
     return DataBundle(
-        spec, {k: splits[k] for k in ("train", "val", "test")}, preprocessing, TrimPadding(tokenizer.pad_id), notes
+        spec,
+        {k: splits[k] for k in ("train", "val", "test")},
+        preprocessing,
+        TrimPadding(tokenizer.pad_id),
+        notes,
+        texts=texts,
     )
 
 

@@ -36,6 +36,13 @@ def chosen_inputs(split: Split, name: str, count: int) -> tuple[torch.Tensor, li
     return split.inputs[index], [f"{name}:{int(i)}" for i in order], split.targets[index], facts
 
 
+def split_texts(data: DataBundle, names: list[str]) -> list[str] | None:
+    """The texts of inputs chosen from a split ('test:17'), when the data keeps them (text classification)."""
+    split = names[0].partition(":")[0] if names else None
+    kept = data.texts.get(split)
+    return [kept[int(name.partition(":")[2])] for name in names] if kept else None
+
+
 def explain_data(
     model: nn.Module,
     data: DataBundle,
@@ -51,12 +58,14 @@ def explain_data(
     monitor: str | None = None,
     spec: DataSpec | None = None,
     threshold: dict | None = None,
+    texts: list[str] | None = None,
 ) -> Explanation:
     """Explain `stored` inputs of a run's data with its model (lamina/insight/explain.py), gathering what the
         modalities read: the transform, the train split's mean model input, the val split and the metric to score it
         with (permutation importance), the token texts. `Run.explain` and training's `explain:` step call it. `spec`: the
     run's own (its output size set by the loss: one logit for two classes under binary cross-entropy), else data's.
-    `threshold`: a two-class run's decision record, so that "predicted" is the class `predict` gives."""
+    `threshold`: a two-class run's decision record, so that "predicted" is the class `predict` gives. `texts`: the
+    inputs' texts when they are known (`split_texts`)."""
     device = next(iter(model.parameters()), torch.empty(0)).device
     transform = data.transform
     validation = None
@@ -83,6 +92,8 @@ def explain_data(
         probabilities=probabilities,
         validation=validation,
         metric=metric,
+        preprocessing=data.preprocessing,
+        texts=texts,
     )
     return explain(context, names, Path(folder), method, target, true_labels, facts)
 

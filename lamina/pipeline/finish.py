@@ -14,7 +14,7 @@ from lamina.artifacts.run_plots import write_run_plots
 from lamina.core.errors import LaminaError
 from lamina.core.version import __version__
 from lamina.insight.explain import modality_for
-from lamina.insight.gather import chosen_inputs, explain_data
+from lamina.insight.gather import chosen_inputs, explain_data, split_texts
 from lamina.pipeline.prepare import Session
 from lamina.run import Run
 from lamina.tasks import task_of
@@ -115,6 +115,7 @@ def explain_at_end(
             session.config.train.monitor,
             None,
             threshold,
+            split_texts(data, names),
         )
     except LaminaError as error:
         return {"error": str(error).splitlines()[0]}
