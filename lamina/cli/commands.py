@@ -48,7 +48,8 @@ def train(arguments: Namespace) -> int | None:
     split = "test" if "test" in metrics else "val"  # language models may have no test split (nanoGPT's 90/10)
     shown = {key: value for key, value in metrics.get(split, {}).items() if isinstance(value, float)}
     scores = "  ".join(f"{key} {value:.4f}" for key, value in shown.items())
-    print(f"done in {summary.get('wall_seconds', 0):.1f}s, {summary.get('epochs')} epochs — {split}: {scores}")
+    epochs = summary.get("epochs")
+    print(f"done in {summary.get('wall_seconds', 0):.1f}s, {epochs} epoch{'s' * (epochs != 1)} — {split}: {scores}")
     if isinstance(summary.get("threshold"), dict):
         print(threshold_line(summary["threshold"], split, metrics.get(split, {})))
     if summary.get("stopped_early"):
