@@ -9,12 +9,15 @@ of repeating a look, and axes of epochs or steps have whole-number ticks.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+
+from lamina.artifacts.folder import atomic_write
 
 __all__ = [
     "Series",
@@ -182,8 +185,7 @@ def save_figure(figure: Figure, path: Path) -> None:
     draw = ImageDraw.Draw(image)
     for panel, (plot, legend) in zip(figure.panels, boxes, strict=True):
         _draw_panel(draw, panel, plot, legend)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    save_image(image, path)
 
 
 def _draw_panel(draw: ImageDraw.ImageDraw, panel: Panel, plot: tuple, legend: tuple) -> None:
@@ -310,8 +312,7 @@ def confusion_chart(
                 font=small,
                 anchor="mm",
             )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    save_image(image, path)
 
 
 def image_grid(path: Path, images, columns: int = 8, scale: int = 3) -> None:
@@ -325,5 +326,11 @@ def image_grid(path: Path, images, columns: int = 8, scale: int = 3) -> None:
         tile = Image.fromarray(array, mode)
         grid.paste(tile, (2 + (index % columns) * (width + 2), 2 + (index // columns) * (height + 2)))
     grid = grid.resize((grid.width * scale, grid.height * scale), Image.NEAREST)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(path)
+    save_image(grid, path)
+
+
+def save_image(image: Image.Image, path: Path) -> None:
+    """Save a PNG atomically: a reader (or a run interrupted while saving) sees the old file or the whole new one."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    atomic_write(Path(path), buffer.getvalue())

@@ -7,13 +7,12 @@ white. Both scale each map by its 99th percentile of |value|, so a single extrem
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy
 from PIL import Image, ImageDraw, ImageFont
 
-from lamina.artifacts.folder import atomic_write
+from lamina.artifacts.plots import save_image
 
 __all__ = [
     "font",
@@ -73,9 +72,7 @@ def heat_colors(values: numpy.ndarray, signed: bool) -> tuple[numpy.ndarray, num
 
 def save_png(image: Image.Image, path: Path) -> None:
     """Save a PNG atomically (written whole, or not at all)."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
-    atomic_write(path, buffer.getvalue())
+    save_image(image, path)
 
 
 def new_page(width: int, height: int) -> tuple[Image.Image, ImageDraw.ImageDraw]:
