@@ -226,3 +226,15 @@ def test_without_captum_the_error_and_the_config_name_the_install_command(digits
     assert str(caught.value).startswith(
         "config problem: explain: explaining needs the package 'captum', which is not installed; install it: "
     )
+
+
+def test_explain_help_names_every_modality_s_methods_with_its_default_first():
+    from lamina.cli.main import build_parser
+    from lamina.insight.explain import MODALITIES, modality_class
+
+    explain = build_parser()._subparsers._group_actions[0].choices["explain"]
+    epilog = " ".join(explain.epilog.split())
+    for key in MODALITIES:
+        methods = modality_class(key).methods
+        listed = f"{methods[0]} (default), {', '.join(methods[1:])}"
+        assert listed in epilog, (key, listed)

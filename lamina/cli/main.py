@@ -83,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         "explain",
         help="which parts of an input drove a run's predictions, checked for faithfulness (pictures and JSON)",
         epilog="methods — images: integrated_gradients (default), grad_cam, saliency, occlusion; tables: "
-        "integrated_gradients (default), saliency, feature_ablation. docs/insight.md shows how to read the results",
+        "integrated_gradients (default), saliency, feature_ablation; text and language models: integrated_gradients "
+        "(default), gradient_x_input, occlusion; audio: occlusion (default), integrated_gradients. docs/insight.md "
+        "shows how to read the results",
     )
     explain.add_argument("run_dir", help="run folder")
     explain.add_argument(

@@ -80,18 +80,13 @@ def modality_for(spec) -> tuple[str, Modality]:
             f"explanations for {spec.kind} inputs are not available",
             f"lamina explains {', '.join(k for k in MODALITIES if k != 'language')} inputs and language models",
         )
+    return key, modality_class(key)()
+
+
+def modality_class(key: str) -> type:
+    """The class of a modality of MODALITIES, imported on first use (as the registries import their entries)."""
     module, _, name = MODALITIES[key].partition(":")
-    try:
-        found = importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name != module:
-            raise
-        raise ModelError(
-            f"explanations for {key} {'models' if key == 'language' else 'inputs'} are not "
-            "available in this version of lamina",
-            "explain an image or table run",
-        ) from None
-    return key, getattr(found, name)()
+    return getattr(importlib.import_module(module), name)
 
 
 def randomized_copy(model: nn.Module, seed: int) -> nn.Module:
