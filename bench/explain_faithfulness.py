@@ -1,8 +1,11 @@
 """Faithfulness of explanations on finished runs, and what `lamina explain` costs (docs/benchmarks.md, docs/insight.md).
 
-.venv/bin/python bench/explain_faithfulness.py --runs /work/insight_runs [--deletion-count 300] [--sanity-count 64]
+.venv/bin/python bench/explain_faithfulness.py --runs runs/insight [--deletion-count 300] [--sanity-count 64]
 
-For every run folder found under --runs (by the config name its folder ends with):
+The runs: `lamina train configs/NAME.yaml --runs-dir runs/insight --name NAME --set runtime.threads=1` for each NAME
+below (the folder's name ends with NAME, which is how a run is found).
+
+For every run folder found under --runs:
 - `wall`: the whole command `lamina explain RUN --count 16` (start-up, data, explanation, sanity check, deletion
   curves, pictures) with the default method, timed in a fresh process, for every run (images, tables, text, audio,
   a language model);
@@ -96,7 +99,7 @@ def cpu_model() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, default=Path("/work/insight_runs"))
+    parser.add_argument("--runs", type=Path, default=Path("runs/insight"))
     parser.add_argument("--sanity-count", type=int, default=64)
     parser.add_argument("--deletion-count", type=int, default=300)
     parser.add_argument("--skip-wall", action="store_true", help="only the sanity check and deletion figures")
@@ -104,6 +107,7 @@ def main() -> None:
         "--only", nargs="+", metavar="NAME", help="only these runs, merged into the JSON written before"
     )
     arguments = parser.parse_args()
+    arguments.runs = arguments.runs.resolve()  # the explain commands run from the repository root
     import torch
 
     torch.set_num_threads(2)

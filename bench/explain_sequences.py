@@ -3,7 +3,7 @@ measure it: wall time (attributions, a randomization check, deletion curves, the
 correlation between the trained and a randomized-weights model's attributions, and the deletion curve's area
 (probability of the explained class as the most-attributed units go first) against a random order.
 
-    .venv/bin/python bench/explain_sequences.py /work/insight_runs/<run> [more runs] [--out DIR] [--method M]
+    .venv/bin/python bench/explain_sequences.py runs/insight/<run> [more runs] [--out DIR] [--method M]
 
 It drives the modality classes directly (lamina/insight/{text,audio,language}.py), as the explanation driver does,
 with minimal faithfulness helpers of its own; one CPU thread unless --threads.
@@ -122,7 +122,7 @@ def explain(run_dir: str, out: Path, count: int, method: str | None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+")
-    parser.add_argument("--out", type=Path, default=Path("/tmp/explain_sequences"))
+    parser.add_argument("--out", type=Path, default=Path("runs/explain_sequences"))
     parser.add_argument("--count", type=int, default=16)
     parser.add_argument("--method", default=None)
     parser.add_argument("--threads", type=int, default=1)
