@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import cpu_model
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -48,16 +49,6 @@ MODELS = {
     "baby GPT": ("configs/shakespeare_char_gpt.yaml", SHARED / "tinyshakespeare", {}),
 }
 VARIANTS = ("off", "on")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def timed_steps(session, variant: str, steps: int, seed: int, folder: RunFolder) -> tuple[float, float]:

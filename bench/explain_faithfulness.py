@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's lamina, also when another one is installed
@@ -84,17 +85,6 @@ def checked(run: Path, method: str, count: int, output: Path) -> dict:
         "fraction_below_random": record["deletion"]["fraction_below_random"],
         "seconds": record["seconds"]["total"],
     }
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), as docs/benchmarks.md records it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 LIGHT = (["--help"], ["schema"], ["models"], ["datasets"])
 ENVIRONMENT = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
@@ -47,14 +49,7 @@ def main() -> None:
     arguments = parser.parse_args()
     lamina = Path(sys.executable).parent / "lamina"
     prefix = [str(lamina)] if lamina.exists() else [sys.executable, "-m", "lamina"]
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpu = cpu_model()
     print(f"{cpu}; Python {platform.python_version()}; median of {arguments.runs} fresh processes")
     baseline = statistics.median(seconds([sys.executable, "-c", "pass"]) for _ in range(arguments.runs))
     print(f"bare python: {baseline * 1000:.0f} ms")

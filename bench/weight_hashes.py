@@ -15,7 +15,6 @@ must be identical; metrics lamina reports since the record was written are liste
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets"
@@ -131,11 +132,7 @@ def train(config: str, overrides: list[str], runs_dir: Path) -> Path:
 def machine() -> dict[str, str]:
     import torch
 
-    model = platform.processor()
-    with contextlib.suppress(OSError, StopIteration):
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        model = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    return {"cpu": model, "torch": torch.__version__, "python": platform.python_version()}
+    return {"cpu": cpu_model(), "torch": torch.__version__, "python": platform.python_version()}
 
 
 def main() -> int:
