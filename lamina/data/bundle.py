@@ -53,6 +53,9 @@ class DataBundle:
     epoch_split: Callable[[int, int], Split] | None = None
     # text classification: each split's texts as read (lowercased when the run lowercases), for explanations
     texts: dict[str, list[str]] = field(default_factory=dict)
+    # data.groups: attribute (e.g. "speaker", "accent") → split → each sample's group name, in the split's order;
+    # read from a column, a metadata file or the file names, for per-group metrics and group-balanced training
+    groups: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def training_split(self, seed: int, epoch: int) -> Split:
         """The training split of `epoch`, on the device of splits["train"]."""

@@ -44,6 +44,11 @@ class TrainState:
     best: dict | None = None  # {"monitor", "value", "epoch", "step"}
     wall_seconds: float = 0.0  # training time over all sessions of this run
     first_loss: float | None = None  # the loss of the run's first step: a loss far above it has diverged
+    # what training has cost so far, over all sessions of this run (lamina.training.accounting fills them in;
+    # runtime.budget reads them)
+    flops: float = 0.0  # training FLOPs (forward + backward) of the steps taken
+    cpu_seconds: float = 0.0  # CPU time of this process while training (user + system, all threads)
+    energy_joules: float = 0.0  # measured, or estimated as the run's energy record says
 
     def to_dict(self) -> dict:
         return asdict(self)
