@@ -201,6 +201,12 @@ def _number(value: Any) -> str:
     return ", ".join(f"{v:.6g}" for v in value) if isinstance(value, list) else f"{value:.6g}"
 
 
+def report(arguments: Namespace) -> int | None:
+    from lamina.report import write_report  # reads the run's files only: no PyTorch
+
+    print(write_report(arguments.run_dir, arguments.format, arguments.output))
+
+
 # ---- inspecting configs, models, data -------------------------------------------------------------------
 
 

@@ -152,6 +152,20 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("run_dir", help="run folder (finished, diverged or interrupted)")
     doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
 
+    report = commands.add_parser(
+        "report",
+        help="a run's model card: one self-contained HTML page (or Markdown) with its data, training, results, "
+        "explanations and known limits",
+    )
+    report.add_argument("run_dir", help="run folder")
+    report.add_argument(
+        "--format",
+        choices=["html", "md"],
+        default="html",
+        help="html: one file, pictures inside (default); md: Markdown, pictures in a folder beside it (report_files/)",
+    )
+    report.add_argument("--output", metavar="FILE", help="file to write (default: RUN/report.html or RUN/report.md)")
+
     validate = commands.add_parser("validate", help="check a config completely (data and model too), no training")
     validate.add_argument("config", help="YAML config file")
     overrides(validate)

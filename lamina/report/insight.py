@@ -1,0 +1,84 @@
+"""The model card's last sections: explanations (a few pictures and the faithfulness figures), the training
+doctor's findings, and the known limits."""
+
+from __future__ import annotations
+
+from lamina.report.document import Absent, Items, Paragraph, Picture, Section, Table, number
+from lamina.report.limits import known_limits
+from lamina.report.records import RunRecords
+
+__all__ = ["explanations", "doctor", "limits"]
+
+SHOWN_PICTURES = 4  # per folder of explanations
+
+
+def explanations(records: RunRecords) -> Section:
+    section = Section("Explanations")
+    recorded = records.summary.get("explain")
+    if isinstance(recorded, dict) and recorded.get("error"):
+        section.blocks.append(Paragraph(f"The explain step at the end of training failed: {recorded['error']}"))
+    if not records.explained:
+        section.blocks.append(Absent("Explanations", f"make them with: lamina explain {records.folder.path}"))
+        return section
+    for explained in records.explained:
+        record = explained.record
+        folder = explained.folder.relative_to(records.folder.path)
+        section.blocks.append(
+            Paragraph(
+                f"{folder}: {record.get('method')} on {len(record.get('inputs', []))} {record.get('modality')} inputs "
+                f"of {record.get('split', 'given files')}; baseline: {record.get('baseline', '-')}."
+            )
+        )
+        sanity = record.get("sanity_check") if isinstance(record.get("sanity_check"), dict) else {}
+        deletion = record.get("deletion") if isinstance(record.get("deletion"), dict) else {}
+        rows = [
+            ["rank correlation with a randomized model", number(sanity.get("randomized_rank_correlation"))],
+            ["rank correlation with itself under input noise", number(sanity.get("self_rank_correlation"))],
+            ["deletion area, most attributed first", number(deletion.get("auc"))],
+            ["deletion area, random order", number(deletion.get("random_auc"))],
+            ["inputs whose deletion area is below random", number(deletion.get("fraction_below_random"))],
+        ]
+        caption = (
+            "Faithfulness: a faithful method has the first row far below the second, and the third below the fourth"
+        )
+        section.blocks.append(Table(["check", "value"], rows, caption))
+        inputs = {str(entry.get("name", "")).replace(":", "_"): entry for entry in record.get("inputs", [])}
+        for path in explained.pictures[:SHOWN_PICTURES]:
+            entry = inputs.get(path.stem, {})
+            shown = f"{path.parent.name}/{path.name}"
+            if entry:
+                shown += f": predicted {entry.get('predicted')}" + (
+                    f", true {entry['true']}" if "true" in entry else ""
+                )
+            section.blocks.append(Picture(path, shown))
+        pages = sorted(explained.folder.glob("*.html"))
+        if pages:
+            listed = ", ".join(str(page.relative_to(records.folder.path)) for page in pages)
+            section.blocks.append(Paragraph(f"Highlighted tokens: {listed} in the run folder."))
+    return section
+
+
+def doctor(records: RunRecords) -> Section:
+    section = Section("Training doctor")
+    if records.doctor is None:
+        section.blocks.append(Absent("The training doctor's findings"))
+        return section
+    if not records.doctor_recorded:
+        section.blocks.append(Paragraph("The run predates the doctor's record: these findings were diagnosed now."))
+    if not records.doctor:
+        section.blocks.append(Paragraph("The doctor found no problems."))
+        return section
+    rows = [
+        [str(finding.get("severity")), str(finding.get("kind")), str(finding.get("evidence")),
+         str(finding.get("suggestion"))]
+        for finding in records.doctor
+    ]  # fmt: skip
+    section.blocks.append(Table(["severity", "finding", "evidence", "suggestion"], rows, "Findings"))
+    return section
+
+
+def limits(records: RunRecords) -> Section:
+    found = known_limits(records)
+    if not found:
+        return Section("Known limits", [Paragraph("The records show none; that does not mean there are none.")])
+    return Section("Known limits", [Items(found)])
