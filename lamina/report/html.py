@@ -6,14 +6,15 @@ its height in pixels (data-page-height): a browser test reads them from the DOM 
 from __future__ import annotations
 
 import base64
+import io
 from html import escape
 from pathlib import Path
+
+from PIL import Image
 
 from lamina.report.document import Absent, Block, Code, Document, Items, Paragraph, Picture, Section, Table
 
 __all__ = ["render_html", "data_uri"]
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 STYLE = """
 :root { color-scheme: light; --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --band: #f6f8fa; --accent: #0969da; }
@@ -54,12 +55,15 @@ window.addEventListener("load", function () {
 
 
 def data_uri(path: Path) -> str | None:
-    """A PNG file as a data URI; None when the file is missing or not a PNG (the report says so in words)."""
+    """A PNG file as a data URI; None when the file is missing, not a PNG or damaged (decoded in full here, so that
+    a truncated file is said in words rather than shown as a broken picture)."""
     try:
         content = path.read_bytes()
-    except OSError:
-        return None
-    if not content.startswith(PNG_SIGNATURE):
+        with Image.open(io.BytesIO(content)) as image:
+            if image.format != "PNG":
+                return None
+            image.load()
+    except (OSError, SyntaxError, ValueError):  # Pillow: unreadable, unidentified or truncated
         return None
     return "data:image/png;base64," + base64.b64encode(content).decode("ascii")
 
@@ -101,7 +105,7 @@ def _block(block: Block) -> str:
     if isinstance(block, Picture):
         uri = data_uri(block.path)
         if uri is None:
-            return f'<p class="absent">{escape(block.caption)}: {escape(str(block.path))} is missing or not a PNG.</p>'
+            return f'<p class="absent">{escape(block.caption)}: {escape(str(block.path))} is missing, not a PNG or damaged.</p>'
         caption = escape(block.caption)
         return f'<figure><img src="{uri}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
     if isinstance(block, Code):
