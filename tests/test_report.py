@@ -159,6 +159,7 @@ def test_the_html_report_of_a_trained_run_holds_its_figures_and_nothing_from_out
 def test_the_recorded_audits_show_with_their_intervals_labels_and_limits(audited):
     html = write_report(audited).read_text()
     text = _text(html)
+    assert "writer: a regular expression on the file name Samples per writer group writer test w1 16 w9 4" in text
     assert "w9 4 0.5000 [0.2500, 0.7500] 0.8000" in text  # per group: count, accuracy [interval], a plain figure
     assert "accuracy 0.3125 [0.0625, 0.5500]" in text and "worst group: w9 accuracy 0.5000 [0.2500, 0.7500]" in text
     assert "test ECE 0.0712 0.0231" in text  # before and after temperature scaling
@@ -214,6 +215,10 @@ def test_known_limits_are_written_from_the_facts(trained, tmp_path):
     (path / "summary.json").write_text(json.dumps(summary))
     limits = known_limits(read_records(path))
     assert limits[0] == "The run's status is 'interrupted', not 'completed': its figures are of unfinished weights."
+    (path / "summary.json").write_text(
+        json.dumps(summary | {"status": "budget", "budget": {"kwh": 1, "reached": "kwh"}})
+    )
+    assert known_limits(read_records(path))[0].startswith("Training stopped when its kwh budget was reached")
     assert "The classes are imbalanced in train: '0' has 400 samples, '1' 40 (10.0×)" in limits[2]
     assert "7 of the 360 test samples are copies of training samples" in " ".join(limits)
     assert "The training doctor warns (overfitting): val loss rose" in limits

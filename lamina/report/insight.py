@@ -68,11 +68,8 @@ def doctor(records: RunRecords) -> Section:
     if not records.doctor:
         section.blocks.append(Paragraph("The doctor found no problems."))
         return section
-    rows = [
-        [str(finding.get("severity")), str(finding.get("kind")), str(finding.get("evidence")),
-         str(finding.get("suggestion"))]
-        for finding in records.doctor
-    ]  # fmt: skip
+    columns = ("severity", "kind", "evidence", "suggestion")
+    rows = [[str(finding.get(column, "-")) for column in columns] for finding in records.doctor]
     section.blocks.append(Table(["severity", "finding", "evidence", "suggestion"], rows, "Findings"))
     return section
 

@@ -69,7 +69,13 @@ def known_limits(records: RunRecords) -> list[str]:
     """Sentences, one per limit the records show; none is claimed that the records do not hold."""
     limits: list[str] = []
     status = records.summary.get("status")
-    if status != "completed":
+    budget = records.summary.get("budget")
+    if status == "budget" and isinstance(budget, dict):
+        limits.append(
+            f"Training stopped when its {budget.get('reached', '?')} budget was reached, before its last epoch: resume "
+            "it with a larger budget to finish it."
+        )
+    elif status != "completed":
         limits.append(f"The run's status is {status!r}, not 'completed': its figures are of unfinished weights.")
     split = "test" if "test" in records.metrics else "val"
     found = accuracy_interval(records, split)
