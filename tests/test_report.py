@@ -185,6 +185,30 @@ def test_a_damaged_picture_is_said_in_words_not_embedded(audited, tmp_path):
     assert f"reliability diagram: {path / 'plots' / 'reliability.png'} is missing, not a PNG or damaged." in _text(html)
 
 
+DAMAGED = {
+    "groups": {"writer": {"splits": {"test": {"groups": {"w1": 3}, "gaps": [1], "worst_group": "w1"}}, "unseen": "w9"}},
+    "calibration": {"splits": {"test": 3}, "temperature": {"before": {"test": 1}, "after": 2}, "plot": 5},
+    "energy": {"assumptions": "one", "joules": "many", "label": "estimated"},
+    "compute": [1],
+    "budget": "kwh",
+    "doctor": [3, {"kind": "x"}],
+    "threshold": [0.5],
+    "metrics": {"test": {"confusion_matrix": [[1, 2]], "accuracy": "high"}, "val": 3},
+    "warnings": "one",
+    "best": 3,
+}
+
+
+@pytest.mark.parametrize("key", sorted(DAMAGED))
+def test_summary_entries_of_another_shape_read_as_absent_not_as_an_error(audited, tmp_path, key):
+    path = tmp_path / audited.name
+    shutil.copytree(audited, path, ignore=shutil.ignore_patterns("*.png"))
+    summary = json.loads((path / "summary.json").read_text())
+    (path / "summary.json").write_text(json.dumps(summary | {key: DAMAGED[key]}))
+    text = _text(write_report(path).read_text())
+    assert "Known limits" in text and write_report(path, "md").is_file()
+
+
 def test_a_regression_run_gets_the_sections_that_apply(tmp_path):
     path = tmp_path / "20260101-120000-mlp-regression"
     path.mkdir()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lamina.report.document import Absent, Code, Items, Paragraph, Picture, Section, Table, number
+from lamina.report.document import Absent, Code, Items, Paragraph, Picture, Section, Table, entry, listed, number
 from lamina.report.limits import class_counts
 from lamina.report.records import RunRecords
 
@@ -58,12 +58,13 @@ def intended_use_and_data(records: RunRecords) -> list[Section]:
             "else."
         ),
     ]
-    source = records.data.get("preprocessing", {}).get("source") if isinstance(records.data, dict) else None
+    preprocessing = entry(records.data, "preprocessing")
+    source = preprocessing.get("source")
     rows = [
         ["data set", str(records.setting("data.name", records.summary.get("data", "-")))],
         ["path", str(records.setting("data.path") or "-")],
         ["source", ", ".join(f"{key} {value}" for key, value in source.items()) if isinstance(source, dict) else "-"],
-        ["preprocessing", str(records.data.get("preprocessing", {}).get("type", "-"))],
+        ["preprocessing", str(preprocessing.get("type", "-"))],
         ["classes", number(records.spec.get("num_classes"))],
     ]
     data = Section("Data", [Table(["", ""], rows), *_splits(records)], level=3)
@@ -113,15 +114,15 @@ def _groups(records: RunRecords) -> list:
     for attribute, record in groups.items():
         if not isinstance(record, dict):
             continue
-        splits = record.get("splits") if isinstance(record.get("splits"), dict) else {}
-        names = sorted({name for split in splits.values() for name in split.get("groups", {})})
+        splits = entry(record, "splits")
+        names = sorted({str(name) for split in splits for name in entry(splits, split, "groups")})
         rows = [
-            [name] + [number(splits[split].get("groups", {}).get(name, {}).get("count", 0)) for split in splits]
+            [name] + [number(entry(splits, split, "groups", name).get("count", 0)) for split in splits]
             for name in names
         ]
         blocks.append(Paragraph(f"{attribute}: {record.get('source', 'source not recorded')}"))
         blocks.append(Table([attribute, *splits], rows, f"Samples per {attribute} group"))
-        if record.get("unseen"):
+        if listed(record.get("unseen")):
             blocks.append(Paragraph(f"In test but not in train: {', '.join(map(str, record['unseen']))}."))
     return blocks
 
@@ -141,8 +142,8 @@ def _leakage(records: RunRecords) -> list:
 
 
 def _notes(records: RunRecords) -> list:
-    notes = [f"note: {note}" for note in records.data.get("notes", [])]
-    warnings = [*records.data.get("warnings", []), *records.summary.get("warnings", [])]
+    notes = [f"note: {note}" for note in listed(records.data.get("notes"))]
+    warnings = [*listed(records.data.get("warnings")), *listed(records.summary.get("warnings"))]
     notes += [f"warning: {warning}" for warning in dict.fromkeys(map(str, warnings))]
     return [Items(notes)] if notes else [Paragraph("The data checks found nothing to note.")]
 
@@ -211,5 +212,5 @@ def _energy(summary: dict) -> list:
         ["grid intensity", f"{number(energy.get('grid_intensity_g_per_kwh'), 1)} g CO2e/kWh"],
         ["grid source", str(energy.get("grid_source", "-"))],
     ]
-    assumptions = [str(line) for line in energy.get("assumptions", [])]
+    assumptions = [str(line) for line in listed(energy.get("assumptions"))]
     return [Table(["", ""], rows), *([Paragraph("Assumptions:"), Items(assumptions)] if assumptions else [])]

@@ -22,6 +22,8 @@ __all__ = [
     "number",
     "interval",
     "NOT_RECORDED",
+    "entry",
+    "listed",
 ]
 
 NOT_RECORDED = "not recorded for this run"
@@ -95,6 +97,24 @@ class Document:
     title: str
     subtitle: str
     sections: list[Section]
+
+
+def entry(value: Any, *keys: str) -> dict:
+    """The mapping at `keys` inside `value`; {} where a step is missing or not a mapping (a summary edited by hand
+    or from another version reads as absent, never as an error).
+
+    Example:
+        >>> entry({"a": {"b": {"c": 1}}}, "a", "b"), entry({"a": [1]}, "a"), entry(None)
+        ({'c': 1}, {}, {})
+    """
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def listed(value: Any) -> list:
+    """`value` if it is a list, else []."""
+    return value if isinstance(value, list) else []
 
 
 def number(value: Any, digits: int = 4) -> str:

@@ -3,7 +3,7 @@ doctor's findings, and the known limits."""
 
 from __future__ import annotations
 
-from lamina.report.document import Absent, Items, Paragraph, Picture, Section, Table, number
+from lamina.report.document import Absent, Items, Paragraph, Picture, Section, Table, entry, listed, number
 from lamina.report.limits import known_limits
 from lamina.report.records import RunRecords
 
@@ -25,12 +25,11 @@ def explanations(records: RunRecords) -> Section:
         folder = explained.folder.relative_to(records.folder.path)
         section.blocks.append(
             Paragraph(
-                f"{folder}: {record.get('method')} on {len(record.get('inputs', []))} {record.get('modality')} inputs "
+                f"{folder}: {record.get('method')} on {len(listed(record.get('inputs')))} {record.get('modality')} inputs "
                 f"of {record.get('split', 'given files')}; baseline: {record.get('baseline', '-')}."
             )
         )
-        sanity = record.get("sanity_check") if isinstance(record.get("sanity_check"), dict) else {}
-        deletion = record.get("deletion") if isinstance(record.get("deletion"), dict) else {}
+        sanity, deletion = entry(record, "sanity_check"), entry(record, "deletion")
         rows = [
             ["rank correlation with a randomized model", number(sanity.get("randomized_rank_correlation"))],
             ["rank correlation with itself under input noise", number(sanity.get("self_rank_correlation"))],
@@ -42,19 +41,23 @@ def explanations(records: RunRecords) -> Section:
             "Faithfulness: a faithful method has the first row far below the second, and the third below the fourth"
         )
         section.blocks.append(Table(["check", "value"], rows, caption))
-        inputs = {str(entry.get("name", "")).replace(":", "_"): entry for entry in record.get("inputs", [])}
+        inputs = {
+            str(one.get("name", "")).replace(":", "_"): one
+            for one in listed(record.get("inputs"))
+            if isinstance(one, dict)
+        }
         for path in explained.pictures[:SHOWN_PICTURES]:
-            entry = inputs.get(path.stem, {})
+            found = inputs.get(path.stem, {})
             shown = f"{path.parent.name}/{path.name}"
-            if entry:
-                shown += f": predicted {entry.get('predicted')}" + (
-                    f", true {entry['true']}" if "true" in entry else ""
+            if found:
+                shown += f": predicted {found.get('predicted')}" + (
+                    f", true {found['true']}" if "true" in found else ""
                 )
             section.blocks.append(Picture(path, shown))
         pages = sorted(explained.folder.glob("*.html"))
         if pages:
-            listed = ", ".join(str(page.relative_to(records.folder.path)) for page in pages)
-            section.blocks.append(Paragraph(f"Highlighted tokens: {listed} in the run folder."))
+            named = ", ".join(str(page.relative_to(records.folder.path)) for page in pages)
+            section.blocks.append(Paragraph(f"Highlighted tokens: {named} in the run folder."))
     return section
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lamina.report.document import number
+from lamina.report.document import entry, listed, number
 from lamina.report.records import RunRecords
 
 __all__ = ["wilson_interval", "class_counts", "accuracy_interval", "known_limits"]
@@ -108,8 +108,8 @@ def known_limits(records: RunRecords) -> list[str]:
         )
     calibration = records.summary.get("calibration")
     if isinstance(calibration, dict):
-        measured = calibration.get("splits", {}).get(split, {})
-        if isinstance(measured, dict) and isinstance(measured.get("ece"), int | float) and measured["ece"] > 0.05:
+        measured = entry(calibration, "splits", split)
+        if isinstance(measured.get("ece"), int | float) and measured["ece"] > 0.05:
             limits.append(
                 f"The probabilities are miscalibrated on {split} (ECE {measured['ece']:.4f}): a predicted "
                 "probability is not the chance of being right."
@@ -117,7 +117,7 @@ def known_limits(records: RunRecords) -> list[str]:
     for finding in records.doctor or []:
         if finding.get("severity") in ("error", "warning"):
             limits.append(f"The training doctor warns ({finding.get('kind')}): {finding.get('evidence')}")
-    warnings = [*records.data.get("warnings", []), *records.summary.get("warnings", [])]
+    warnings = [*listed(records.data.get("warnings")), *listed(records.summary.get("warnings"))]
     limits += [f"Data warning: {warning}" for warning in dict.fromkeys(map(str, warnings))]
     return limits
 
@@ -149,16 +149,16 @@ def _group_limits(groups: Any) -> list[str]:
     for attribute, record in (groups or {}).items() if isinstance(groups, dict) else []:
         if not isinstance(record, dict):
             continue
-        unseen = record.get("unseen") or []
+        unseen = listed(record.get("unseen"))
         if unseen:
             limits.append(
                 f"{len(unseen)} {attribute} group(s) in test never appear in train ({', '.join(map(str, unseen))}): "
                 "their scores measure generalization to new groups."
             )
-        test = record.get("splits", {}).get("test", {})
-        gap = test.get("gaps", {}).get("accuracy") if isinstance(test, dict) else None
-        if isinstance(gap, dict) and isinstance(gap.get("low"), int | float) and gap["low"] > 0:
-            worst = test.get("worst_group", {})
+        test = entry(record, "splits", "test")
+        gap = entry(test, "gaps", "accuracy")
+        if all(isinstance(gap.get(key), int | float) for key in ("value", "low", "high")) and gap["low"] > 0:
+            worst = entry(test, "worst_group")
             limits.append(
                 f"Accuracy differs across {attribute} groups in test by {gap['value']:.4f} (95 % interval "
                 f"[{gap['low']:.4f}, {gap['high']:.4f}], above zero); the worst group is {worst.get('name')!r}."

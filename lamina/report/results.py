@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lamina.report.document import Absent, Paragraph, Picture, Section, Table, interval, number
+from lamina.report.document import Absent, Paragraph, Picture, Section, Table, entry, interval, number
 from lamina.report.limits import accuracy_interval
 from lamina.report.records import RunRecords
 from lamina.tasks import tasks
@@ -111,7 +111,7 @@ def _fairness(records: RunRecords) -> list:
                 f"intervals over {number(about.get('resamples'))} resamples, shown as value [low, high]."
             )
         )
-        splits = record.get("splits") if isinstance(record.get("splits"), dict) else {}
+        splits = entry(record, "splits")
         for split in sorted(splits, key=lambda name: SPLIT_ORDER.get(name, len(SPLIT_ORDER))):
             blocks += _group_tables(attribute, split, splits[split])
         if f"groups-{attribute}" in records.plots:
@@ -122,14 +122,14 @@ def _fairness(records: RunRecords) -> list:
 def _group_tables(attribute: str, split: str, record: Any) -> list:
     if not isinstance(record, dict):
         return []
-    per_group = record.get("groups") if isinstance(record.get("groups"), dict) else {}
+    per_group = {name: values for name, values in entry(record, "groups").items() if isinstance(values, dict)}
     figures = list(dict.fromkeys(key for values in per_group.values() for key in values if key != "count"))
     rows = [
         [name, number(values.get("count")), *(interval(values.get(key)) for key in figures)]
         for name, values in per_group.items()
     ]
     tables = [Table([attribute, "count", *figures], rows, f"{split}: per {attribute} group")]
-    gaps = record.get("gaps") if isinstance(record.get("gaps"), dict) else {}
+    gaps = entry(record, "gaps")
     gap_rows = [[name.replace("_", " "), interval(value)] for name, value in gaps.items()]
     worst = record.get("worst_group")
     if isinstance(worst, dict):
@@ -144,8 +144,8 @@ def _calibration(records: RunRecords) -> list:
     if not isinstance(calibration, dict):
         return [Absent("Calibration (ECE, MCE, Brier score, reliability diagram)")]
     keys = ("ece", "mce", "brier", "nll")
-    splits = calibration.get("splits") if isinstance(calibration.get("splits"), dict) else {}
-    rows = [[split, *(number(values.get(key)) for key in keys)] for split, values in splits.items()]
+    splits = entry(calibration, "splits")
+    rows = [[split, *(number(entry(splits, split).get(key)) for key in keys)] for split in splits]
     blocks: list = [
         Paragraph(f"Expected and maximum calibration error over {calibration.get('bins', 15)} equal-width bins."),
         Table(["split", "ECE", "MCE", "Brier", "NLL"], rows, "Calibration"),
@@ -158,12 +158,12 @@ def _calibration(records: RunRecords) -> list:
                 f"{temperature.get('fitted_on', 'val')}; predictions divide the logits by T."
             )
         )
-        before, after = temperature.get("before", {}), temperature.get("after", {})
+        before, after = entry(temperature, "before"), entry(temperature, "after")
         rows = [
-            [f"{split} {key.upper()}", number(before[split].get(key)), number(after.get(split, {}).get(key))]
+            [f"{split} {key.upper()}", number(entry(before, split).get(key)), number(entry(after, split).get(key))]
             for split in before
             for key in keys
-            if isinstance(before[split], dict) and key in before[split]
+            if key in entry(before, split)
         ]
         blocks.append(Table(["figure", "before", "after"], rows, "Before and after temperature scaling"))
     plot = calibration.get("plot")
