@@ -14,6 +14,7 @@ from lamina.tasks import tasks
 __all__ = ["results"]
 
 SPLIT_ORDER = {"test": 0, "val": 1, "train": 2}  # per-group tables: test first
+LABELS = {"ece": "ECE", "mce": "MCE", "brier": "Brier", "nll": "NLL"}  # the calibration figures, as printed
 SHOWN_CLASSES = 40  # a confusion matrix with more classes is left to plots/confusion_matrix.png
 
 
@@ -143,12 +144,12 @@ def _calibration(records: RunRecords) -> list:
     calibration = records.summary.get("calibration")
     if not isinstance(calibration, dict):
         return [Absent("Calibration (ECE, MCE, Brier score, reliability diagram)")]
-    keys = ("ece", "mce", "brier", "nll")
+    keys = tuple(LABELS)
     splits = entry(calibration, "splits")
     rows = [[split, *(number(entry(splits, split).get(key)) for key in keys)] for split in splits]
     blocks: list = [
         Paragraph(f"Expected and maximum calibration error over {calibration.get('bins', 15)} equal-width bins."),
-        Table(["split", "ECE", "MCE", "Brier", "NLL"], rows, "Calibration"),
+        Table(["split", *LABELS.values()], rows, "Calibration"),
     ]
     temperature = calibration.get("temperature")
     if isinstance(temperature, dict):
@@ -160,7 +161,7 @@ def _calibration(records: RunRecords) -> list:
         )
         before, after = entry(temperature, "before"), entry(temperature, "after")
         rows = [
-            [f"{split} {key.upper()}", number(entry(before, split).get(key)), number(entry(after, split).get(key))]
+            [f"{split} {LABELS[key]}", number(entry(before, split).get(key)), number(entry(after, split).get(key))]
             for split in before
             for key in keys
             if key in entry(before, split)
