@@ -56,7 +56,7 @@ def counter_increase(readings: list[int], maximum: int) -> int:
     """
     total = 0
     for before, after in zip(readings, readings[1:], strict=False):
-        total += after - before if after >= before else maximum - before + after + 1
+        total += after - before if after >= before else maximum - before + after  # as Zeus and CodeCarbon
     return total
 
 
