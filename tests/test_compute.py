@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, shared_data
 from test_models import SPECS, sample_inputs
 from torch import nn
 
+from conftest import ROOT, shared_data
 from lamina.artifacts import compute
 from lamina.core.errors import ModelError
 from lamina.models.attention import SelfAttention
