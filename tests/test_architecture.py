@@ -29,6 +29,7 @@ LAZY_THIRD_PARTY = {
     "scipy.signal": "SciPy (about a second): only when audio must be resampled",
     "rich.progress": "only the live progress bar needs it",
     "traceback": "only with --debug",
+    "pynvml": "optional (nvidia-ml-py): only measuring a GPU run's energy with NVML needs it",
 }
 LAZY_LAMINA = {
     "lamina.cli.main": "lamina --help must not import the commands (PyTorch)",

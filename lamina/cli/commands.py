@@ -25,12 +25,13 @@ def train(arguments: Namespace) -> int | None:
 
     progress = "quiet" if arguments.quiet else arguments.progress
     if arguments.resume:
-        if arguments.config or arguments.overrides:
+        if arguments.config:
             raise ConfigError(
-                "--resume continues a run with its saved config; do not pass CONFIG or --set",
+                "--resume continues a run with its saved config; do not pass CONFIG (--set may raise its budget: "
+                "runtime.budget.*)",
                 hint=f"run: lamina train --resume {arguments.resume}",
             )
-        run = diagnosed_if_diverged(lambda: resume(arguments.resume, progress=progress))
+        run = diagnosed_if_diverged(lambda: resume(arguments.resume, progress=progress, overrides=arguments.overrides))
     else:
         if not arguments.config:
             raise ConfigError(
@@ -44,6 +45,10 @@ def train(arguments: Namespace) -> int | None:
             )
         )  # fmt: skip
     summary = run.summary
+    if summary.get("status") == "budget":  # stopped cleanly by runtime.budget: not an error (exit 0)
+        print(budget_line(summary, run.dir), file=sys.stderr)
+        print(run.dir)
+        return None
     metrics = summary.get("metrics", {})
     split = "test" if "test" in metrics else "val"  # language models may have no test split (nanoGPT's 90/10)
     shown = {key: value for key, value in metrics.get(split, {}).items() if isinstance(value, float)}
@@ -77,6 +82,18 @@ def evaluate(arguments: Namespace) -> int | None:
         print("\n" + threshold_line(threshold, arguments.split, metrics))
     _print_confusion("confusion matrix (rows: true class, columns: most likely class)", confusion)
     _print_confusion("confusion matrix at the threshold (rows: true class, columns: decided class)", decided)
+
+
+def budget_line(summary: dict, run_dir) -> str:
+    """One line for a run its budget stopped: which limit, what was spent, how to go on."""
+    budget = summary.get("budget", {})
+    reached = budget.get("reached", "minutes")
+    spent = budget.get("spent", {}).get(reached, 0)
+    return (
+        f"budget reached: {spent:.4g} of runtime.budget.{reached}={budget.get(reached, 0):g} at step "
+        f"{summary.get('steps')} (checkpoint saved); continue with: lamina train --resume {run_dir} "
+        f"--set runtime.budget.{reached}=<more>"
+    )
 
 
 def threshold_line(record: dict, split: str | None = None, metrics: dict | None = None) -> str:

@@ -36,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model from a config (or resume a run)")
     train.add_argument("config", nargs="?", help="YAML config file")
     overrides(train)
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    train.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted run, or one its budget stopped, from its last checkpoint (--set may raise the "
+        "budget: runtime.budget.*)",
+    )
     train.add_argument("--runs-dir", default="runs", help="where run folders are created (default: runs)")
     train.add_argument("--name", help="run name (part of the run folder's name)")
     shown = train.add_mutually_exclusive_group()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 from torch import Tensor, nn
+
+from lamina.models.flops import counting
 
 __all__ = ["layer_table", "forward_flops"]
 
@@ -42,37 +40,17 @@ def layer_table(model: nn.Module, sample: Tensor) -> tuple[list[list[str]], int,
 
 
 def forward_flops(model: nn.Module, sample: Tensor) -> int:
-    """FLOPs of one forward pass over `sample` (matrix multiplies and convolutions, as PyTorch counts them).
+    """FLOPs of one forward pass over `sample` (matrix multiplies, convolutions and attention, as PyTorch counts
+    them, with the CPU kernels it has no formula for added: lamina/models/flops.py).
 
     Example:
         >>> forward_flops(nn.Linear(3, 2), torch.zeros(4, 3))  # 2 · 4 · 3 · 2
         48
     """
-    from torch.utils import flop_counter  # imports much of PyTorch's tracing machinery
-
     was_training = model.training
-    with _no_dynamo_import(flop_counter):
-        try:
-            with torch.no_grad(), flop_counter.FlopCounterMode(display=False) as counter:
-                model.eval()(sample)
-        finally:
-            model.train(was_training)
-    return int(counter.get_total_flops())
-
-
-@contextmanager
-def _no_dynamo_import(flop_counter) -> Iterator[None]:
-    """While counting: PyTorch wraps every dispatch mode's __torch_dispatch__ so that TorchDynamo never compiles
-    it, and that wrapper imports torch._dynamo on its first call (≈1.7 s here, a third of `lamina validate`)
-    though nothing is compiled. Its cache of the disabled function is filled with the function itself for the
-    count, then emptied. Should PyTorch rename these internals, nothing breaks: the import just happens."""
-    mode = getattr(flop_counter, "_FlopCounterMode", None)
-    raw = getattr(getattr(mode, "__torch_dispatch__", None), "__wrapped__", None)
-    if raw is None or "torch._dynamo" in sys.modules or hasattr(raw, "__dynamo_disable"):
-        yield
-        return
-    setattr(raw, "__dynamo_disable", raw)  # noqa: B010 (the name is PyTorch's, mangling must not apply)
     try:
-        yield
+        with torch.no_grad(), counting() as counter:
+            model.eval()(sample)
     finally:
-        delattr(raw, "__dynamo_disable")  # noqa: B043
+        model.train(was_training)
+    return int(counter.get_total_flops())

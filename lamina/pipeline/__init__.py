@@ -23,8 +23,9 @@ from lamina.core.errors import RunError
 from lamina.data.checks import data_facts
 from lamina.data.given import Given, given_data
 from lamina.data.paths import absolute_paths
+from lamina.pipeline.costs import resumed_config
 from lamina.pipeline.finish import finish
-from lamina.pipeline.fit import fit, stopped
+from lamina.pipeline.fit import BudgetReached, fit, stopped
 from lamina.pipeline.prepare import prepare
 from lamina.run import Run
 from lamina.training.callbacks import Callback
@@ -54,7 +55,7 @@ def train(
 
     Raises:
         ConfigError, DataError, ModelError: before anything is written. RunInterrupted: after Ctrl-C, with a
-        checkpoint saved.
+        checkpoint saved. (A run that reaches runtime.budget is returned, with status "budget" and a checkpoint.)
 
     Example:
         >>> import tempfile
@@ -96,15 +97,26 @@ def train(
             held.close()
             shutil.rmtree(folder.path, ignore_errors=True)
             raise (disk_error(error) or error) from None
-        loop = fit(session, folder, None, progress, callbacks or [])
+        try:
+            loop = fit(session, folder, None, progress, callbacks or [])
+        except BudgetReached:  # stopped cleanly, with a checkpoint: status "budget"
+            return Run(folder.path)
         return _finish(folder, session, loop, given)
 
 
 def resume(
-    run_dir: str | Path, *, progress: str = "auto", callbacks: list[Callback] | None = None, data: Any = None
+    run_dir: str | Path,
+    *,
+    progress: str = "auto",
+    callbacks: list[Callback] | None = None,
+    data: Any = None,
+    overrides: dict[str, Any] | list[str] | None = None,
 ) -> Run:
-    """Continue an interrupted run from its last checkpoint; ends with the weights an uninterrupted run has. A run
-    trained on data passed from Python needs the same `data` again (checked against the fingerprint it keeps).
+    """Continue an interrupted run, or one stopped by its budget, from its last checkpoint; ends with the weights
+    an uninterrupted run has. A run trained on data passed from Python needs the same `data` again (checked against
+    the fingerprint it keeps). `overrides` may raise or remove the budget, and nothing else:
+    {"runtime.budget.minutes": 10} or ["runtime.budget=null"] (recorded in the run's config.yaml). A run stopped by
+    its budget again is returned with status "budget".
 
     Example:
         >>> import tempfile
@@ -127,10 +139,14 @@ def resume(
             )
         given = Run(folder.path).given_data(data, "resuming it")
         checkpoint = read_checkpoint(folder.last) if checkpoint_path(folder.last) else None
+        config = resumed_config(folder, overrides, checkpoint["train_state"] if checkpoint else None)
         # a checkpoint holds the weights, so the pretrained source need not exist any more
-        session = prepare(load_config(folder.config), pretrained=checkpoint is None, given=given)
+        session = prepare(config, pretrained=checkpoint is None, given=given)
         folder.update_summary(status="running")
-        loop = fit(session, folder, checkpoint, progress, callbacks or [])
+        try:
+            loop = fit(session, folder, checkpoint, progress, callbacks or [])
+        except BudgetReached:
+            return Run(folder.path)
         return _finish(folder, session, loop, given)
 
 

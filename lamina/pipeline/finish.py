@@ -15,6 +15,7 @@ from lamina.core.errors import LaminaError
 from lamina.core.version import __version__
 from lamina.insight.explain import modality_for
 from lamina.insight.gather import chosen_inputs, explain_data, split_texts
+from lamina.pipeline.costs import cost_summary
 from lamina.pipeline.prepare import Session
 from lamina.run import Run
 from lamina.tasks import task_of
@@ -79,6 +80,7 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
         device=str(session.device),
         threads=torch.get_num_threads(),
         forward_flops_per_sample=session.sample_flops,
+        **cost_summary(session, loop),  # compute, energy, budget (lamina/pipeline/costs.py)
         versions={"lamina": __version__, "torch": torch.__version__, "python": platform.python_version()},
     )
     assert summary["status"] == "completed"

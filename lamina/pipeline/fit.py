@@ -26,6 +26,7 @@ from lamina.artifacts.recording import (
     save_resumable,
 )
 from lamina.core.errors import RunInterrupted, TrainingDiverged
+from lamina.pipeline.costs import accounting_for, cost_summary
 from lamina.pipeline.finish import record_doctor
 from lamina.pipeline.prepare import Session
 from lamina.run import Run
@@ -37,7 +38,12 @@ from lamina.training.progress import Progress
 from lamina.training.semi_supervised import semi_supervised_step
 from lamina.training.transfer import Freezing, with_learning_rate_factors
 
-__all__ = ["fit", "callbacks_for", "stopped"]
+__all__ = ["fit", "callbacks_for", "stopped", "BudgetReached"]
+
+
+class BudgetReached(Exception):
+    """Training reached a limit of runtime.budget and stopped with a checkpoint (status "budget"); `train` and
+    `resume` return the run."""
 
 
 def callbacks_for(session: Session, folder: RunFolder, log: MetricsLog, progress: str, extra: list[Callback]):
@@ -47,6 +53,7 @@ def callbacks_for(session: Session, folder: RunFolder, log: MetricsLog, progress
     average, stopping = settings.weight_average, settings.early_stopping
     candidates = [
         WeightAverage(average.decay, average.every_steps, average.lookahead) if average is not None else None,
+        accounting_for(session),  # before the checkpoints, so each holds the FLOPs, time and energy of its step
         log,
         Checkpoints(folder, log, settings.checkpoint_every_steps),
         GradientNorms(log, folder.plots / "gradient_norms.png") if settings.log_gradient_norms else None,
@@ -94,9 +101,19 @@ def fit(session: Session, folder: RunFolder, checkpoint: dict | None, progress: 
         return loop
     except Interrupted:
         _close_probes(callbacks)
+        costs = cost_summary(session, loop)  # the last readings, before the checkpoint keeps them
         save_resumable(folder, loop, log)
         log.close()
-        folder.update_summary(status="interrupted", epochs=loop.state.epoch, steps=loop.state.step)
+        reached = costs.get("budget", {}).get("reached")
+        folder.update_summary(
+            status="budget" if reached else "interrupted",
+            epochs=loop.state.epoch,
+            steps=loop.state.step,
+            wall_seconds=round(loop.state.wall_seconds, 3),
+            **costs,
+        )
+        if reached:
+            raise BudgetReached(reached) from None
         raise RunInterrupted(folder.path) from None
     except BaseException as error:
         for callback in callbacks:

@@ -2,7 +2,7 @@
 
 optional packages the config needs → runtime (threads, determinism, device) → data → the config's defaults for
 that data → objective → model → every cross-field check at once (lamina/pipeline/checks.py) → pretrained weights
-→ one batch through the model
+→ one batch through the model → the FLOPs of a training step (counted on a copy of the model)
 """
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ from lamina.models.summary import forward_flops
 from lamina.pipeline.checks import CHECKS
 from lamina.run import run_data
 from lamina.tasks import task_of
+from lamina.training.accounting import training_flops
 from lamina.training.losses import Objective, build_objective
 from lamina.training.options import RuntimeOptions, losses
 from lamina.training.runtime import auto_threads, keep_freed_memory, select_device, set_deterministic, set_threads
+from lamina.training.semi_supervised import semi_supervised_step
+from lamina.training.steps import StepContext
 from lamina.training.transfer import load_pretrained
 
 __all__ = ["Session", "prepare", "with_defaults", "setup_runtime"]
@@ -44,6 +47,7 @@ class Session:
     objective: Objective
     sample_flops: int  # forward FLOPs per sample
     transfer: dict | None = None  # what model.init_from loaded (lamina/training/transfer.py)
+    training_sample_flops: int = 0  # FLOPs of a training step (forward + backward) per sample
 
     @property
     def metric_names(self) -> list[str]:
@@ -74,8 +78,12 @@ def prepare(config: Config, pretrained: bool = True, given: Given | None = None)
     source = config.model.init_from
     transfer = load_pretrained(model, source) if source and pretrained else None
     sample_flops = dry_run(model, data, config)
+    step_function = semi_supervised_step(config.model, config.data, data)
+    step_flops = training_flops(
+        model, data, step_function, StepContext(objective, data, config.seed), config.train.batch_size
+    )
     set_threads(config.runtime.threads or auto_threads(sample_flops * config.train.batch_size))
-    return Session(config, device, data.to(device), model.to(device), objective, sample_flops, transfer)
+    return Session(config, device, data.to(device), model.to(device), objective, sample_flops, transfer, step_flops)
 
 
 def setup_runtime(runtime: RuntimeOptions) -> torch.device:

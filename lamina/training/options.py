@@ -19,6 +19,8 @@ __all__ = [
     "optimizers",
     "TrainOptions",
     "RuntimeOptions",
+    "BudgetOptions",
+    "EnergyOptions",
     "EarlyStoppingOptions",
     "WeightAverageOptions",
     "SPLITS",
@@ -336,8 +338,31 @@ class TrainOptions(Options):
         return None if value is None else [_check_metric_name(name) for name in value]
 
 
+class BudgetOptions(Options):
+    """Limits on what training may cost, over all sessions of a run (any of them; the first reached ends it)."""
+
+    minutes: float | None = Field(None, gt=0)
+    """Training wall time, in minutes."""
+    kwh: float | None = Field(None, gt=0)
+    """Energy, in kilowatt-hours (measured, or estimated as summary.json's energy record says)."""
+    flops: float | None = Field(None, gt=0)
+    """Training FLOPs (forward and backward passes, as counted per sample before training), e.g. 1e12."""
+
+
+class EnergyOptions(Options):
+    """How a run's energy is measured or estimated, and how it becomes CO2e (docs/insight.md)."""
+
+    meter: Literal["auto", "rapl", "nvml", "estimate"] = "auto"
+    """auto: NVML on a CUDA GPU, else RAPL (Linux CPU counters), else the estimate; rapl or nvml: that meter or the
+    estimate with the reason; estimate: always estimate."""
+    watts_per_core: float = Field(3.5, gt=0)
+    """The estimate's CPU power per busy core (your CPU's TDP / its cores); default 3.5: AMD EPYC 7742, 225 W / 64."""
+    grid_intensity: float = Field(481.0, ge=0)
+    """Grams of CO2e per kWh of electricity; default 481: world average of 2023 (Ember). Use your grid's figure."""
+
+
 class RuntimeOptions(Options):
-    """Where and how fast: device, CPU threads, compilation."""
+    """Where and how fast: device, CPU threads, compilation; budgets and energy accounting."""
 
     device: str = "auto"
     """'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'."""
@@ -352,6 +377,11 @@ class RuntimeOptions(Options):
     keep_freed_memory: bool = True
     """On CPU, let the C library (glibc) reuse freed memory instead of unmapping every large tensor after each
     step: up to a fifth faster conv-net steps, at the cost of holding more memory (docs/performance.md)."""
+    budget: BudgetOptions | None = None
+    """End training cleanly (checkpoint, status 'budget', resumable) when it reaches any of these: {minutes, kwh,
+    flops}. Raise it on resume: lamina train --resume RUN --set runtime.budget.minutes=10."""
+    energy: EnergyOptions = EnergyOptions()
+    """Energy meter, the estimate's watts per core, and the grid's carbon intensity."""
 
     @field_validator("device")
     @classmethod
