@@ -19,6 +19,7 @@ from torch import Tensor
 from lamina.core.errors import DataError, resolved
 from lamina.core.packages import install_command
 from lamina.data.bundle import DataBundle, Split, split_indices
+from lamina.data.groups import read_groups, relative_path, split_groups
 from lamina.data.options import AudioOptions
 from lamina.data.paths import data_path
 from lamina.data.spec import DataSpec
@@ -152,12 +153,14 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
         extra={"sample_rate": config.sample_rate},
     )
     preprocessing = {"type": "audio", **record, "source": {"dataset": "audio", "path": str(config.path)}}
+    root = data_path(config.path)
+    attributes = read_groups(config.groups, files=[relative_path(file, root) for file in files])
     held_out = sorted({groups[i] for i in index["test"].tolist()})
     notes = [
         f"{len(files)} recordings, {config.seconds:g} s at {config.sample_rate} Hz → {config.features} "
         f"{tuple(raw.shape[1:])}; test speakers/groups: {', '.join(held_out) or '-'}"
     ]
-    return DataBundle(spec, splits, preprocessing, transform, notes)
+    return DataBundle(spec, splits, preprocessing, transform, notes, groups=split_groups(attributes, index))
 
 
 def _split(config: AudioOptions, targets: Tensor, groups: list[str], seed: int) -> dict[str, Tensor]:

@@ -75,6 +75,8 @@ class ImageOptions(SplitOptions):
 
     @model_validator(mode="after")
     def _online_pseudo_labels_keep_labels(self):
+        if self.pseudo_labels is not None and self.groups:
+            raise ValueError("pseudo-labelled samples have no groups of their own; remove groups or pseudo_labels")
         if self.pseudo_labels is None or self.pseudo_labels.teacher is not None:
             return self
         if not tasks.get(self.task).classes:
