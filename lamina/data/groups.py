@@ -11,6 +11,7 @@ import io
 import re
 from pathlib import Path, PurePosixPath
 
+import torch
 from torch import Tensor
 
 from lamina.core.errors import DataError, did_you_mean, resolved
@@ -138,7 +139,7 @@ def split_groups(groups: dict[str, list[str]], index: dict[str, Tensor]) -> dict
 def take_groups(groups: dict[str, dict[str, list[str]]], split: str, index: Tensor, into: str | None = None) -> None:
     """In place: the groups of `split` become those of its samples at `index` (a boolean mask or positions),
     stored as split `into` (default: the same split)."""
-    positions = index.nonzero().flatten().tolist() if index.dtype == bool else index.tolist()
+    positions = index.nonzero().flatten().tolist() if index.dtype == torch.bool else index.tolist()
     for by_split in groups.values():
         if split in by_split:
             by_split[into or split] = [by_split[split][i] for i in positions]
