@@ -143,7 +143,8 @@ def _read_delimited(path: Path, lines: list[str], config: LabelledTextOptions, r
             raise DataError(
                 f"{path}, line {start}: {len(row)} fields, expected at least {needed}",
                 separator_hint(lines[start - 1], separator, needed)
-                or "the text, the label or a group is missing on that line: add it, or remove the line",
+                or f"the text{', the label or a group' if grouped else ' or the label'} is missing on that line: add it, "
+                "or remove the line",
             )
         text = row[text_index]
         if len(row) > width and text_index == width - 1:  # the separator also occurs inside the last column
