@@ -82,7 +82,7 @@ def fit(session: Session, folder: RunFolder, checkpoint: dict | None, progress: 
         callbacks=callbacks,
         step_function=step_function,
         forward_model=forward_model,
-        balance=group_balance(settings.balance_groups, settings.balance_method, session.data),
+        balance=group_balance(settings.balance_groups, settings.balance_method, session.data, settings.batch_size),
     )
     if checkpoint is not None:
         load_weights(model, checkpoint["path"] / "model.safetensors")

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from lamina.core.errors import ConfigError, Problem
-from lamina.data.bundle import DataBundle, epoch_order
+from lamina.data.bundle import DataBundle, batch_bounds
 
 __all__ = ["GroupBalance", "inverse_frequency_weights", "balanced_order", "group_balance"]
 
@@ -43,28 +43,29 @@ class GroupBalance:
     attribute: str
     method: str  # "sampling" | "loss_weights"
     weights: Tensor  # (N,) float64, mean 1
+    batch_size: int
 
-    def order(self, count: int, seed: int, epoch: int) -> Tensor:
-        """The order of epoch `epoch` over a training split of `count` samples."""
-        if self.method == "sampling":
-            return balanced_order(self.weights, seed, epoch)
-        return epoch_order(count, seed, epoch)
+    def order(self, shuffled: Tensor, seed: int, epoch: int) -> Tensor:
+        """The order of epoch `epoch`: drawn with the weights (sampling), or `shuffled` as it is (loss_weights)."""
+        return balanced_order(self.weights, seed, epoch) if self.method == "sampling" else shuffled
 
-    def batch_weights(self, index: Tensor, device: torch.device) -> Tensor | None:
-        """(B,) float32 loss weights of the samples at `index` (loss_weights) on `device`; None with sampling."""
+    def batch_weights(self, order: Tensor, batch: int, device: torch.device) -> Tensor | None:
+        """(B,) float32 loss weights (loss_weights) of batch `batch` of an epoch in `order`, on `device`; None with
+        sampling, whose order already balances."""
         if self.method != "loss_weights":
             return None
-        return self.weights[index.cpu()].to(device=device, dtype=torch.float32)
+        start, end = batch_bounds(len(order), self.batch_size)[batch]
+        return self.weights[order[start:end].cpu()].to(device=device, dtype=torch.float32)
 
 
-def group_balance(attribute: str | None, method: str, data: DataBundle) -> GroupBalance | None:
+def group_balance(attribute: str | None, method: str, data: DataBundle, batch_size: int) -> GroupBalance | None:
     """The balancing train.balance_groups asks for; ConfigError when data.groups lacks the attribute."""
     if attribute is None:
         return None
     problems = balance_problems(attribute, method, data, "cross_entropy")
     if problems:
         raise ConfigError(problems)
-    return GroupBalance(attribute, method, inverse_frequency_weights(data.groups[attribute]["train"]))
+    return GroupBalance(attribute, method, inverse_frequency_weights(data.groups[attribute]["train"]), batch_size)
 
 
 PER_SAMPLE_LOSSES = ("cross_entropy", "binary_cross_entropy")  # losses with an Objective.per_sample

@@ -119,11 +119,9 @@ class Loop:
         model, transform = self.forward_model, self.data.transform
         model.train()
         sums = _tensor_sums(state.sums, train.inputs.device)
-        if self.balance is None:
-            order = epoch_order(len(train), self.seed, state.epoch)
-        else:  # group-balanced: a weighted draw, or the usual order with each sample's loss weight
-            order = self.balance.order(len(train), self.seed, state.epoch)
-            bounds = batch_bounds(len(train), settings.batch_size)
+        order = epoch_order(len(train), self.seed, state.epoch)
+        if self.balance is not None:  # train.balance_groups: a weighted draw (sampling), or the order as it is
+            order = self.balance.order(order, self.seed, state.epoch)
         for inputs, targets in iterate_batches(train, settings.batch_size, order, start_batch=state.batch):
             if state.step >= self.total_steps:
                 break
@@ -137,9 +135,8 @@ class Loop:
                 self.optimizer, settings.schedule, state.step, self.total_steps, self.steps_per_epoch
             )
             self.context.step, self.context.evaluation_model = state.step, self.evaluation_model
-            if self.balance is not None:
-                start, end = bounds[state.batch]
-                self.context.sample_weights = self.balance.batch_weights(order[start:end], inputs.device)
+            if self.balance is not None:  # loss_weights: the weights of this batch's samples
+                self.context.sample_weights = self.balance.batch_weights(order, state.batch, inputs.device)
             loss, prediction, logged_values = self.step_function(model, (inputs, targets), self.context)
             objective_loss = loss
             if self._penalized:
