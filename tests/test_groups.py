@@ -24,6 +24,7 @@ from lamina.data.options import AudioOptions, DigitsOptions, ImageFolderOptions
 from lamina.data.table_options import CSVOptions
 from lamina.data.text_options import LabelledTextOptions
 from lamina.pipeline import resume, train
+from lamina.run import Run, run_data
 from lamina.training.balance import balanced_order, inverse_frequency_weights
 from lamina.training.callbacks import Callback
 from lamina.training.losses import build_objective
@@ -176,7 +177,7 @@ def test_each_source_says_what_is_wrong_and_how_to_fix_it(tmp_path):
     metadata.write_text("file,legs\nant-0,6\n")
     joined = {"name": "legs", "metadata": str(metadata), "key": "file", "field": "legs"}
     assert errors_of(ImageFolderOptions(path=str(root), cache_dir=cache, groups=joined)) == (
-        f"data.groups legs: {metadata} has no row whose 'file' is the one of the file 'ant/ant-1.png' | "
+        f"data.groups legs: {metadata} has no row whose 'file' is 'ant-1' (the file ant/ant-1.png) | "
         "add a row with file = ant-1, or remove the sample"
     )
     missing = {**joined, "metadata": str(tmp_path / "nowhere.csv")}
@@ -260,6 +261,8 @@ def test_a_balanced_run_resumed_mid_epoch_ends_with_the_same_weights(method, tmp
     )
     other = load_file(str(unbalanced.dir / "model.safetensors"))
     assert not all(torch.equal(expected[name], other[name]) for name in expected)  # balancing changed training
+    again = run_data(Run(whole.dir).config)  # as `lamina evaluate` reads the data again
+    assert_aligned(again, "site", lambda label: f"site_{label}")
     record = json.loads((whole.dir / "data.json").read_text())["facts"]["groups"]["site"]
     assert record["source"] == "column 'site'"
     assert sum(sum(counts.values()) for counts in record["counts"].values()) == 240 - 7

@@ -91,15 +91,14 @@ def _metadata(group: GroupOptions, files: list[str], values: list[str] | None) -
         if values is None:  # match: file, with or without its extension
             name = PurePosixPath(value).name
             row = table.get(name) or table.get(PurePosixPath(name).stem)
-            shown = f"the file {value!r}"
+            looked_up, shown = PurePosixPath(name).stem, f"the file {value}"
         else:
             row = table.get(value)
-            shown = f"{group.match} {value!r} (sample {index})"
+            looked_up, shown = value, f"the {group.match} of sample {index}"
         if row is None:
             raise DataError(
-                f"data.groups {group.name}: {group.metadata} has no row whose {group.key!r} is the one of {shown}",
-                f"add a row with {group.key} = {PurePosixPath(value).stem if values is None else value}, "
-                "or remove the sample",
+                f"data.groups {group.name}: {group.metadata} has no row whose {group.key!r} is {looked_up!r} ({shown})",
+                f"add a row with {group.key} = {looked_up}, or remove the sample",
             )
         names.append(row)
     return names
