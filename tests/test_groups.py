@@ -152,6 +152,11 @@ def test_fsdd_speakers_from_the_file_names_and_accents_from_speakers_csv():
         assert len(speakers) == len(bundle.splits[split])
         assert accent == [accents[speaker] for speaker in speakers]
     assert "accent 'GRC/Greek' is in test but not in train" in bundle.warnings[-1]
+    by_accent = build_data(config.model_copy(update={"test_group_attribute": "accent", "test_groups": ["BEL/French"]}))
+    assert set(by_accent.groups["speaker"]["test"]) == {"nicolas"}
+    assert "BEL/French" not in by_accent.groups["accent"]["train"] + by_accent.groups["accent"]["val"]
+    with pytest.raises(ValueError, match="test_group_attribute 'sex' is not an attribute of data.groups"):
+        AudioOptions(path="x", split="group", test_group_attribute="sex")
 
 
 def errors_of(options) -> str:
