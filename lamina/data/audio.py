@@ -19,6 +19,7 @@ from torch import Tensor
 from lamina.core.errors import DataError, resolved
 from lamina.core.packages import install_command
 from lamina.data.bundle import DataBundle, Split, split_indices
+from lamina.data.groups import read_groups, relative_path, split_groups
 from lamina.data.options import AudioOptions
 from lamina.data.paths import data_path
 from lamina.data.spec import DataSpec
@@ -123,7 +124,10 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
     class_names = sorted(set(labels), key=lambda name: (len(name), name))
     lookup = {name: i for i, name in enumerate(class_names)}
     targets = torch.tensor([lookup[label] for label in labels])
-    index = _split(config, targets, groups, seed)
+    root = data_path(config.path)
+    attributes = read_groups(config.groups, files=[relative_path(file, root) for file in files])
+    held_by = attributes[config.test_group_attribute] if config.test_group_attribute else groups
+    index = _split(config, targets, held_by, seed)
     splits = {name: Split(waveforms[index[name]], targets[index[name]]) for name in ("train", "val", "test")}
     record = {
         "sample_rate": config.sample_rate,
@@ -152,12 +156,12 @@ def audio(config: AudioOptions, seed: int) -> DataBundle:
         extra={"sample_rate": config.sample_rate},
     )
     preprocessing = {"type": "audio", **record, "source": {"dataset": "audio", "path": str(config.path)}}
-    held_out = sorted({groups[i] for i in index["test"].tolist()})
+    held_out = sorted({held_by[i] for i in index["test"].tolist()})
     notes = [
         f"{len(files)} recordings, {config.seconds:g} s at {config.sample_rate} Hz → {config.features} "
         f"{tuple(raw.shape[1:])}; test speakers/groups: {', '.join(held_out) or '-'}"
     ]
-    return DataBundle(spec, splits, preprocessing, transform, notes)
+    return DataBundle(spec, splits, preprocessing, transform, notes, groups=split_groups(attributes, index))
 
 
 def _split(config: AudioOptions, targets: Tensor, groups: list[str], seed: int) -> dict[str, Tensor]:

@@ -11,6 +11,7 @@ from typing_extensions import TypeAliasType
 from lamina.core.options import Options, Seed
 from lamina.core.registry import Registry
 from lamina.data.augment_options import augmentations
+from lamina.data.group_options import COLUMN_DATASETS, FILE_DATASETS, GroupList
 from lamina.data.paths import package_name
 
 __all__ = ["datasets", "Augmentations", "DataOptions", "SplitOptions", "check_augmentations"]
@@ -30,6 +31,11 @@ class DataOptions(Options):
     """Augmentations of training batches, in order, by name with options (docs/guide.md lists them per kind of
     input: random_crop, affine, cutmix, … for images; time_shift, noise, spec_augment, … for audio)."""
 
+    groups: GroupList = []
+    """Attributes whose groups each sample belongs to (speaker, accent, …), each read from a column, a pattern on
+    the file path or a metadata file (docs/insight.md, "Where groups come from"); for per-group metrics and
+    train.balance_groups."""
+
     @field_validator("augment")
     @classmethod
     def _augmentations_fit_the_inputs(cls, value: list) -> list:
@@ -37,6 +43,43 @@ class DataOptions(Options):
         inputs = datasets.get(name).metadata["inputs"] if name in datasets else None
         if inputs not in (None, "arrays"):  # arrays: checked once their kind is known
             check_augmentations(value, name, inputs)
+        return value
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_fit_the_data(cls, value: list) -> list:
+        if not value:
+            return value
+        name = cls.model_fields["name"].default if "name" in cls.model_fields else None
+        names = [group.name for group in value]
+        repeated = sorted({group for group in names if names.count(group) > 1})
+        if repeated:
+            raise ValueError(f"the group {repeated[0]!r} is named twice; give every attribute its own name")
+        if name not in COLUMN_DATASETS + FILE_DATASETS:
+            raise ValueError(
+                f"data set {name!r} has no files or columns to read groups from; data.groups works with "
+                f"{', '.join(COLUMN_DATASETS)} (column) and {', '.join(FILE_DATASETS)} (pattern, metadata); remove it"
+            )
+        for index, group in enumerate(value):
+            if group.column is not None and name not in COLUMN_DATASETS:
+                raise ValueError(
+                    f"[{index}] {group.name}: data set {name!r} has files, not columns; use pattern: or metadata:"
+                )
+            if group.pattern is not None and name not in FILE_DATASETS:
+                raise ValueError(
+                    f"[{index}] {group.name}: data set {name!r} has rows, not files; use column: (or metadata: with "
+                    "match: an attribute listed before it)"
+                )
+            if group.metadata is not None and group.match == "file" and name not in FILE_DATASETS:
+                raise ValueError(
+                    f"[{index}] {group.name}: match: file needs files, and data set {name!r} has rows; set match: "
+                    "to an attribute listed before it"
+                )
+            if group.metadata is not None and group.match != "file" and group.match not in names[:index]:
+                raise ValueError(
+                    f"[{index}] {group.name}: match: {group.match!r} is not an attribute listed before it "
+                    f"({', '.join(names[:index]) or 'none'}); use file, or list {group.match!r} first"
+                )
         return value
 
     def optional_packages(self) -> dict[str, str]:

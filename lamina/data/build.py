@@ -13,6 +13,7 @@ from lamina.data.bundle import DataBundle
 from lamina.data.catalogue import datasets
 from lamina.data.checks import check_bundle, choose_positive_class, class_balance_warnings
 from lamina.data.given import Given
+from lamina.data.groups import group_sources, unseen_group_warnings
 from lamina.data.options import DataOptions, ImageOptions
 from lamina.data.variants import adapt
 
@@ -48,6 +49,11 @@ def build_data(
     if isinstance(config, ImageOptions):
         bundle = adapt(bundle, config, seed, pseudo_labeller)
     bundle = check_bundle(bundle)
+    bundle.groups = {attribute: {split: names for split, names in by_split.items() if split in bundle.splits}
+                     for attribute, by_split in bundle.groups.items()}  # fmt: skip
+    if config.groups:
+        bundle.preprocessing["groups"] = group_sources(config.groups)
+        bundle.warnings += unseen_group_warnings(bundle.groups)
     choose_positive_class(bundle, getattr(config, "positive_class", None))
     bundle.warnings += class_balance_warnings(bundle)
     return with_augmentations(bundle, config.augment)

@@ -237,6 +237,15 @@ def data_facts(bundle: DataBundle, examples: int = 5) -> dict:
             for name, split in bundle.splits.items()
             if name != "unlabelled" and split.targets.ndim == 1 and not split.targets.is_floating_point()
         }
+    if bundle.groups:  # data.groups: where they come from, and the samples of each group in each split
+        sources = bundle.preprocessing.get("groups", {})
+        facts["groups"] = {
+            attribute: {
+                "source": sources.get(attribute, ""),
+                "counts": {split: dict(sorted(Counter(names).items())) for split, names in by_split.items()},
+            }
+            for attribute, by_split in bundle.groups.items()
+        }
     if tasks.get(spec.task).causal or "train" not in bundle.splits:
         return facts
     trained = Counter(sample_hashes(bundle.splits["train"].inputs))

@@ -21,6 +21,7 @@ from lamina.core.errors import DataError, resolved
 from lamina.data.bundle import Split, split_indices
 from lamina.data.cache import cache_folder, cached, source_key
 from lamina.data.checks import pixel_limit
+from lamina.data.groups import read_groups, relative_path, split_groups
 from lamina.data.images import image_bundle
 from lamina.data.options import ImageFolderOptions, MedMNISTOptions
 from lamina.data.paths import IMAGE_SUFFIXES, data_path
@@ -74,6 +75,16 @@ def read_sources(path: Path) -> Iterator[tuple[str, str, bytes]]:
                 yield f"{path}:{member.name}", parent, handle.read() if handle else b""
     except (tarfile.TarError, OSError, EOFError) as error:
         raise DataError(f"cannot read archive {path}: {error}", "is it a complete .tar or .tar.gz file?") from None
+
+
+def sample_files(path: Path, skipped: list[str]) -> list[str]:
+    """Each decoded image's path relative to the folder or archive `path` (`/`-separated), in the decoded order:
+    what data.groups patterns are searched in and metadata is joined by."""
+    if path.is_dir():
+        return [relative_path(file, path) for file in _image_files(path) if str(file) not in set(skipped)]
+    with tarfile.open(path) as archive:
+        names = sorted(m.name for m in archive.getmembers() if m.isfile() and _is_image(m.name))
+    return [name for name in names if f"{path}:{name}" not in set(skipped)]
 
 
 def _decode(data: bytes, name: str) -> numpy.ndarray:
@@ -184,9 +195,11 @@ def image_folder(config: ImageFolderOptions, seed: int):
     """Class-per-subfolder images from a folder or .tar.gz (e.g. the CIFAR-10 JPEG archives)."""
     path = _existing(config.path, "path")
     images, classes, skipped, how, cache_notes = _load(path, config, config.channels, config.size)
+    groups = read_groups(config.groups, files=sample_files(path, skipped) if config.groups else [])
     class_names = sorted(set(classes))
     targets = torch.tensor([class_names.index(name) for name in classes])
     notes = [f"{len(images)} images in {len(class_names)} classes from {path.name} ({HOW[how]})", *cache_notes]
+    test_groups: dict[str, list[str]] = {}
     if config.test_path:
         test_images, test_classes, test_skipped, _, test_notes = _load(
             _existing(config.test_path, "test_path"), config, images.shape[1], tuple(images.shape[2:])
@@ -198,6 +211,8 @@ def image_folder(config: ImageFolderOptions, seed: int):
                 f"data.test_path has classes the training images lack: {', '.join(unknown[:5])}",
                 f"training classes: {', '.join(class_names[:10])}",
             )
+        test_files = sample_files(_existing(config.test_path, "test_path"), test_skipped) if config.groups else []
+        test_groups = read_groups(config.groups, files=test_files)
         skipped = skipped + test_skipped
         index = split_indices(targets, len(targets), {"val": config.val_fraction}, seed, config.stratify)
         test = Split(test_images, torch.tensor([class_names.index(name) for name in test_classes]))
@@ -213,7 +228,11 @@ def image_folder(config: ImageFolderOptions, seed: int):
         "test": test,
     }
     source = {"dataset": "image_folder", "skipped": len(skipped)}
-    return image_bundle(splits, class_names, source, notes)
+    bundle = image_bundle(splits, class_names, source, notes)
+    bundle.groups = split_groups(groups, index)  # train, val (and test when drawn from `path`)
+    for attribute, names in test_groups.items():
+        bundle.groups[attribute]["test"] = names
+    return bundle
 
 
 # ---- MedMNIST (.npz) ---------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ class LabelledTexts:
     labels: list[str] = field(default_factory=list)
     places: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    groups: dict[str, list[str]] = field(default_factory=dict)  # data.groups column → each text's value
 
 
 def is_jsonl(path: Path, format: str) -> bool:
@@ -103,6 +104,13 @@ def _read_jsonl(path: Path, lines: list[str], config: LabelledTextOptions, read:
                 )
             values.append(record[name])
         text, label = values
+        for column in _group_columns(config):
+            if column not in record:
+                raise DataError(
+                    f"data.groups: {path}, line {number} has no field {column!r}",
+                    f"fields: {', '.join(record)}; give every line the group field, or fix data.groups",
+                )
+            read.groups.setdefault(column, []).append(str(record[column]).strip())
         if not isinstance(text, str) or isinstance(label, bool) or not isinstance(label, str | int):
             raise DataError(
                 f"{path}, line {number}: the text must be a string and the label a string or a whole number "
@@ -127,17 +135,22 @@ def _read_delimited(path: Path, lines: list[str], config: LabelledTextOptions, r
     text_index, label_index = (
         _column(config, option, names, path, separator) for option in ("text_column", "label_column")
     )
-    width = len(names) if header else max(text_index, label_index) + 1
+    grouped = {column: _index(column, "groups", config, names, path, separator) for column in _group_columns(config)}
+    needed = max(text_index, label_index, *grouped.values()) + 1
+    width = len(names) if header else needed
     for start, row in list(zip(starts, rows, strict=True))[int(header) :]:
-        if len(row) <= max(text_index, label_index):
+        if len(row) < needed:
             raise DataError(
-                f"{path}, line {start}: {len(row)} fields, expected at least {max(text_index, label_index) + 1}",
-                separator_hint(lines[start - 1], separator, max(text_index, label_index) + 1)
-                or "the text or the label is missing on that line: add it, or remove the line",
+                f"{path}, line {start}: {len(row)} fields, expected at least {needed}",
+                separator_hint(lines[start - 1], separator, needed)
+                or f"the text{', the label or a group' if grouped else ' or the label'} is missing on that line: add it, "
+                "or remove the line",
             )
         text = row[text_index]
         if len(row) > width and text_index == width - 1:  # the separator also occurs inside the last column
             text = separator.join(row[text_index:])
+        for column, position in grouped.items():
+            read.groups.setdefault(column, []).append(row[position].strip())
         _add(read, text, row[label_index].strip(), f"{path}, line {start}")
     return header
 
@@ -156,8 +169,17 @@ def _has_header(rows: list[list[str]], config: LabelledTextOptions) -> bool:
     return first[label] not in labels and len(set(labels)) < len(labels)
 
 
+def _group_columns(config: LabelledTextOptions) -> list[str | int]:
+    return [group.column for group in config.groups if group.column is not None]
+
+
 def _column(config: LabelledTextOptions, option: str, header: list[str], path: Path, separator: str) -> int:
-    column = getattr(config, option)
+    return _index(getattr(config, option), option, config, header, path, separator)
+
+
+def _index(
+    column: str | int, option: str, config: LabelledTextOptions, header: list[str], path: Path, separator: str
+) -> int:
     if isinstance(column, int):
         return column
     if column in header:

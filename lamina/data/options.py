@@ -75,6 +75,8 @@ class ImageOptions(SplitOptions):
 
     @model_validator(mode="after")
     def _online_pseudo_labels_keep_labels(self):
+        if self.pseudo_labels is not None and self.groups:
+            raise ValueError("pseudo-labelled samples have no groups of their own; remove groups or pseudo_labels")
         if self.pseudo_labels is None or self.pseudo_labels.teacher is not None:
             return self
         if not tasks.get(self.task).classes:
@@ -177,6 +179,9 @@ class AudioOptions(SplitOptions):
     """random (stratified by class), or group: the speakers in `test_groups` are held out for test."""
     test_groups: Names = []
     """Speakers (groups) whose recordings form the test split when split: group."""
+    test_group_attribute: str | None = None
+    """split: group: the data.groups attribute test_groups names groups of (e.g. accent); default: the speaker
+    of the fsdd file names."""
     sample_rate: int = Field(8000, ge=1000)
     """Resample every file to this rate (Hz)."""
     seconds: float = Field(1.0, gt=0)
@@ -199,6 +204,19 @@ class AudioOptions(SplitOptions):
     top_db: float = Field(80.0, gt=0)
     """normalize: utterance or level: log-mel values more than this many dB below the recording's loudest are
     raised to that floor (so zero padding and quiet microphones look alike)."""
+
+    @model_validator(mode="after")
+    def _held_out_attribute_is_a_group(self):
+        attribute = self.test_group_attribute
+        if attribute is not None and attribute not in [group.name for group in self.groups]:
+            known = ", ".join(group.name for group in self.groups) or "none"
+            raise ValueError(
+                f"test_group_attribute {attribute!r} is not an attribute of data.groups ({known}); add it to "
+                "data.groups, or remove test_group_attribute to hold out fsdd speakers"
+            )
+        if attribute is not None and self.split != "group":
+            raise ValueError("test_group_attribute goes with split: group; set it, or remove test_group_attribute")
+        return self
 
     @model_validator(mode="after")
     def _band_augmentations_need_log_mel(self):

@@ -54,7 +54,8 @@ ARRAY_FILES = (".npz", ".npy")
 
 def absolute_paths(options: Any) -> Any:
     """`options` (a data section) with each file it names made absolute, so a run can be resumed or evaluated
-    from any folder: data.path and test_path, and the arrays' x/y files (FILE or FILE:KEY; not keys of data.path).
+    from any folder: data.path and test_path, the arrays' x/y files (FILE or FILE:KEY; not keys of data.path) and
+    the metadata files of data.groups.
 
     Example:
         >>> from lamina.data.table_options import ArraysOptions
@@ -75,6 +76,12 @@ def absolute_paths(options: Any) -> Any:
             update[name] = f"{_absolute(file)}:{key}"
         elif value.lower().endswith(ARRAY_FILES):
             update[name] = _absolute(value)
+    groups = getattr(options, "groups", [])
+    if any(group.metadata for group in groups):  # data.groups' metadata files
+        update["groups"] = [
+            group.model_copy(update={"metadata": _absolute(group.metadata)}) if group.metadata else group
+            for group in groups
+        ]
     return options.model_copy(update=update) if update else options
 
 

@@ -18,6 +18,7 @@ from lamina.core.errors import DataError, did_you_mean, resolved
 from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.checks import read_utf8
 from lamina.data.columns import Source, is_missing, mostly_numbers, numbers_of, read_number, targets_of, unique_header
+from lamina.data.groups import read_groups, split_groups
 from lamina.data.lines import delimited_rows, separator_hint, split_lines
 from lamina.data.options import BreastCancerOptions, SplitOptions
 from lamina.data.paths import data_path
@@ -182,9 +183,11 @@ def table_bundle(
     source: dict,
     notes: list[str] | None = None,
     split_of: list[str] | None = None,
+    groups: dict[str, list[str]] | None = None,
 ) -> DataBundle:
     """Split rows, fit the encoder on the train rows and encode every split. `split_of` names each row's split
-    where splits were given ('train', 'val', 'test'); the held-out splits not given are drawn from 'train'."""
+    where splits were given ('train', 'val', 'test'); the held-out splits not given are drawn from 'train'.
+    `groups`: attribute → each row's group (data.groups), split with the rows."""
     split_of = split_of or ["train"] * len(targets)
     given = {name: torch.tensor([i for i, of in enumerate(split_of) if of == name], dtype=torch.long)
              for name in ("train", "val", "test") if name in split_of}  # fmt: skip
@@ -216,7 +219,9 @@ def table_bundle(
             target_std=train_targets.std(dim=0).clamp(min=1e-12).tolist(),
         )
     preprocessing = {"type": "table", "encoder": encoder.to_dict(), "source": source}
-    return DataBundle(spec, {k: splits[k] for k in ("train", "val", "test")}, preprocessing, _identity, notes or [])
+    bundle = DataBundle(spec, {k: splits[k] for k in ("train", "val", "test")}, preprocessing, _identity, notes or [])
+    bundle.groups = split_groups(groups or {}, {k: index[k] for k in ("train", "val", "test")})
+    return bundle
 
 
 def _identity(inputs: torch.Tensor) -> torch.Tensor:
@@ -262,9 +267,18 @@ def table_from_columns(
     check_column(config.target, header, source, "data.target", separator)
     for name in [*(config.features or []), *config.ignore, *(config.categorical or [])]:
         check_column(name, header, source, "data.features/ignore/categorical", separator)
-    features = config.features or [n for n in header if n != config.target and n not in config.ignore]
+    grouping = [group.column for group in config.groups if group.column is not None]
+    for name in grouping:
+        check_column(name, header, source, "data.groups", separator)
+    left_out = [config.target, *config.ignore, *grouping]
+    features = config.features or [name for name in header if name not in left_out]
     if config.target in features:
         raise DataError(f"data.features includes the target column {config.target!r}", "remove it from data.features")
+    if set(grouping) & set(features):
+        raise DataError(
+            f"data.features includes the group column {sorted(set(grouping) & set(features))[0]!r}",
+            "a group column is not a model feature: remove it from data.features",
+        )
     if not features:
         raise DataError(f"{source.described} has no feature columns besides the target", "check data.ignore")
     notes, keep = [], [i for i, value in enumerate(columns[config.target]) if not is_missing(value)]
@@ -295,6 +309,7 @@ def table_from_columns(
         columns[name] = numbers_of(name, columns[name], places, source)
     task, targets, class_names = targets_of(columns[config.target], config, source, places)
     source_record = {**record, "target": config.target}
+    groups = read_groups(config.groups, columns=columns, described=source.described)
     return table_bundle(
-        columns, targets, task, numeric, categorical, config, seed, class_names, source_record, notes, split_of
+        columns, targets, task, numeric, categorical, config, seed, class_names, source_record, notes, split_of, groups
     )

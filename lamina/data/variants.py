@@ -11,6 +11,7 @@ import torch
 
 from lamina.core.errors import DataError
 from lamina.data.bundle import DataBundle, Split, split_indices
+from lamina.data.groups import take_groups
 from lamina.data.options import ImageOptions
 from lamina.tasks import tasks
 
@@ -52,6 +53,7 @@ def keep_classes(bundle: DataBundle, names: list[str]) -> DataBundle:
         keep = torch.isin(split.targets, old)
         renumbered = (split.targets[keep][:, None] == old[None, :]).long().argmax(dim=1)
         bundle.splits[split_name] = Split(split.inputs[keep], renumbered)
+        take_groups(bundle.groups, split_name, keep)
     bundle.spec = replace(bundle.spec, num_classes=len(names), class_names=list(names), output_size=len(names))
     bundle.notes.append(f"kept classes {', '.join(names)}")
     return bundle
@@ -69,6 +71,8 @@ def keep_labelled(bundle: DataBundle, fraction: float, seed: int) -> DataBundle:
             "raise the fraction",
         )
     bundle.splits["train"] = train.subset(labelled)
+    take_groups(bundle.groups, "train", rest, into="unlabelled")
+    take_groups(bundle.groups, "train", labelled)
     bundle.splits["unlabelled"] = Split(train.inputs[rest], torch.full((len(rest),), -1, dtype=torch.int64))
     bundle.notes.append(
         f"labels kept for {len(labelled)} of {len(train)} training samples "

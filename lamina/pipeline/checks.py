@@ -16,6 +16,7 @@ from lamina.data.bundle import DataBundle
 from lamina.insight.explain import modality_for, resolve_target
 from lamina.models.normalization import GhostBatchNorm
 from lamina.tasks import task_of
+from lamina.training.balance import balance_problems
 from lamina.training.options import metrics
 from lamina.training.schedules import StepOptions
 from lamina.training.semi_supervised import semi_supervised_problems
@@ -174,6 +175,13 @@ def explanations_fit(config: Config, data: DataBundle, model: nn.Module) -> list
     return problems
 
 
+def groups_to_balance_exist(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
+    """train.balance_groups names an attribute of data.groups; loss_weights needs a loss per sample."""
+    settings = config.train
+    loss = settings.loss.name if settings.loss is not None else ""
+    return balance_problems(settings.balance_groups, settings.balance_method, data, loss)
+
+
 CHECKS: list[Check] = [
     validation_samples_exist,
     metrics_fit_the_task,
@@ -184,4 +192,5 @@ CHECKS: list[Check] = [
     modules_exist,
     pretrained_tokens_match,
     explanations_fit,
+    groups_to_balance_exist,
 ]

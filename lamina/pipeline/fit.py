@@ -31,6 +31,7 @@ from lamina.pipeline.finish import record_doctor
 from lamina.pipeline.prepare import Session
 from lamina.run import Run
 from lamina.training.averaging import WeightAverage
+from lamina.training.balance import group_balance
 from lamina.training.callbacks import Callback, EarlyStopping
 from lamina.training.loop import Interrupted, Loop
 from lamina.training.optimizers import build_optimizer
@@ -88,6 +89,7 @@ def fit(session: Session, folder: RunFolder, checkpoint: dict | None, progress: 
         callbacks=callbacks,
         step_function=step_function,
         forward_model=forward_model,
+        balance=group_balance(settings.balance_groups, settings.balance_method, session.data, settings.batch_size),
     )
     if checkpoint is not None:
         load_weights(model, checkpoint["path"] / "model.safetensors")

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from lamina.data.bundle import DataBundle, batch_bounds, epoch_order, iterate_batches
 from lamina.tasks import task_of
+from lamina.training.balance import GroupBalance
 from lamina.training.callbacks import Callback, emit, improved
 from lamina.training.divergence import check_loss, check_weights
 from lamina.training.evaluate import evaluate_split, plain
@@ -71,11 +72,13 @@ class Loop:
         callbacks: list[Callback],
         step_function: StepFunction = supervised_step,
         forward_model: nn.Module | None = None,  # e.g. a torch.compile'd view of `model`
+        balance: GroupBalance | None = None,  # train.balance_groups: each epoch's order or each sample's weight
     ):
         self.model, self.data, self.objective, self.optimizer = model, data, objective, optimizer
         self.settings, self.metric_names, self.monitor, self.seed = settings, metric_names, monitor, seed
         self.callbacks, self.step_function = callbacks, step_function
         self.forward_model = forward_model or model
+        self.balance = balance
         self.evaluation_model: nn.Module | None = None  # what validation uses, e.g. averaged weights
         self.state = TrainState()
         self.should_stop = False
@@ -117,6 +120,8 @@ class Loop:
         model.train()
         sums = _tensor_sums(state.sums, train.inputs.device)
         order = epoch_order(len(train), self.seed, state.epoch)
+        if self.balance is not None:  # train.balance_groups: a weighted draw (sampling), or the order as it is
+            order = self.balance.order(order, self.seed, state.epoch)
         for inputs, targets in iterate_batches(train, settings.batch_size, order, start_batch=state.batch):
             if state.step >= self.total_steps:
                 break
@@ -130,6 +135,8 @@ class Loop:
                 self.optimizer, settings.schedule, state.step, self.total_steps, self.steps_per_epoch
             )
             self.context.step, self.context.evaluation_model = state.step, self.evaluation_model
+            if self.balance is not None:  # loss_weights: the weights of this batch's samples
+                self.context.sample_weights = self.balance.batch_weights(order, state.batch, inputs.device)
             loss, prediction, logged_values = self.step_function(model, (inputs, targets), self.context)
             objective_loss = loss
             if self._penalized:

@@ -28,6 +28,9 @@ class Objective:
     # for outputs too large to keep for a whole split (language models): one batch's (outputs, targets) →
     # (per-token losses, per-token values for metrics), evaluated batch by batch (lamina.training.evaluate)
     summarize: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
+    # (outputs, targets) → (N,) each sample's loss, for per-sample weights (train.balance_groups: loss_weights);
+    # None where a loss has no per-sample form
+    per_sample: Callable[[Tensor, Tensor], Tensor] | None = None
 
 
 def build_objective(config: Options, spec: DataSpec, train_targets: Tensor) -> Objective:
@@ -75,11 +78,14 @@ def cross_entropy(config: CrossEntropyOptions, spec: DataSpec, train_targets: Te
     weight = _class_weights(config.class_weights, spec, train_targets)
     smoothing = config.label_smoothing
 
-    def loss(outputs: Tensor, targets: Tensor) -> Tensor:
+    def loss(outputs: Tensor, targets: Tensor, reduction: str = "mean") -> Tensor:
         w = weight.to(outputs.device) if weight is not None else None
-        return F.cross_entropy(outputs, targets, weight=w, label_smoothing=smoothing)
+        return F.cross_entropy(outputs, targets, weight=w, label_smoothing=smoothing, reduction=reduction)
 
-    return Objective(loss, lambda outputs: outputs.float().softmax(dim=1), spec.num_classes)
+    def per_sample(outputs: Tensor, targets: Tensor) -> Tensor:
+        return loss(outputs, targets, "none")
+
+    return Objective(loss, lambda outputs: outputs.float().softmax(dim=1), spec.num_classes, per_sample=per_sample)
 
 
 def binary_cross_entropy(config: BCEOptions, spec: DataSpec, train_targets: Tensor) -> Objective:
@@ -91,20 +97,23 @@ def binary_cross_entropy(config: BCEOptions, spec: DataSpec, train_targets: Tens
         )
     pos_weight = torch.tensor([config.pos_weight]) if config.pos_weight else None
 
-    def loss(outputs: Tensor, targets: Tensor) -> Tensor:
+    def loss(outputs: Tensor, targets: Tensor, reduction: str = "mean") -> Tensor:
         if binary:
             # (N, 1) logit of class 1
             goal = targets.to(outputs.dtype).unsqueeze(1)
         else:
             goal = F.one_hot(targets, spec.num_classes).to(outputs.dtype)
         weight = pos_weight.to(outputs.device) if pos_weight is not None else None
-        return F.binary_cross_entropy_with_logits(outputs, goal, pos_weight=weight)
+        return F.binary_cross_entropy_with_logits(outputs, goal, pos_weight=weight, reduction=reduction)
+
+    def per_sample(outputs: Tensor, targets: Tensor) -> Tensor:
+        return loss(outputs, targets, "none").mean(dim=1)  # (N, 1 or C) → (N,)
 
     def scores(outputs: Tensor) -> Tensor:
         probability = outputs.float().sigmoid()
         return torch.cat([1 - probability, probability], dim=1) if binary else probability
 
-    return Objective(loss, scores, 1 if binary else spec.num_classes)
+    return Objective(loss, scores, 1 if binary else spec.num_classes, per_sample=per_sample)
 
 
 # ---- regression: the model learns standardized targets; scores come back in the targets' units ---------

@@ -322,6 +322,13 @@ class TrainOptions(Options):
     bench/doctor_overhead.py)."""
     loss: losses.union() | None = None  # type: ignore[valid-type]
     """Loss by name; default: cross_entropy (classification) or mse (regression)."""
+    balance_groups: str | None = None
+    """Group-balanced training: the data.groups attribute (e.g. speaker) whose groups count alike in training,
+    each sample weighted by 1 / (its group's train count); none = every sample alike."""
+    balance_method: Literal["sampling", "loss_weights"] = "sampling"
+    """sampling: each epoch draws its samples (as many as the train split holds, with replacement) with those
+    weights, from (seed, epoch) alone; loss_weights: the usual order, each sample's classification loss times its
+    weight (mean 1 over train)."""
     optimizer: optimizers.union() = Field(  # type: ignore[valid-type]
         default_factory=lambda: optimizers.get("adamw").options(),
         description="Optimizer by name: " + ", ".join(optimizers.names()),

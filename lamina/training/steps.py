@@ -24,6 +24,7 @@ class StepContext:
     seed: int
     step: int = 0  # optimizer steps taken before this one: draws seeded by (seed, step) replay on resume
     evaluation_model: nn.Module | None = None  # the weights validation uses (an average), when not the model
+    sample_weights: Tensor | None = None  # (B,) the batch's loss weights (train.balance_groups), None: all alike
 
 
 # (model, (inputs, targets), context) → (loss, prediction, values to log)
@@ -35,7 +36,10 @@ def supervised_step(model: nn.Module, batch: tuple[Tensor, Tensor], context: Ste
     step. Auxiliary losses are added to the loss; they and the model's statistics are logged under their names."""
     inputs, targets = batch
     prediction, auxiliary, statistics = split_output(model(inputs))
-    loss = context.objective.loss(prediction, targets)
+    if context.sample_weights is None:
+        loss = context.objective.loss(prediction, targets)
+    else:  # each sample's loss times its weight (mean 1 over the train split)
+        loss = (context.objective.per_sample(prediction, targets) * context.sample_weights).mean()
     for value in auxiliary.values():
         loss = loss + value
     return loss, prediction, {**auxiliary, **statistics}
