@@ -49,8 +49,8 @@ def build_data(
     if isinstance(config, ImageOptions):
         bundle = adapt(bundle, config, seed, pseudo_labeller)
     bundle = check_bundle(bundle)
-    bundle.groups = {attribute: {split: names for split, names in by_split.items() if split in bundle.splits}
-                     for attribute, by_split in bundle.groups.items()}  # fmt: skip
+    for attribute, by_split in bundle.groups.items():  # only the splits the bundle kept
+        bundle.groups[attribute] = {split: names for split, names in by_split.items() if split in bundle.splits}
     if config.groups:
         bundle.preprocessing["groups"] = group_sources(config.groups)
         bundle.warnings += unseen_group_warnings(bundle.groups)
