@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from lamina.cli.insight import diagnosed_if_diverged, doctor, explain, print_doctor  # noqa: F401 (commands)
+from lamina.cli.insight import calibrate, diagnosed_if_diverged, doctor, explain, print_doctor  # noqa: F401
 from lamina.cli.tables import options_table, print_table
 
 # ---- training -----------------------------------------------------------------------------------------
