@@ -64,7 +64,8 @@ def reliability_bins(probabilities: Tensor, targets: Tensor, bins: int = 15) -> 
 def _gaps(probabilities: Tensor, targets: Tensor, bins: int) -> tuple[Tensor, Tensor]:
     table = reliability_bins(probabilities, targets, bins)
     count = torch.tensor(table["count"], dtype=torch.float64)
-    gap = (torch.tensor(table["accuracy"]) - torch.tensor(table["confidence"])).abs().double()
+    accuracy, confidence = (torch.tensor(table[key], dtype=torch.float64) for key in ("accuracy", "confidence"))
+    gap = (accuracy - confidence).abs()  # in float64: torch.tensor of Python floats alone would be float32
     return count, torch.nan_to_num(gap, nan=0.0)
 
 
