@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from lamina.cli.insight import calibrate, diagnosed_if_diverged, doctor, explain, print_doctor  # noqa: F401
+from lamina.cli.insight import diagnosed_if_diverged, doctor, explain, print_doctor  # noqa: F401 (commands)
 from lamina.cli.tables import options_table, print_table
 
 # ---- training -----------------------------------------------------------------------------------------
@@ -77,6 +77,28 @@ def evaluate(arguments: Namespace) -> int | None:
         print("\n" + threshold_line(threshold, arguments.split, metrics))
     _print_confusion("confusion matrix (rows: true class, columns: most likely class)", confusion)
     _print_confusion("confusion matrix at the threshold (rows: true class, columns: decided class)", decided)
+
+
+def calibrate(arguments: Namespace) -> int | None:
+    from lamina.run import load_run  # PyTorch
+
+    run = load_run(arguments.run_dir)
+    record = run.calibrate()
+    if arguments.json:
+        print(json.dumps(record))
+        return
+    fitted = record["temperature"]
+    print(f"temperature {fitted['value']:.4g} fitted on val (minimum negative log-likelihood); accuracy unchanged")
+    rows = [
+        [split, name, f"{fitted['before'][split][name]:.4f}", f"{fitted['after'][split][name]:.4f}"]
+        for split in fitted["after"]
+        for name in ("ece", "mce", "brier", "nll")
+    ]
+    print_table(["split", "figure", "before", "after"], rows)
+    threshold = run.summary.get("threshold")
+    if isinstance(threshold, dict):
+        print(threshold_line(threshold, "test", run.metrics.get("test")))
+    print(f"wrote {run.dir / record['plot']} and the temperature into {run.folder.summary_path}")
 
 
 def threshold_line(record: dict, split: str | None = None, metrics: dict | None = None) -> str:

@@ -1,4 +1,4 @@
-"""The commands about insight into a run: `lamina explain`, `lamina doctor` and `lamina calibrate`, and the doctor's short report that
+"""The commands about insight into a run: `lamina explain` and `lamina doctor`, and the doctor's short report that
 `lamina train` prints (lamina/cli/commands.py imports them; like every command they import PyTorch when they run)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 import textwrap
 from argparse import Namespace
 
-__all__ = ["explain", "doctor", "calibrate", "print_doctor", "diagnosed_if_diverged"]
+__all__ = ["explain", "doctor", "print_doctor", "diagnosed_if_diverged"]
 
 
 def diagnosed_if_diverged(training):
@@ -93,27 +93,3 @@ def explained_lines(record: dict) -> list[str]:
         line += f", true {entry['true']}" if "true" in entry else ""
         lines.append(line + (f"; explaining {entry['target']}" if entry["target"] != entry["predicted"] else ""))
     return lines
-
-
-def calibrate(arguments: Namespace) -> int | None:
-    from lamina.cli.commands import threshold_line
-    from lamina.cli.tables import print_table
-    from lamina.run import load_run  # PyTorch
-
-    run = load_run(arguments.run_dir)
-    record = run.calibrate()
-    if arguments.json:
-        print(json.dumps(record))
-        return
-    fitted = record["temperature"]
-    print(f"temperature {fitted['value']:.4g} fitted on val (minimum negative log-likelihood); accuracy unchanged")
-    rows = [
-        [split, name, f"{fitted['before'][split][name]:.4f}", f"{fitted['after'][split][name]:.4f}"]
-        for split in fitted["after"]
-        for name in ("ece", "mce", "brier", "nll")
-    ]
-    print_table(["split", "figure", "before", "after"], rows)
-    threshold = run.summary.get("threshold")
-    if isinstance(threshold, dict):
-        print(threshold_line(threshold, "test", run.metrics.get("test")))
-    print(f"wrote {run.dir / record['plot']} and the temperature into {run.folder.summary_path}")
