@@ -176,7 +176,13 @@ def recalibrate(
     if task.chooses_threshold(spec) and isinstance(stored, dict):
         previous = stored_temperature(summary, run_dir / "summary.json", run_dir) or 1.0
         temperature = record["temperature"]["value"]
-        positive = positive_index(stored, spec.class_names)
+        try:
+            positive = positive_index(stored, spec.class_names)
+        except ValueError as error:
+            raise RunError(
+                f"the decision threshold in {run_dir / 'summary.json'} is damaged: {error}",
+                "copy the run folder again, or delete the 'threshold' entry to choose it again on the val split",
+            ) from None
         value = moved_threshold(stored["value"], positive, temperature / previous)
         note = f"moved from {stored['value']:.4f} to the same decisions at temperature {temperature:.3g}"
         stored = {**stored, "value": value, "note": note}
