@@ -26,15 +26,17 @@ from lamina.data.given import Given, given_data, is_frame
 from lamina.data.inputs import frame_inputs, read_inputs, transform_for
 from lamina.data.options import ImageOptions
 from lamina.data.spec import DataSpec
+from lamina.insight.calibration import recalibrate, refuse_uncalibratable, stored_temperature
 from lamina.insight.doctor import Finding, diagnose
 from lamina.insight.explain import Explanation, modality_for
 from lamina.insight.gather import chosen_inputs, explain_data, split_texts
 from lamina.models.registry import build_model
 from lamina.tasks import task_of
 from lamina.tasks.decisions import positive_index
+from lamina.training.calibration import temperature_scaled
 from lamina.training.evaluate import evaluate_split, model_outputs
 from lamina.training.losses import Objective, build_objective
-from lamina.training.metrics import Predictions
+from lamina.training.metrics import Predictions, compute_metrics
 from lamina.training.options import losses
 from lamina.training.semi_supervised import pseudo_labeller
 
@@ -170,9 +172,38 @@ class Run:
         record = self.data_record if self.folder.data.is_file() else {}
         return diagnose(self.folder.rows(), self.summary, record, self.config.model_dump(mode="json"))
 
-    def objective(self) -> Objective:
+    def objective(self, calibrated: bool = True) -> Objective:
+        """The run's loss and how its outputs become scores, at the temperature the run was calibrated with: the
+        one place a run's probabilities come from (evaluate, predict, explain, ensembles, teachers).
+        `calibrated=False`: the model's own probabilities."""
         loss = self.config.train.loss or losses.get(task_of(self.spec).loss).options()
-        return build_objective(loss, self.spec, None)
+        objective = build_objective(loss, self.spec, None)
+        temperature = stored_temperature(self.summary, self.folder.summary_path, self.dir) if calibrated else None
+        return objective if temperature is None else temperature_scaled(objective, temperature)
+
+    def calibrate(self, data: Any = None) -> dict[str, Any]:
+        """Fit a temperature on the val split's uncalibrated probabilities, as `train.calibrate: temperature` does
+        after training, and record it in summary.json: ECE, MCE, Brier and NLL before and after on val and test,
+        the metrics of the calibrated probabilities, plots/reliability.png; a two-class run's threshold moves to the
+        same decisions (lamina/insight/calibration.py). Returns summary.json's "calibration" record.
+
+        Example:
+            >>> import tempfile, lamina
+            >>> run = lamina.train({"data": "digits", "model": "mlp", "train": {"epochs": 2}},
+            ...                    runs_dir=tempfile.mkdtemp(), progress="quiet")
+            >>> record = run.calibrate()
+            >>> record["temperature"]["fitted_on"], sorted(record["splits"]), record["temperature"]["value"] > 0
+            ('val', ['test', 'val'], True)
+        """
+        self.require_completed("calibrating")
+        refuse_uncalibratable(self.dir, self.spec)
+        data = run_data(self.config, self.given_data(data, "calibrating it"))
+        splits = [split for split in ("val", "test") if len(data.splits.get(split, ()))]
+        raw = {split: self._evaluate(data, split, False)[1] for split in splits}
+        names = self.config.train.metrics or task_of(self.spec).defaults(self.spec)[1]
+        summary = self.folder.update_summary(**recalibrate(self.dir, raw, self.spec, self.summary, names))
+        self.__dict__.pop("decision_threshold", None)
+        return summary["calibration"]
 
     def given_data(self, data: Any, purpose: str) -> Given | None:
         """The data passed from Python that this run learned from — `data` (checked against the fingerprint the
@@ -225,8 +256,10 @@ class Run:
             raise RunError(f"this run's data has no {split} split", f"use --split {' or '.join(data.splits)}")
         metrics, predictions = self._evaluate(data, split)
         threshold = self._decision_threshold(data)
-        added, facts = task_of(self.spec).report({split: predictions}, self.spec, None, threshold)
-        return {**metrics, **added[split], **facts}
+        task = task_of(self.spec)
+        added, facts = task.report({split: predictions}, self.spec, None, threshold)
+        calibration = compute_metrics(predictions, ["ece", "mce", "brier"]) if task.classes else {}
+        return {**metrics, **calibration, **added[split], **facts}
 
     @property
     def threshold(self) -> dict[str, Any] | None:
@@ -279,7 +312,7 @@ class Run:
             ) from None
         return record
 
-    def _evaluate(self, data: DataBundle, split: str) -> tuple[dict[str, float], Predictions]:
+    def _evaluate(self, data: DataBundle, split: str, calibrated: bool = True) -> tuple[dict[str, float], Predictions]:
         """Loss and metrics of the run's weights on one split of `data`, and the predictions behind them."""
         config, spec = self.config, self.spec
         names = config.train.metrics or task_of(spec).defaults(spec)[1]
@@ -287,7 +320,7 @@ class Run:
             self.model,
             data.splits[split],
             data.transform,
-            self.objective(),
+            self.objective(calibrated),
             spec.task,
             names,
             config.train.eval_batch_size,

@@ -265,6 +265,7 @@ def test_two_class_runs_draw_roc_and_precision_recall_curves_of_val_and_test(two
         "gradient_norms.png",
         "learning_curves.png",
         "precision_recall_curve.png",
+        "reliability.png",
         "roc_curve.png",
     ]
     data, run = run_data_of(two_class_run), two_class_run

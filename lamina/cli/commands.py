@@ -96,6 +96,28 @@ def budget_line(summary: dict, run_dir) -> str:
     )
 
 
+def calibrate(arguments: Namespace) -> int | None:
+    from lamina.run import load_run  # PyTorch
+
+    run = load_run(arguments.run_dir)
+    record = run.calibrate()
+    if arguments.json:
+        print(json.dumps(record))
+        return
+    fitted = record["temperature"]
+    print(f"temperature {fitted['value']:.4g} fitted on val (minimum negative log-likelihood); accuracy unchanged")
+    rows = [
+        [split, name, f"{fitted['before'][split][name]:.4f}", f"{fitted['after'][split][name]:.4f}"]
+        for split in fitted["after"]
+        for name in ("ece", "mce", "brier", "nll")
+    ]
+    print_table(["split", "figure", "before", "after"], rows)
+    threshold = run.summary.get("threshold")
+    if isinstance(threshold, dict):
+        print(threshold_line(threshold, "test", run.metrics.get("test")))
+    print(f"wrote {run.dir / record['plot']} and the temperature into {run.folder.summary_path}")
+
+
 def threshold_line(record: dict, split: str | None = None, metrics: dict | None = None) -> str:
     """One line for a two-class run's decision threshold, the same in every command: 'threshold 0.7086 for
     'benign' (chosen on val, max Youden's J): test sensitivity 0.7606, specificity 0.9286'."""

@@ -151,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
         "also written to FILE when given)",
     )
 
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit a temperature on a classification run's val split, so its probabilities mean what they say",
+        epilog="records ECE, MCE, Brier and NLL before and after on val and test in summary.json and "
+        "plots/reliability.png; predict, evaluate, explain and ensembles then use the temperature",
+    )
+    calibrate.add_argument("run_dir", help="run folder of a finished classification run")
+    calibrate.add_argument("--json", action="store_true", help="print the calibration record as JSON")
+
     doctor = commands.add_parser(
         "doctor", help="what went wrong in a run (or didn't): findings with their evidence and a config change"
     )

@@ -182,6 +182,30 @@ def groups_to_balance_exist(config: Config, data: DataBundle, model: nn.Module) 
     return balance_problems(settings.balance_groups, settings.balance_method, data, loss)
 
 
+def calibration_fits(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
+    """`train.calibrate` fits a temperature on the val split's class probabilities: it needs both."""
+    if config.train.calibrate is None:
+        return []
+    if not task_of(data.spec).classes:
+        return [
+            Problem(
+                "train.calibrate",
+                f"is for classification runs, whose outputs are class probabilities; the data is a {data.spec.task} "
+                "task",
+                "remove train.calibrate",
+            )
+        ]
+    if len(data.splits.get("val", ())) == 0:
+        return [
+            Problem(
+                "train.calibrate",
+                "fits the temperature on the val split, and this data has no val samples",
+                "set data.val_fraction above 0, or remove train.calibrate",
+            )
+        ]
+    return []
+
+
 CHECKS: list[Check] = [
     validation_samples_exist,
     metrics_fit_the_task,
@@ -193,4 +217,5 @@ CHECKS: list[Check] = [
     pretrained_tokens_match,
     explanations_fit,
     groups_to_balance_exist,
+    calibration_fits,
 ]

@@ -13,6 +13,7 @@ from lamina.artifacts.folder import RunFolder
 from lamina.artifacts.run_plots import write_run_plots
 from lamina.core.errors import LaminaError
 from lamina.core.version import __version__
+from lamina.insight.calibration import calibrate_at_end, calibrated_objective
 from lamina.insight.explain import modality_for
 from lamina.insight.gather import chosen_inputs, explain_data, split_texts
 from lamina.pipeline.costs import cost_summary
@@ -52,6 +53,10 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
             config.train.eval_batch_size,
             spec.positive_index,
         )
+    calibration, predictions = calibrate_at_end(  # before the report: a threshold is chosen on calibrated scores
+        final, predictions, spec, config.train.calibrate, session.metric_names, folder.path
+    )
+    session.objective = calibrated_objective(session.objective, calibration)  # explanations read calibrated scores
     added, facts = task_of(spec).report(predictions, spec)
     for split, values in added.items():
         final[split].update(values)
@@ -81,6 +86,7 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
         threads=torch.get_num_threads(),
         forward_flops_per_sample=session.sample_flops,
         **cost_summary(session, loop),  # compute, energy, budget (lamina/pipeline/costs.py)
+        **({"calibration": calibration} if calibration else {}),
         versions={"lamina": __version__, "torch": torch.__version__, "python": platform.python_version()},
     )
     assert summary["status"] == "completed"

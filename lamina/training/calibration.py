@@ -17,6 +17,10 @@ are the logits up to a per-row constant, it applies to probabilities directly.
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -27,7 +31,13 @@ __all__ = [
     "brier_score",
     "negative_log_likelihood",
     "with_temperature",
+    "fit_temperature",
+    "calibration_figures",
+    "temperature_scaled",
+    "BINS",
 ]
+
+BINS = 15  # confidence bins of every run's calibration figures (Guo et al., 2017)
 
 
 def reliability_bins(probabilities: Tensor, targets: Tensor, bins: int = 15) -> dict[str, list]:
@@ -54,7 +64,8 @@ def reliability_bins(probabilities: Tensor, targets: Tensor, bins: int = 15) -> 
 def _gaps(probabilities: Tensor, targets: Tensor, bins: int) -> tuple[Tensor, Tensor]:
     table = reliability_bins(probabilities, targets, bins)
     count = torch.tensor(table["count"], dtype=torch.float64)
-    gap = (torch.tensor(table["accuracy"]) - torch.tensor(table["confidence"])).abs().double()
+    accuracy, confidence = (torch.tensor(table[key], dtype=torch.float64) for key in ("accuracy", "confidence"))
+    gap = (accuracy - confidence).abs()  # in float64: torch.tensor of Python floats alone would be float32
     return count, torch.nan_to_num(gap, nan=0.0)
 
 
@@ -86,3 +97,70 @@ def with_temperature(probabilities: Tensor, temperature: float) -> Tensor:
     """softmax(log p / T) — the probabilities a model gives once its logits are divided by `temperature`."""
     logits = probabilities.double().clamp(min=1e-30).log()  # (N, C): the logits up to a per-row constant
     return torch.softmax(logits / temperature, dim=1).to(probabilities.dtype)
+
+
+def fit_temperature(probabilities: Tensor, targets: Tensor, low: float = 0.05, high: float = 20.0) -> float:
+    """The temperature T in [low, high] that minimizes the negative log-likelihood of `targets` under
+    with_temperature(probabilities, T): a golden-section search on log T. The NLL of softmax(z / T) is convex in
+    1 / T, so it has one minimum along log T, which the search brackets to ~1e-9 relative precision.
+
+        >>> logits = torch.tensor([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0], [0.0, 4.0]])
+        >>> round(fit_temperature(torch.softmax(logits, 1), torch.tensor([0, 1, 1, 0])), 2)
+        20.0
+    """
+    logits = probabilities.double().clamp(min=1e-30).log()  # (N, C)
+    chosen = targets.long().view(-1, 1).to(logits.device)
+
+    def loss(log_temperature: float) -> float:
+        scaled = torch.log_softmax(logits / math.exp(log_temperature), dim=1)
+        return float(-scaled.gather(1, chosen).mean())
+
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = math.log(low), math.log(high)
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    loss_c, loss_d = loss(c), loss(d)
+    while b - a > 1e-9:
+        if loss_c <= loss_d:
+            b, d, loss_d = d, c, loss_c
+            c = b - ratio * (b - a)
+            loss_c = loss(c)
+        else:
+            a, c, loss_c = c, d, loss_d
+            d = a + ratio * (b - a)
+            loss_d = loss(d)
+    return math.exp((a + b) / 2)
+
+
+def calibration_figures(probabilities: Tensor, targets: Tensor, bins: int = BINS) -> dict[str, float]:
+    """{"ece", "mce", "brier", "nll"} of one split's probabilities."""
+    return {
+        "ece": expected_calibration_error(probabilities, targets, bins),
+        "mce": maximum_calibration_error(probabilities, targets, bins),
+        "brier": brier_score(probabilities, targets),
+        "nll": negative_log_likelihood(probabilities, targets),
+    }
+
+
+def temperature_scaled(objective: Any, temperature: float) -> Any:
+    """A copy of an Objective (lamina/training/losses.py) whose scores are its probabilities at `temperature`; the
+    loss, computed on the raw outputs, is unchanged."""
+    scores = objective.scores
+    return replace(objective, scores=lambda outputs: with_temperature(scores(outputs), temperature))
+
+
+# ---- as registered metrics (train.metrics: ece, mce, brier; lower is better) -------------------------------
+
+
+def ece_metric(predictions: Any) -> float:
+    """Expected calibration error over BINS confidence bins."""
+    return expected_calibration_error(predictions.scores, predictions.targets, BINS)
+
+
+def mce_metric(predictions: Any) -> float:
+    """Maximum calibration error over BINS confidence bins."""
+    return maximum_calibration_error(predictions.scores, predictions.targets, BINS)
+
+
+def brier_metric(predictions: Any) -> float:
+    """Brier score (summed over classes, averaged over samples)."""
+    return brier_score(predictions.scores, predictions.targets)

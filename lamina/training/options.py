@@ -127,6 +127,9 @@ for _name, _function, _task, _goal in [
     ("recall", "metrics:recall", "classification", "max"),
     ("f1", "metrics:f1_positive", "classification", "max"),
     ("roc_auc", "metrics:roc_auc_metric", "classification", "max"),
+    ("ece", "calibration:ece_metric", "classification", "min"),
+    ("mce", "calibration:mce_metric", "classification", "min"),
+    ("brier", "calibration:brier_metric", "classification", "min"),
     ("mse", "metrics:mean_squared_error", "regression", "min"),
     ("rmse", "metrics:root_mean_squared_error", "regression", "min"),
     ("mae", "metrics:mean_absolute_error", "regression", "min"),
@@ -300,6 +303,9 @@ class TrainOptions(Options):
     monitor: str | None = None
     """Metric that picks the best checkpoint and drives early stopping, '<split>.<metric>'; default val.accuracy
     (classification) or val.loss (regression)."""
+    calibrate: Literal["temperature"] | None = None
+    """After training, fit one temperature on the val split's probabilities (minimum NLL) and apply it wherever the
+    run gives probabilities: evaluate, predict, explanations, ensembles (docs/insight.md, Calibration)."""
     early_stopping: EarlyStoppingOptions | None = None
     """Stop early when the monitored metric stalls; none = train all epochs."""
     weight_average: WeightAverageOptions | None = None
