@@ -147,9 +147,9 @@ def test_the_html_report_of_a_trained_run_holds_its_figures_and_nothing_from_out
     energy = summary["energy"]
     assert f"Energy and CO2e: {NOT_RECORDED}" not in text and energy["label"].upper() in text
     assert "Class balance class train val test 0 " in text  # data.json's facts: every split
-    # curves, the explanation grid: each a PNG inside the page; links only to places in the page
+    # curves, the reliability diagram, the explanation grid: each a PNG inside the page; links only inside it
     sources, links = _attributes(html)
-    assert len(sources) == 3 and all(source.startswith("data:image/png;base64,") for source in sources)
+    assert len(sources) == 4 and all(source.startswith("data:image/png;base64,") for source in sources)
     assert links and all(link.startswith("#") for link in links)
     assert "http" not in "".join(sources + links)
     explained = summary["explain"]
