@@ -17,7 +17,8 @@ from lamina.data.augment_options import augmentations
 from lamina.data.catalogue import datasets
 from lamina.insight.options import ExplainOptions
 from lamina.models.options import models
-from lamina.training.options import RuntimeOptions, TrainOptions, losses, optimizers
+from lamina.training.options import TrainOptions, losses, optimizers
+from lamina.training.runtime_options import RuntimeOptions
 from lamina.training.schedules import schedules
 
 __all__ = ["Config", "SECTIONS", "config_class", "schema"]

@@ -17,7 +17,7 @@ from lamina.core.errors import ConfigError, Problem, RunError
 from lamina.training.accounting import Accounting, budget_reached
 from lamina.training.energy import energy_meter
 from lamina.training.loop import Loop, TrainState
-from lamina.training.options import EnergyOptions
+from lamina.training.runtime_options import EnergyOptions
 
 __all__ = ["accounting_for", "accounting_of", "cost_summary", "resumed_config", "BUDGET_KEY"]
 

@@ -27,8 +27,9 @@ from lamina.run import run_data
 from lamina.tasks import task_of
 from lamina.training.accounting import training_flops
 from lamina.training.losses import Objective, build_objective
-from lamina.training.options import RuntimeOptions, losses
+from lamina.training.options import losses
 from lamina.training.runtime import auto_threads, keep_freed_memory, select_device, set_deterministic, set_threads
+from lamina.training.runtime_options import RuntimeOptions
 from lamina.training.semi_supervised import semi_supervised_step
 from lamina.training.steps import StepContext
 from lamina.training.transfer import load_pretrained

@@ -48,7 +48,7 @@ def budget_reached(budget: Any, seconds: float, joules: float, flops: float) -> 
     """The first limit of `budget` (BudgetOptions or None) that training has reached: 'minutes', 'kwh' or 'flops'.
 
     Example:
-        >>> from lamina.training.options import BudgetOptions
+        >>> from lamina.training.runtime_options import BudgetOptions
         >>> budget_reached(BudgetOptions(minutes=1, flops=1e9), seconds=30, joules=0, flops=2e9)
         'flops'
     """
