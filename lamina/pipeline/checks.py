@@ -174,6 +174,23 @@ def explanations_fit(config: Config, data: DataBundle, model: nn.Module) -> list
     return problems
 
 
+def group_thresholds_fit(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
+    """train.group_thresholds names an attribute of data.groups, and the run has one threshold to split: two
+    classes."""
+    attribute = config.train.group_thresholds
+    if attribute is None:
+        return []
+    if not task_of(data.spec).chooses_threshold(data.spec):
+        return [Problem("train.group_thresholds", f"is {attribute!r}, but per-group thresholds need a two-class "
+                        f"classification task; this data has {task_of(data.spec).describe(data.spec)}",
+                        "leave train.group_thresholds out")]  # fmt: skip
+    if attribute not in data.groups:
+        known = ", ".join(data.groups) or "none: data.groups is empty"
+        return [Problem("train.group_thresholds", f"is {attribute!r}, which is not an attribute of data.groups "
+                        f"(attributes: {known})", "name one of data.groups' attributes, or add it to data.groups")]  # fmt: skip
+    return []
+
+
 CHECKS: list[Check] = [
     validation_samples_exist,
     metrics_fit_the_task,
@@ -184,4 +201,5 @@ CHECKS: list[Check] = [
     modules_exist,
     pretrained_tokens_match,
     explanations_fit,
+    group_thresholds_fit,
 ]

@@ -15,6 +15,7 @@ from lamina.core.errors import LaminaError
 from lamina.core.version import __version__
 from lamina.insight.explain import modality_for
 from lamina.insight.gather import chosen_inputs, explain_data, split_texts
+from lamina.insight.groups import group_sources, group_summary
 from lamina.pipeline.prepare import Session
 from lamina.run import Run
 from lamina.tasks import task_of
@@ -82,6 +83,18 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
         versions={"lamina": __version__, "torch": torch.__version__, "python": platform.python_version()},
     )
     assert summary["status"] == "completed"
+    if task_of(spec).classes and session.data.groups:  # the group audit (docs/insight.md, "Groups and fairness")
+        audit = group_summary(
+            folder.plots,
+            predictions,
+            session.data.groups,
+            spec.class_names,
+            facts.get("threshold"),
+            config.train.group_thresholds,
+            group_sources(session.data.preprocessing),
+            config.seed,
+        )
+        folder.update_summary(**audit)  # fmt: skip
     if config.explain.enabled:
         folder.update_summary(explain=explain_at_end(folder, session, model, facts.get("threshold")))
     run = Run(folder.path, model=model.eval())

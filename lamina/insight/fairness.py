@@ -1,0 +1,193 @@
+"""Fairness across groups as pure functions of one split's decisions: per-group figures, the gaps between groups
+(fairlearn's definitions) and stratified bootstrap intervals for all of them, vectorized over resamples.
+
+A split is described by each sample's decided class, true class, top-label confidence and the group it belongs to.
+Per group: `count`, `accuracy` (of the decisions), `ece` (expected calibration error of the top label,
+lamina/training/calibration.py), and per class c the one-vs-rest rates `recall` (true positive rate), `false
+positive rate` and `selection rate` (the share decided as c). Two-class runs report the positive class's rates as
+`true_positive_rate`, `false_positive_rate`, `selection_rate`.
+
+Gaps, as fairlearn defines them for two classes: the demographic parity difference is max − min over groups of
+the selection rate; the equalized odds difference is the larger of the true positive rates' and the false
+positive rates' max − min. With more classes lamina takes the one-vs-rest problem of each class and reports the
+worst class (the largest difference over classes): zero only when every class is decided alike for every group.
+The accuracy gap is best − worst group accuracy.
+
+Intervals: samples are drawn with replacement within each group (so every resample keeps the group sizes),
+R times from a seeded generator, and each figure's 2.5 % and 97.5 % percentiles over the resamples are its 95 %
+interval. A gap's interval is that of the difference between the groups that are highest and lowest on the split
+itself (kept fixed over the resamples), so it can reach below zero: with no true difference the interval covers
+zero about 95 % of the time, which the max − min of every resample (never negative) would not.
+
+    >>> decided, targets = torch.tensor([1, 0, 1, 1, 0, 0]), torch.tensor([1, 0, 0, 1, 1, 0])
+    >>> codes = torch.tensor([0, 0, 0, 1, 1, 1])
+    >>> figures = group_figures(decided, targets, torch.ones(6), codes, 2, 2)
+    >>> figures["accuracy"].tolist(), figures["selection"][..., 1].tolist()
+    ([[0.6666666666666666, 0.6666666666666666]], [[0.6666666666666666, 0.3333333333333333]])
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "group_codes",
+    "confidence_bins",
+    "resample_index",
+    "group_figures",
+    "gap_pairs",
+    "paired_gap",
+    "percentile_interval",
+    "FairnessSamples",
+]
+
+ECE_BINS = 15  # as lamina/training/calibration.py's default
+
+
+def group_codes(names: list[str]) -> tuple[list[str], Tensor]:
+    """The distinct group names, sorted, and each sample's index into them (N,)."""
+    distinct = sorted(set(names))
+    position = {name: index for index, name in enumerate(distinct)}
+    return distinct, torch.tensor([position[name] for name in names], dtype=torch.long)
+
+
+def confidence_bins(confidence: Tensor, bins: int = ECE_BINS) -> Tensor:
+    """Each sample's confidence bin (N,), as calibration.reliability_bins bins it: (edge_b, edge_b+1], 0 in the
+    first."""
+    edges = torch.linspace(0.0, 1.0, bins + 1, dtype=torch.float64)
+    return torch.bucketize(confidence.double().cpu(), edges[1:-1], right=False).clamp(0, bins - 1)
+
+
+def resample_index(codes: Tensor, resamples: int, generator: torch.Generator) -> Tensor:
+    """(R, N) sample indices: each row a resample drawn with replacement within each group, so that every resample
+    keeps the group sizes. Columns are ordered by group (column j of every row holds a sample of the same group)."""
+    order = torch.argsort(codes, stable=True)  # samples grouped: group g occupies [start_g, start_g + n_g)
+    sizes = torch.bincount(codes)
+    sorted_codes = codes[order]
+    starts = (torch.cumsum(sizes, 0) - sizes)[sorted_codes]  # (N,) where each column's group begins
+    spans = sizes[sorted_codes].double()  # (N,) its size
+    uniform = torch.rand(resamples, len(codes), generator=generator, dtype=torch.float64)  # (R, N)
+    within = (uniform * spans).long()  # uniform < 1, so within < n_g
+    return order[within + starts]
+
+
+def group_figures(
+    decided: Tensor,
+    targets: Tensor,
+    confidence: Tensor,
+    codes: Tensor,
+    groups: int,
+    classes: int,
+    index: Tensor | None = None,
+    correct_top: Tensor | None = None,
+) -> dict[str, Tensor]:
+    """Per-group figures of the resamples `index` (R, N) (None: the split itself, R = 1):
+    "count" (G,), "accuracy" and "ece" (R, G), and (R, G, C) one-vs-rest "recall", "false_positive_rate",
+    "selection" per class; nan where a rate has no samples to divide by (a group without positives of a class).
+    `correct_top`: whether the most likely class is right (N,), for the ECE (default: decided == targets)."""
+    if index is None:
+        index = torch.arange(len(codes)).unsqueeze(0)  # (1, N)
+    resamples = index.shape[0]
+    correct = decided == targets
+    correct_top = correct if correct_top is None else correct_top.bool()
+    sizes = torch.bincount(codes, minlength=groups).double()  # (G,)
+    offsets = torch.arange(resamples).unsqueeze(1)  # (R, 1)
+
+    def sums(keys: Tensor, size: int) -> Tensor:  # counts of each key per resample: (R, size)
+        flat = (keys[index] + offsets * size).flatten()  # (R·N,)
+        return torch.bincount(flat, minlength=resamples * size).double().reshape(resamples, size)
+
+    # each key combines a sample's own group with one fact about it, so a drawn sample counts for its group
+    cells = groups * classes * 2
+    truth = sums((codes * classes + targets) * 2 + correct, cells).reshape(resamples, groups, classes, 2)
+    positives, hits = truth.sum(dim=3), truth[..., 1]  # (R, G, C): truly c; truly c and decided c
+    chosen = sums(codes * classes + decided, groups * classes).reshape(resamples, groups, classes)
+    # ECE: Σ_b |correct_b − confidence_b| / n_g per group, with per-bin sums of each resample
+    binned = (codes * ECE_BINS + confidence_bins(confidence)) * 2 + correct_top
+    correct_sum = sums(binned, groups * ECE_BINS * 2).reshape(resamples, groups, ECE_BINS, 2)[..., 1]
+    flat = (binned[index] // 2 + offsets * groups * ECE_BINS).flatten()
+    confidence_sum = torch.bincount(
+        flat, weights=confidence.double().cpu()[index].flatten(), minlength=resamples * groups * ECE_BINS
+    ).reshape(resamples, groups, ECE_BINS)
+    ece = (correct_sum - confidence_sum).abs().sum(dim=2) / sizes
+    negatives = sizes.reshape(1, groups, 1) - positives
+    return {
+        "count": sizes,
+        "accuracy": hits.sum(dim=2) / sizes,
+        "ece": ece,
+        "recall": hits / positives,  # 0/0 → nan: no positives of that class in the group
+        "false_positive_rate": (chosen - hits) / negatives,
+        "selection": chosen / sizes.reshape(1, groups, 1),
+    }
+
+
+def gap_pairs(values: Tensor, eligible: Tensor) -> tuple[Tensor, Tensor]:
+    """For figures of the split itself (G, K) — K components, e.g. classes — the (highest, lowest) eligible group
+    of each component (K,) each; a component with no value in any eligible group gets (0, 0), a gap of nan."""
+    masked = values.masked_fill(~eligible.unsqueeze(1) | values.isnan(), float("nan"))
+    highest = torch.nan_to_num(masked, nan=float("-inf")).argmax(dim=0)
+    lowest = torch.nan_to_num(masked, nan=float("inf")).argmin(dim=0)
+    return highest, lowest
+
+
+def paired_gap(values: Tensor, highest: Tensor, lowest: Tensor) -> Tensor:
+    """(R,) the largest over components of values[:, highest_k, k] − values[:, lowest_k, k], for figures of the
+    resamples (R, G, K); nan components are skipped, nan when all are."""
+    components = torch.arange(values.shape[2])
+    differences = values[:, highest, components] - values[:, lowest, components]  # (R, K)
+    return (
+        torch.nan_to_num(differences, nan=float("-inf"))
+        .max(dim=1)
+        .values.masked_fill(differences.isnan().all(dim=1), float("nan"))
+    )
+
+
+def percentile_interval(values: Tensor, level: float = 0.95) -> tuple[Tensor, Tensor]:
+    """(low, high) percentiles of the resampled `values` (R, ...) over dimension 0, ignoring nan."""
+    tail = (1 - level) / 2
+    quantiles = torch.tensor([tail, 1 - tail], dtype=torch.float64)
+    low, high = torch.nanquantile(values.double(), quantiles, dim=0)
+    return low, high
+
+
+class FairnessSamples:
+    """One split's decisions with groups, and its figures with bootstrap intervals: `observed` holds the figures
+    of the split itself, `resampled` those of R stratified resamples (computed in chunks so memory stays bounded).
+
+        >>> samples = FairnessSamples(torch.tensor([1, 0]), torch.tensor([1, 1]), torch.ones(2), ["a", "b"], 2)
+        >>> samples.names, samples.observed["accuracy"].tolist()
+        (['a', 'b'], [[1.0, 0.0]])
+    """
+
+    def __init__(
+        self,
+        decided: Tensor,
+        targets: Tensor,
+        confidence: Tensor,
+        names: list[str],
+        classes: int,
+        correct_top: Tensor | None = None,
+    ):
+        self.decided, self.targets = decided.long().cpu(), targets.long().cpu()
+        self.confidence = confidence.double().cpu()
+        self.correct_top = None if correct_top is None else correct_top.cpu()
+        self.names, self.codes = group_codes(names)
+        self.classes = classes
+        self.observed = self._figures(None)
+
+    def _figures(self, index: Tensor | None) -> dict[str, Tensor]:
+        return group_figures(
+            self.decided, self.targets, self.confidence, self.codes, len(self.names), self.classes, index,
+            self.correct_top,
+        )  # fmt: skip
+
+    def resampled(self, resamples: int, seed: int) -> dict[str, Tensor]:
+        """The figures of `resamples` stratified resamples drawn from a generator seeded by `seed`: each (R, ...)."""
+        generator = torch.Generator().manual_seed(seed)
+        chunk = max(1, 4_000_000 // max(1, len(self.codes) * 4))  # index tensors of at most ~4M entries at once
+        parts: list[dict[str, Tensor]] = []
+        for start in range(0, resamples, chunk):
+            index = resample_index(self.codes, min(chunk, resamples - start), generator)
+            parts.append(self._figures(index))
+        return {key: torch.cat([part[key] for part in parts]) if key != "count" else parts[0][key] for key in parts[0]}
