@@ -29,6 +29,7 @@ from lamina.data.spec import DataSpec
 from lamina.insight.doctor import Finding, diagnose
 from lamina.insight.explain import Explanation, modality_for
 from lamina.insight.gather import chosen_inputs, explain_data, split_texts
+from lamina.insight.groups import audit_groups, group_sources
 from lamina.models.registry import build_model
 from lamina.tasks import task_of
 from lamina.tasks.decisions import positive_index
@@ -205,7 +206,7 @@ class Run:
         data is read again as training read it (a run trained on data passed from Python needs it again as
         `data`, unless it was trained in this process). A two-class run decides at its stored `threshold` (the
         rates and confusion matrix `…_at_threshold`, and the record itself under "threshold"), as its summary
-        does. An unfinished run is refused unless `allow_unfinished` (its last checkpoint is then scored;
+        does; a run with data.groups adds "groups", the group audit of the split. An unfinished run is refused unless `allow_unfinished` (its last checkpoint is then scored;
         `weights_used` says which).
 
         Example:
@@ -226,6 +227,10 @@ class Run:
         metrics, predictions = self._evaluate(data, split)
         threshold = self._decision_threshold(data)
         added, facts = task_of(self.spec).report({split: predictions}, self.spec, None, threshold)
+        if data.groups and task_of(self.spec).classes:  # per-group figures (docs/insight.md, "Groups and fairness")
+            audit = audit_groups({split: predictions}, data.groups, self.spec.class_names, threshold,
+                                 self.summary.get("group_thresholds"), group_sources(data.preprocessing), seed=self.config.seed)  # fmt: skip
+            facts["groups"] = audit
         return {**metrics, **added[split], **facts}
 
     @property

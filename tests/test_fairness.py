@@ -5,15 +5,18 @@ where there is none, and per-group thresholds narrowing the equalized-odds gap."
 from __future__ import annotations
 
 import importlib
+from argparse import Namespace
 
 import numpy
 import pytest
 import torch
 
 import lamina
+from lamina.cli import commands
 from lamina.core.errors import ConfigError
 from lamina.insight.fairness import FairnessSamples, gap_pairs, paired_gap, percentile_interval
-from lamina.insight.groups import audit_split, choose_group_thresholds, decided_classes, worst_group_line
+from lamina.insight.group_lines import worst_group_line
+from lamina.insight.groups import audit_split, choose_group_thresholds, decided_classes
 from lamina.training.calibration import expected_calibration_error
 
 torch.set_num_threads(1)
@@ -170,6 +173,7 @@ def train_with_groups(monkeypatch, runs_dir):
             return bundle
 
         monkeypatch.setattr(importlib.import_module("lamina.pipeline.prepare"), "run_data", with_groups)
+        monkeypatch.setattr(importlib.import_module("lamina.run"), "run_data", with_groups)  # Run.evaluate's
         config = {"data": {"name": "arrays"}, "model": "mlp", "seed": seed, "train": {"epochs": 4, **(overrides or {})}}
         data = {name: (split[0], split[1]) for name, split in splits.items()}
         return lamina.train(config, runs_dir=runs_dir, progress="quiet", data=data)
@@ -177,7 +181,7 @@ def train_with_groups(monkeypatch, runs_dir):
     return train
 
 
-def test_injected_bias_is_found_with_an_interval_that_excludes_zero(train_with_groups):
+def test_injected_bias_is_found_with_an_interval_that_excludes_zero(train_with_groups, monkeypatch, capsys):
     run = train_with_groups(1, flip=0.2)
     record = run.summary["groups"]["group"]
     test = record["splits"]["test"]
@@ -188,6 +192,17 @@ def test_injected_bias_is_found_with_an_interval_that_excludes_zero(train_with_g
     assert record["unseen"] == [] and set(record["splits"]) == {"val", "test"}
     assert (run.dir / record["plot"]).is_file() and record["plot"] == "plots/groups-group.png"
     assert worst_group_line("group", record, "test").startswith("groups by group (test, 2 groups): worst b, accuracy")
+    # evaluating again gives the same audit (same predictions, same seeded resamples), and the CLI shows it
+    assert run.evaluate("test")["groups"]["group"]["splits"]["test"] == test
+    monkeypatch.setattr(importlib.import_module("lamina.run"), "load_run", lambda path: run)
+    commands.evaluate(Namespace(run_dir=[str(run.dir)], split="test", allow_unfinished=False, json=False))
+    shown = capsys.readouterr().out
+    assert worst_group_line("group", record, "test") in shown
+    table = shown.split(worst_group_line("group", record, "test"))[1].split()
+    assert table[:7] == ["group", "count", "accuracy", "ece", "true_positive_rate", "false_positive_rate",
+                         "selection_rate"]  # fmt: skip
+    a_count = str(test["groups"]["a"]["count"])
+    assert table[table.index("a") + 1] == a_count and f"{test['groups']['a']['accuracy']['value']:.3f}" in table
 
 
 def test_without_bias_the_gap_interval_covers_zero_in_most_test_sets(train_with_groups):

@@ -31,7 +31,6 @@ __all__ = [
     "decided_classes",
     "choose_group_thresholds",
     "group_threshold_effect",
-    "worst_group_line",
     "group_figure",
     "write_group_plots",
 ]
@@ -276,39 +275,6 @@ def group_threshold_effect(
 
 
 # ---- what the user sees ----------------------------------------------------------------------------------
-
-
-def _interval_text(figure: Any) -> str:
-    if not isinstance(figure, dict):
-        return "n/a" if figure is None else f"{figure:.3f}"
-    value, low, high = figure.get("value"), figure.get("low"), figure.get("high")
-    if value is None:
-        return "n/a"
-    return f"{value:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else "")
-
-
-def worst_group_line(attribute: str, record: Mapping[str, Any], split: str) -> str:
-    """'groups by speaker (test, 6 groups): worst theo, accuracy 0.820 [0.710, 0.910]; accuracy gap 0.150
-    [0.030, 0.270]' — one line per attribute at the end of `lamina train` and `lamina evaluate`."""
-    entry = record["splits"][split]
-    worst = entry["worst_group"]
-    line = (
-        f"groups by {attribute} ({split}, {len(entry['groups'])} groups): worst {worst['name']}, accuracy "
-        f"{_interval_text(worst['accuracy'])}; accuracy gap {_interval_text(entry['gaps']['accuracy'])}"
-    )
-    if record.get("unseen"):
-        line += f"; not in train: {', '.join(record['unseen'])}"
-    return line
-
-
-def group_table(entry: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of one split's groups for the terminal: count and each figure with its interval."""
-    figures = [key for key in next(iter(entry["groups"].values())) if key not in ("count", "note")]
-    rows = [
-        [name, str(record["count"]), *(_interval_text(record.get(key)) for key in figures)]
-        for name, record in entry["groups"].items()
-    ]
-    return ["group", "count", *figures], rows
 
 
 def group_figure(attribute: str, entry: Mapping[str, Any], split: str) -> Figure:
