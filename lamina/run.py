@@ -29,7 +29,7 @@ from lamina.data.spec import DataSpec
 from lamina.insight.doctor import Finding, diagnose
 from lamina.insight.explain import Explanation, modality_for
 from lamina.insight.gather import chosen_inputs, explain_data, split_texts
-from lamina.insight.groups import audit_groups, group_sources
+from lamina.insight.groups import audit_groups, group_sources, input_groups, with_group_thresholds
 from lamina.models.registry import build_model
 from lamina.tasks import task_of
 from lamina.tasks.decisions import positive_index
@@ -299,14 +299,16 @@ class Run:
             spec.positive_index,
         )
 
-    def predict(self, inputs: Any, allow_unfinished: bool = False) -> list[dict[str, Any]]:
+    def predict(self, inputs: Any, allow_unfinished: bool = False, groups: Any = None) -> list[dict[str, Any]]:
         """Predictions for image files, audio files, CSV or Parquet files of rows, text files, .npy/.npz files,
         or a tensor of inputs in stored form — for runs trained on arrays, a numpy array or tensor shaped as the
         training arrays; for runs trained on a table, a pandas DataFrame. One dict per sample, as the run's task
         decodes it: {"input", "label", "probability", "probabilities"} for classification (two classes: decided
         at the run's `threshold`, whose value each result also holds as "threshold"), {"input", "prediction"} for
         regression, {"input", "anomaly_score", "code"} for autoencoders, {"input", "label"} for transcriptions.
-        An unfinished run is refused unless `allow_unfinished`.
+        A run with per-group thresholds (train.group_thresholds) decides each input at its group's: `groups` names
+        each input's group (a DataFrame's data.groups column is read by itself). An unfinished run is refused
+        unless `allow_unfinished`.
 
         Example:
             >>> import tempfile, lamina, torch
@@ -328,7 +330,11 @@ class Run:
         scores = self.objective().scores(outputs).cpu()
         task = task_of(self.spec)
         threshold = self.threshold
-        return task.decode(scores, self.spec, labels, model, transform(stored), stored, threshold=threshold)
+        results = task.decode(scores, self.spec, labels, model, transform(stored), stored, threshold=threshold)
+        if (chosen := self.summary.get("group_thresholds")) and threshold is not None:  # each input at its group's
+            names = input_groups(inputs, groups, getattr(self.config.data, "groups", None), chosen["attribute"])
+            results = with_group_thresholds(results, chosen, names)
+        return results
 
     def explain(
         self,

@@ -235,6 +235,15 @@ def test_group_thresholds_narrow_the_equalized_odds_gap(train_with_groups):
     assert before > 0.2 and after < before / 2
     assert test["fallback_groups"] == []
     assert run.summary["groups"]["group"]["decisions"] == "per-group thresholds (train.group_thresholds), by group"
+    # predicting: each input at its group's threshold when its group is given, else the run's, said in a note
+    features, _, names = _table(33, 50, shift=1.5)
+    results = run.predict(features, groups=names)
+    assert [r["threshold"] for r in results] == [record["values"][name] for name in names]
+    assert [r["label"] for r in results] == [
+        "1" if r["probabilities"]["1"] >= record["values"][name] else "0" for r, name in zip(results, names)
+    ]
+    unknown = run.predict(features[:2])
+    assert unknown[0]["threshold"] == run.threshold["value"] and "the input's group is not known" in unknown[0]["note"]
 
 
 def test_group_thresholds_fall_back_for_groups_without_both_classes():

@@ -364,3 +364,40 @@ def group_summary(
     for name, path in write_group_plots(plots, audit).items():
         audit[name]["plot"] = path
     return {**fields, "groups": audit} if audit else fields
+
+
+# ---- predicting ----------------------------------------------------------------------------------------------
+
+
+def input_groups(inputs: Any, groups: Any, entries: Any, attribute: str) -> list[str] | None:
+    """Each input's group of `attribute` for per-group thresholds: `groups` as given (one name per input), else a
+    DataFrame's column that data.groups (`entries`) reads the attribute from; None when neither says."""
+    if groups is not None:
+        return [str(name) for name in groups]
+    for entry in entries or []:
+        read = entry if isinstance(entry, Mapping) else getattr(entry, "__dict__", {})
+        column = read.get("column")
+        if read.get("name") == attribute and column and hasattr(inputs, "columns") and column in inputs.columns:
+            return [str(name) for name in inputs[column]]
+    return None
+
+
+def with_group_thresholds(results: list[dict], record: Mapping[str, Any], names: list[str] | None) -> list[dict]:
+    """Two-class predictions decided at each input's group threshold (`record`: summary.json's
+    "group_thresholds"); each result names its "group". Without the inputs' groups (`names` None) the results keep
+    the run's threshold, and each says so in a "note"."""
+    if names is None:
+        note = f"decided at the run's threshold: the input's {record['attribute']} is not known (pass groups=)"
+        return [{**result, "note": note} for result in results]
+    if len(names) != len(results):
+        raise ValueError(f"{len(names)} groups for {len(results)} inputs")
+    positive, decided = record.get("positive_class"), []
+    for result, name in zip(results, names, strict=True):
+        value = record["values"].get(name, record["fallback"]["value"])
+        label = positive if result["probabilities"][positive] >= value else next(
+            other for other in result["probabilities"] if other != positive
+        )  # fmt: skip
+        decided.append(
+            {**result, "label": label, "probability": result["probabilities"][label], "threshold": value, "group": name}
+        )
+    return decided
