@@ -240,7 +240,8 @@ def test_group_thresholds_narrow_the_equalized_odds_gap(train_with_groups):
     results = run.predict(features, groups=names)
     assert [r["threshold"] for r in results] == [record["values"][name] for name in names]
     assert [r["label"] for r in results] == [
-        "1" if r["probabilities"]["1"] >= record["values"][name] else "0" for r, name in zip(results, names)
+        "1" if r["probabilities"]["1"] >= record["values"][name] else "0"
+        for r, name in zip(results, names, strict=True)
     ]
     unknown = run.predict(features[:2])
     assert unknown[0]["threshold"] == run.threshold["value"] and "the input's group is not known" in unknown[0]["note"]
