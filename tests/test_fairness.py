@@ -14,7 +14,7 @@ import torch
 import lamina
 from lamina.cli import commands
 from lamina.core.errors import ConfigError
-from lamina.insight.fairness import FairnessSamples, gap_pairs, paired_gap, percentile_interval
+from lamina.insight.fairness import FairnessSamples, pair_difference, percentile_interval, widest_gap
 from lamina.insight.group_lines import worst_group_line
 from lamina.insight.groups import audit_split, choose_group_thresholds, decided_classes
 from lamina.training.calibration import expected_calibration_error
@@ -51,6 +51,9 @@ def test_hand_made_example_gives_the_counted_figures():
     assert gaps["accuracy"]["value"] == pytest.approx(0.2)
     assert gaps["demographic_parity_difference"]["value"] == pytest.approx(0.4)
     assert gaps["equalized_odds_difference"]["value"] == pytest.approx(0.5)  # max(1 − 1/2, 1/2 − 1/3)
+    assert gaps["equalized_odds_difference"]["between"] == ["b", "a"]
+    assert gaps["equalized_odds_difference"]["of"] == "true positive rate of 'yes'"
+    assert gaps["demographic_parity_difference"]["of"] == "selection rate of 'yes'"
     assert record["worst_group"]["name"] == "a"
     for figure in (a["accuracy"], gaps["accuracy"], gaps["equalized_odds_difference"]):
         assert figure["low"] <= figure["value"] <= figure["high"]
@@ -124,10 +127,10 @@ def test_gap_interval_covers_the_true_gap_about_95_percent_of_the_time():
         decided = (torch.rand(400, generator=generator, dtype=torch.float64) >= truth).long()  # 0: right
         samples = FairnessSamples(decided, targets, torch.ones(400), names, 2)
         observed = samples.observed["accuracy"][0].unsqueeze(1)  # (G, 1)
-        highest, lowest = gap_pairs(observed, torch.tensor([True, True]))
+        highest, lowest, component = widest_gap(observed, torch.tensor([True, True]))
         resampled = samples.resampled(400, seed=trial)["accuracy"].unsqueeze(2)
-        low, high = percentile_interval(paired_gap(resampled, highest, lowest))
-        sign = 1.0 if int(highest[0]) == 0 else -1.0  # the interval is of best − worst on this sample
+        low, high = percentile_interval(pair_difference(resampled, highest, lowest, component))
+        sign = 1.0 if highest == 0 else -1.0  # the interval is of best − worst on this sample
         covered += bool(low <= sign * 0.10 <= high)
     assert 0.90 <= covered / trials <= 0.99
 

@@ -15,9 +15,10 @@ The accuracy gap is best − worst group accuracy.
 
 Intervals: samples are drawn with replacement within each group (so every resample keeps the group sizes),
 R times from a seeded generator, and each figure's 2.5 % and 97.5 % percentiles over the resamples are its 95 %
-interval. A gap's interval is that of the difference between the groups that are highest and lowest on the split
-itself (kept fixed over the resamples), so it can reach below zero: with no true difference the interval covers
-zero about 95 % of the time, which the max − min of every resample (never negative) would not.
+interval. A gap's interval is that of the difference between the two groups (and the class and rate) that give the
+gap on the split itself, kept fixed over the resamples, so it can reach below zero: with no true difference the
+interval covers zero about 95 % of the time, which the max − min of every resample (never negative, and biased
+upwards by taking a maximum) would not. What it leaves out: that those two groups were picked as the extremes.
 
     >>> decided, targets = torch.tensor([1, 0, 1, 1, 0, 0]), torch.tensor([1, 0, 0, 1, 1, 0])
     >>> codes = torch.tensor([0, 0, 0, 1, 1, 1])
@@ -36,8 +37,8 @@ __all__ = [
     "confidence_bins",
     "resample_index",
     "group_figures",
-    "gap_pairs",
-    "paired_gap",
+    "widest_gap",
+    "pair_difference",
     "percentile_interval",
     "FairnessSamples",
 ]
@@ -122,25 +123,24 @@ def group_figures(
     }
 
 
-def gap_pairs(values: Tensor, eligible: Tensor) -> tuple[Tensor, Tensor]:
-    """For figures of the split itself (G, K) — K components, e.g. classes — the (highest, lowest) eligible group
-    of each component (K,) each; a component with no value in any eligible group gets (0, 0), a gap of nan."""
+def widest_gap(values: Tensor, eligible: Tensor) -> tuple[int, int, int] | None:
+    """For figures of the split itself (G, K) — K components, e.g. a rate per class — the (highest group, lowest
+    group, component) of the largest max − min over eligible groups; None when no component has two values."""
     masked = values.masked_fill(~eligible.unsqueeze(1) | values.isnan(), float("nan"))
-    highest = torch.nan_to_num(masked, nan=float("-inf")).argmax(dim=0)
+    highest = torch.nan_to_num(masked, nan=float("-inf")).argmax(dim=0)  # (K,)
     lowest = torch.nan_to_num(masked, nan=float("inf")).argmin(dim=0)
-    return highest, lowest
+    components = torch.arange(values.shape[1])
+    differences = masked[highest, components] - masked[lowest, components]  # (K,), nan where nothing to compare
+    if bool(differences.isnan().all()):
+        return None
+    component = int(torch.nan_to_num(differences, nan=float("-inf")).argmax())
+    return int(highest[component]), int(lowest[component]), component
 
 
-def paired_gap(values: Tensor, highest: Tensor, lowest: Tensor) -> Tensor:
-    """(R,) the largest over components of values[:, highest_k, k] − values[:, lowest_k, k], for figures of the
-    resamples (R, G, K); nan components are skipped, nan when all are."""
-    components = torch.arange(values.shape[2])
-    differences = values[:, highest, components] - values[:, lowest, components]  # (R, K)
-    return (
-        torch.nan_to_num(differences, nan=float("-inf"))
-        .max(dim=1)
-        .values.masked_fill(differences.isnan().all(dim=1), float("nan"))
-    )
+def pair_difference(values: Tensor, highest: int, lowest: int, component: int) -> Tensor:
+    """(R,) values[:, highest, component] − values[:, lowest, component] of resampled figures (R, G, K): the gap
+    between the same two groups, in the same component, as on the split itself."""
+    return values[:, highest, component] - values[:, lowest, component]
 
 
 def percentile_interval(values: Tensor, level: float = 0.95) -> tuple[Tensor, Tensor]:

@@ -34,10 +34,21 @@ def worst_group_line(attribute: str, record: Mapping[str, Any], split: str) -> s
 
 
 def group_table(entry: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of one split's groups for the terminal: count and each figure with its interval."""
-    figures = [key for key in next(iter(entry["groups"].values())) if key not in ("count", "note")]
-    rows = [
-        [name, str(record["count"]), *(interval_text(record.get(key)) for key in figures)]
-        for name, record in entry["groups"].items()
-    ]
-    return ["group", "count", *figures], rows
+    """(header, rows) of one split's groups for the terminal: count and each figure with its interval; with more
+    than two classes, the lowest per-class recall of each group stands for its recall_<class> figures."""
+    first = next(iter(entry["groups"].values()))
+    figures = [key for key in first if key not in ("count", "note") and not key.startswith("recall_")]
+    recalls = [key for key in first if key.startswith("recall_")]
+    rows = []
+    for name, record in entry["groups"].items():
+        row = [name, str(record["count"]), *(interval_text(record.get(key)) for key in figures)]
+        if recalls:
+            known = [(_value(record[key]), key) for key in recalls if _value(record[key]) is not None]
+            value, key = min(known) if known else (None, "")
+            row.append(f"{interval_text(record[key])} ({key.removeprefix('recall_')})" if known else "n/a")
+        rows.append(row)
+    return ["group", "count", *figures, *(["lowest recall (class)"] if recalls else [])], rows
+
+
+def _value(figure: Any) -> float | None:
+    return figure.get("value") if isinstance(figure, dict) else figure

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from lamina.artifacts.plots import Figure, line_panel, save_figure
-from lamina.insight.fairness import FairnessSamples, gap_pairs, paired_gap, percentile_interval
+from lamina.insight.fairness import FairnessSamples, pair_difference, percentile_interval, widest_gap
 from lamina.tasks.decisions import RULE, choose_threshold, positive_index, rates_at
 
 __all__ = [
@@ -120,27 +120,35 @@ def audit_split(
             record["note"] = SMALL_NOTE
         groups[name] = record
     components = [positive] if positive is not None else list(range(classes))
-    rows = {
-        "accuracy": (observed["accuracy"][0].unsqueeze(1), resampled["accuracy"].unsqueeze(2)),
+    odds = components + [classes + c for c in components]  # true then false positive rates
+    labels = class_names or [str(index) for index in range(classes)]
+    rates_of = [
+        f"{rate} of {labels[c]!r}" for rate in ("true positive rate", "false positive rate") for c in components
+    ]
+    both = {key: torch.cat([figures_of["recall"], figures_of["false_positive_rate"]], dim=-1)
+            for key, figures_of in (("observed", observed), ("resampled", resampled))}  # fmt: skip
+    rows = {  # name: (split's figures (G, K), resampled (R, G, K), what each of the K components is)
+        "accuracy": (observed["accuracy"][0].unsqueeze(1), resampled["accuracy"].unsqueeze(2), [None]),
         "demographic_parity_difference": (
             observed["selection"][0][:, components],
             resampled["selection"][:, :, components],
+            [f"selection rate of {labels[c]!r}" for c in components],
         ),
-        "equalized_odds_difference": (
-            torch.cat([observed["recall"][0], observed["false_positive_rate"][0]], dim=1)[
-                :, components + [classes + c for c in components]
-            ],
-            torch.cat([resampled["recall"], resampled["false_positive_rate"]], dim=2)[
-                :, :, components + [classes + c for c in components]
-            ],
-        ),
+        "equalized_odds_difference": (both["observed"][0][:, odds], both["resampled"][:, :, odds], rates_of),
     }
     gaps = {}
-    for name, (value, again) in rows.items():
-        highest, lowest = gap_pairs(value, eligible)
-        gap = paired_gap(value.unsqueeze(0), highest, lowest)
-        low, high = percentile_interval(paired_gap(again, highest, lowest))
-        gaps[name] = _figure(gap, low.reshape(1), high.reshape(1), 0)
+    for name, (value, again, parts) in rows.items():
+        widest = widest_gap(value, eligible)
+        if widest is None:  # fewer than two groups to compare
+            gaps[name] = {"value": None, "low": None, "high": None}
+            continue
+        highest, lowest, component = widest
+        gap = value[highest, component] - value[lowest, component]
+        low, high = percentile_interval(pair_difference(again, highest, lowest, component))
+        gaps[name] = _figure(gap.reshape(1), low.reshape(1), high.reshape(1), 0) | {
+            "between": [samples.names[highest], samples.names[lowest]],
+            **({"of": parts[component]} if parts[component] else {}),
+        }
     accuracy, low, high, _ = figures["accuracy"]
     masked = torch.where(eligible, accuracy, torch.full_like(accuracy, float("inf")))
     worst = int(masked.argmin()) if bool(eligible.any()) else int(accuracy.argmin())
@@ -291,11 +299,13 @@ def group_figure(attribute: str, entry: Mapping[str, Any], split: str) -> Figure
         series[label] = ([index, index], [float("nan") if v is None else v for v in ends])
         marks[label] = [] if value is None else [(index, value)]
     count = len(entry["groups"])
+    lowest = min((y for _, ys in series.values() for y in ys if y == y), default=0.0)
+    floor = max(0.0, int((lowest - 0.05) * 10) / 10)  # a tenth below the lowest whisker, so small gaps show
     panel = line_panel(
         f"{split} accuracy by {attribute}",
         series,
         x_label="group",
-        bounds=((0.5, count + 0.5), (0.0, 1.0)),
+        bounds=((0.5, count + 0.5), (floor, 1.0)),
         marks=marks,
         notes=["accuracy; line: 95 % bootstrap interval"],
     )
