@@ -63,14 +63,15 @@ def confidence_bins(confidence: Tensor, bins: int = ECE_BINS) -> Tensor:
 def resample_index(codes: Tensor, resamples: int, generator: torch.Generator) -> Tensor:
     """(R, N) sample indices: each row a resample drawn with replacement within each group, so that every resample
     keeps the group sizes. Columns are ordered by group (column j of every row holds a sample of the same group)."""
-    order = torch.argsort(codes, stable=True)  # samples grouped: group g occupies [start_g, start_g + n_g)
+    grouped = bool((codes[1:] >= codes[:-1]).all())  # already in group order (FairnessSamples sorts its samples)
+    order = torch.arange(len(codes)) if grouped else torch.argsort(codes, stable=True)
     sizes = torch.bincount(codes)
-    sorted_codes = codes[order]
+    sorted_codes = codes[order]  # group g occupies [start_g, start_g + n_g) of the order
     starts = (torch.cumsum(sizes, 0) - sizes)[sorted_codes]  # (N,) where each column's group begins
     spans = sizes[sorted_codes].double()  # (N,) its size
     uniform = torch.rand(resamples, len(codes), generator=generator, dtype=torch.float64)  # (R, N)
-    within = (uniform * spans).long()  # uniform < 1, so within < n_g
-    return order[within + starts]
+    positions = (uniform * spans).long() + starts  # uniform < 1, so each stays inside its group
+    return positions if grouped else order[positions]
 
 
 def group_figures(
@@ -90,28 +91,24 @@ def group_figures(
     if index is None:
         index = torch.arange(len(codes)).unsqueeze(0)  # (1, N)
     resamples = index.shape[0]
-    correct = decided == targets
-    correct_top = correct if correct_top is None else correct_top.bool()
+    correct_top = (decided == targets) if correct_top is None else correct_top.bool()
     sizes = torch.bincount(codes, minlength=groups).double()  # (G,)
     offsets = torch.arange(resamples).unsqueeze(1)  # (R, 1)
 
-    def sums(keys: Tensor, size: int) -> Tensor:  # counts of each key per resample: (R, size)
+    def sums(keys: Tensor, size: int, weights: Tensor | None = None) -> Tensor:  # per key and resample: (R, size)
         flat = (keys[index] + offsets * size).flatten()  # (R·N,)
-        return torch.bincount(flat, minlength=resamples * size).double().reshape(resamples, size)
+        drawn = None if weights is None else weights[index].flatten()
+        return torch.bincount(flat, drawn, minlength=resamples * size).double().reshape(resamples, size)
 
-    # each key combines a sample's own group with one fact about it, so a drawn sample counts for its group
-    cells = groups * classes * 2
-    truth = sums((codes * classes + targets) * 2 + correct, cells).reshape(resamples, groups, classes, 2)
-    positives, hits = truth.sum(dim=3), truth[..., 1]  # (R, G, C): truly c; truly c and decided c
-    chosen = sums(codes * classes + decided, groups * classes).reshape(resamples, groups, classes)
-    # ECE: Σ_b |correct_b − confidence_b| / n_g per group, with per-bin sums of each resample
-    binned = (codes * ECE_BINS + confidence_bins(confidence)) * 2 + correct_top
-    correct_sum = sums(binned, groups * ECE_BINS * 2).reshape(resamples, groups, ECE_BINS, 2)[..., 1]
-    flat = (binned[index] // 2 + offsets * groups * ECE_BINS).flatten()
-    confidence_sum = torch.bincount(
-        flat, weights=confidence.double().cpu()[index].flatten(), minlength=resamples * groups * ECE_BINS
-    ).reshape(resamples, groups, ECE_BINS)
-    ece = (correct_sum - confidence_sum).abs().sum(dim=2) / sizes
+    # each key holds a sample's own group, so a drawn sample counts for its group: (group, true class, decided)
+    table = sums((codes * classes + targets) * classes + decided, groups * classes * classes)
+    table = table.reshape(resamples, groups, classes, classes)  # (R, G, true, decided)
+    positives, chosen = table.sum(dim=3), table.sum(dim=2)  # (R, G, C): truly c; decided c
+    hits = table.diagonal(dim1=2, dim2=3)  # (R, G, C): truly c and decided c
+    # ECE = Σ_b |Σ_{i in b} (correct_i − confidence_i)| / n_g: one signed sum per (group, bin)
+    gaps = sums(codes * ECE_BINS + confidence_bins(confidence), groups * ECE_BINS,
+                correct_top.double() - confidence.double().cpu())  # fmt: skip
+    ece = gaps.abs().reshape(resamples, groups, ECE_BINS).sum(dim=2) / sizes
     negatives = sizes.reshape(1, groups, 1) - positives
     return {
         "count": sizes,
@@ -169,10 +166,12 @@ class FairnessSamples:
         classes: int,
         correct_top: Tensor | None = None,
     ):
-        self.decided, self.targets = decided.long().cpu(), targets.long().cpu()
-        self.confidence = confidence.double().cpu()
-        self.correct_top = None if correct_top is None else correct_top.cpu()
-        self.names, self.codes = group_codes(names)
+        self.names, codes = group_codes(names)
+        order = torch.argsort(codes, stable=True)  # samples in group order, so resamples need no reordering
+        self.codes = codes[order]
+        self.decided, self.targets = decided.long().cpu()[order], targets.long().cpu()[order]
+        self.confidence = confidence.double().cpu()[order]
+        self.correct_top = None if correct_top is None else correct_top.cpu()[order]
         self.classes = classes
         self.observed = self._figures(None)
 
@@ -185,7 +184,8 @@ class FairnessSamples:
     def resampled(self, resamples: int, seed: int) -> dict[str, Tensor]:
         """The figures of `resamples` stratified resamples drawn from a generator seeded by `seed`: each (R, ...)."""
         generator = torch.Generator().manual_seed(seed)
-        chunk = max(1, 4_000_000 // max(1, len(self.codes) * 4))  # index tensors of at most ~4M entries at once
+        cells = len(self.names) * max(self.classes * self.classes, ECE_BINS)  # counted per resample
+        chunk = max(1, 4_000_000 // max(len(self.codes), cells))  # tensors of at most ~4M entries at once
         parts: list[dict[str, Tensor]] = []
         for start in range(0, resamples, chunk):
             index = resample_index(self.codes, min(chunk, resamples - start), generator)
