@@ -12,8 +12,8 @@ import statistics
 import time
 
 import torch
-
 from machine import cpu_model
+
 from lamina.insight.groups import audit_split
 
 

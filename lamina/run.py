@@ -29,7 +29,7 @@ from lamina.data.spec import DataSpec
 from lamina.insight.doctor import Finding, diagnose
 from lamina.insight.explain import Explanation, modality_for
 from lamina.insight.gather import chosen_inputs, explain_data, split_texts
-from lamina.insight.groups import audit_groups, group_sources, input_groups, with_group_thresholds
+from lamina.insight.groups import bundle_audit, group_decisions
 from lamina.models.registry import build_model
 from lamina.tasks import task_of
 from lamina.tasks.decisions import positive_index
@@ -206,8 +206,8 @@ class Run:
         data is read again as training read it (a run trained on data passed from Python needs it again as
         `data`, unless it was trained in this process). A two-class run decides at its stored `threshold` (the
         rates and confusion matrix `…_at_threshold`, and the record itself under "threshold"), as its summary
-        does; a run with data.groups adds "groups", the group audit of the split. An unfinished run is refused unless `allow_unfinished` (its last checkpoint is then scored;
-        `weights_used` says which).
+        does; with data.groups, "groups" holds the split's group audit. An unfinished run is refused unless
+        `allow_unfinished` (its last checkpoint is then scored; `weights_used` says which).
 
         Example:
             >>> import tempfile, lamina
@@ -227,10 +227,8 @@ class Run:
         metrics, predictions = self._evaluate(data, split)
         threshold = self._decision_threshold(data)
         added, facts = task_of(self.spec).report({split: predictions}, self.spec, None, threshold)
-        if data.groups and task_of(self.spec).classes:  # per-group figures (docs/insight.md, "Groups and fairness")
-            audit = audit_groups({split: predictions}, data.groups, self.spec.class_names, threshold,
-                                 self.summary.get("group_thresholds"), group_sources(data.preprocessing), seed=self.config.seed)  # fmt: skip
-            facts["groups"] = audit
+        if data.groups and task_of(self.spec).classes:  # docs/insight.md, "Groups and fairness"
+            facts["groups"] = bundle_audit(split, predictions, data, threshold, self.summary, self.config.seed)
         return {**metrics, **added[split], **facts}
 
     @property
@@ -306,9 +304,8 @@ class Run:
         decodes it: {"input", "label", "probability", "probabilities"} for classification (two classes: decided
         at the run's `threshold`, whose value each result also holds as "threshold"), {"input", "prediction"} for
         regression, {"input", "anomaly_score", "code"} for autoencoders, {"input", "label"} for transcriptions.
-        A run with per-group thresholds (train.group_thresholds) decides each input at its group's: `groups` names
-        each input's group (a DataFrame's data.groups column is read by itself). An unfinished run is refused
-        unless `allow_unfinished`.
+        With per-group thresholds (train.group_thresholds), each input at its group's: `groups` names them (else a
+        DataFrame's data.groups column). An unfinished run is refused unless `allow_unfinished`.
 
         Example:
             >>> import tempfile, lamina, torch
@@ -331,10 +328,8 @@ class Run:
         task = task_of(self.spec)
         threshold = self.threshold
         results = task.decode(scores, self.spec, labels, model, transform(stored), stored, threshold=threshold)
-        if (chosen := self.summary.get("group_thresholds")) and threshold is not None:  # each input at its group's
-            names = input_groups(inputs, groups, getattr(self.config.data, "groups", None), chosen["attribute"])
-            results = with_group_thresholds(results, chosen, names)
-        return results
+        entries = getattr(self.config.data, "groups", None)  # data.groups: where a table's group column is
+        return group_decisions(results, self.summary, threshold, inputs, groups, entries)
 
     def explain(
         self,

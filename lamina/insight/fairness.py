@@ -106,8 +106,8 @@ def group_figures(
     positives, chosen = table.sum(dim=3), table.sum(dim=2)  # (R, G, C): truly c; decided c
     hits = table.diagonal(dim1=2, dim2=3)  # (R, G, C): truly c and decided c
     # ECE = Σ_b |Σ_{i in b} (correct_i − confidence_i)| / n_g: one signed sum per (group, bin)
-    gaps = sums(codes * ECE_BINS + confidence_bins(confidence), groups * ECE_BINS,
-                correct_top.double() - confidence.double().cpu())  # fmt: skip
+    signed = correct_top.double() - confidence.double().cpu()
+    gaps = sums(codes * ECE_BINS + confidence_bins(confidence), groups * ECE_BINS, signed)
     ece = gaps.abs().reshape(resamples, groups, ECE_BINS).sum(dim=2) / sizes
     negatives = sizes.reshape(1, groups, 1) - positives
     return {
@@ -176,10 +176,8 @@ class FairnessSamples:
         self.observed = self._figures(None)
 
     def _figures(self, index: Tensor | None) -> dict[str, Tensor]:
-        return group_figures(
-            self.decided, self.targets, self.confidence, self.codes, len(self.names), self.classes, index,
-            self.correct_top,
-        )  # fmt: skip
+        facts = (self.decided, self.targets, self.confidence, self.codes)
+        return group_figures(*facts, len(self.names), self.classes, index, self.correct_top)
 
     def resampled(self, resamples: int, seed: int) -> dict[str, Tensor]:
         """The figures of `resamples` stratified resamples drawn from a generator seeded by `seed`: each (R, ...)."""

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lamina.artifacts.plots import Figure, line_panel, save_figure
 from lamina.insight.fairness import FairnessSamples, pair_difference, percentile_interval, widest_gap
+from lamina.insight.group_plots import write_group_plots
 from lamina.tasks.decisions import RULE, choose_threshold, positive_index, rates_at
 
 __all__ = [
@@ -31,8 +31,6 @@ __all__ = [
     "decided_classes",
     "choose_group_thresholds",
     "group_threshold_effect",
-    "group_figure",
-    "write_group_plots",
 ]
 
 RESAMPLES = 1000  # bootstrap resamples per split and attribute (≈0.5 s for 10,000 samples on one core)
@@ -125,8 +123,10 @@ def audit_split(
     rates_of = [
         f"{rate} of {labels[c]!r}" for rate in ("true positive rate", "false positive rate") for c in components
     ]
-    both = {key: torch.cat([figures_of["recall"], figures_of["false_positive_rate"]], dim=-1)
-            for key, figures_of in (("observed", observed), ("resampled", resampled))}  # fmt: skip
+    both = {
+        key: torch.cat([figures_of["recall"], figures_of["false_positive_rate"]], dim=-1)
+        for key, figures_of in (("observed", observed), ("resampled", resampled))
+    }
     rows = {  # name: (split's figures (G, K), resampled (R, G, K), what each of the K components is)
         "accuracy": (observed["accuracy"][0].unsqueeze(1), resampled["accuracy"].unsqueeze(2), [None]),
         "demographic_parity_difference": (
@@ -152,13 +152,9 @@ def audit_split(
     accuracy, low, high, _ = figures["accuracy"]
     masked = torch.where(eligible, accuracy, torch.full_like(accuracy, float("inf")))
     worst = int(masked.argmin()) if bool(eligible.any()) else int(accuracy.argmin())
-    return {
-        "groups": groups,
-        "gaps": gaps,
-        "worst_group": {"name": samples.names[worst], "accuracy": _figure(accuracy, low, high, worst)},
-        **({"too_small": [n for n, e in zip(samples.names, eligible.tolist(), strict=True) if not e]}
-           if not bool(eligible.all()) else {}),
-    }  # fmt: skip
+    small = [name for name, large in zip(samples.names, eligible.tolist(), strict=True) if not large]
+    worst_figure = {"name": samples.names[worst], "accuracy": _figure(accuracy, low, high, worst)}
+    return {"groups": groups, "gaps": gaps, "worst_group": worst_figure, **({"too_small": small} if small else {})}
 
 
 def audit_groups(
@@ -217,9 +213,13 @@ def _decision_words(threshold, group_thresholds) -> str:
 
 
 def choose_group_thresholds(
-    scores: Tensor, targets: Tensor, names: list[str], attribute: str, threshold: Mapping[str, Any],
+    scores: Tensor,
+    targets: Tensor,
+    names: list[str],
+    attribute: str,
+    threshold: Mapping[str, Any],
     class_names: list[str] | None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """summary.json's "group_thresholds": a threshold per group of `attribute`, chosen on val (`scores`, `targets`,
     each sample's group `names`) by the rule of the run's own `threshold`. A group with only one class in val gets
     none, and decides at the run's threshold (its "fallback"), as do groups val does not have."""
@@ -285,48 +285,6 @@ def group_threshold_effect(
 # ---- what the user sees ----------------------------------------------------------------------------------
 
 
-def group_figure(attribute: str, entry: Mapping[str, Any], split: str) -> Figure:
-    """Accuracy per group with its 95 % interval as a whisker (a circle at the value), groups along x in the
-    order of the legend; groups too small for an interval show only their circle."""
-    series, marks = {}, {}
-    for index, (name, record) in enumerate(entry["groups"].items(), start=1):
-        figure = record["accuracy"]
-        value = figure["value"] if isinstance(figure, dict) else figure
-        low = figure.get("low") if isinstance(figure, dict) else None
-        high = figure.get("high") if isinstance(figure, dict) else None
-        label = f"{index} {name} (n={record['count']})"
-        ends = [low, high] if low is not None and high is not None else [value, value]
-        series[label] = ([index, index], [float("nan") if v is None else v for v in ends])
-        marks[label] = [] if value is None else [(index, value)]
-    count = len(entry["groups"])
-    lowest = min((y for _, ys in series.values() for y in ys if y == y), default=0.0)
-    floor = max(0.0, int((lowest - 0.05) * 10) / 10)  # a tenth below the lowest whisker, so small gaps show
-    panel = line_panel(
-        f"{split} accuracy by {attribute}",
-        series,
-        x_label="group",
-        bounds=((0.5, count + 0.5), (floor, 1.0)),
-        marks=marks,
-        notes=["accuracy; line: 95 % bootstrap interval"],
-    )
-    for item in panel.series:
-        item.dots = False
-    return Figure([panel])
-
-
-def write_group_plots(plots: Path, audit: Mapping[str, Any]) -> dict[str, str]:
-    """plots/groups-<attribute>.png for each audited attribute (its test split, else val); {attribute: path
-    relative to the run folder}."""
-    written = {}
-    for attribute, record in audit.items():
-        split = "test" if "test" in record["splits"] else next(iter(record["splits"]))
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in attribute)
-        path = plots / f"groups-{safe}.png"
-        save_figure(group_figure(attribute, record["splits"][split], split), path)
-        written[attribute] = f"{plots.name}/{path.name}"
-    return written
-
-
 # ---- at the end of training --------------------------------------------------------------------------------
 
 
@@ -366,8 +324,8 @@ def group_summary(
     val_names = groups.get(attribute, {}).get("val") if attribute else None
     if threshold is not None and val_names and "val" in predictions:
         val = predictions["val"]
-        chosen = choose_group_thresholds(val.scores.cpu(), val.targets.cpu(), list(val_names), attribute,
-                                         threshold, class_names)  # fmt: skip
+        names = list(val_names)
+        chosen = choose_group_thresholds(val.scores.cpu(), val.targets.cpu(), names, attribute, threshold, class_names)
         effect = group_threshold_effect(predictions, groups[attribute], threshold, chosen, class_names, seed=seed)
         fields["group_thresholds"] = {**chosen, "splits": effect}
     audit = audit_groups(predictions, groups, class_names, threshold, chosen, sources, seed=seed)
@@ -404,10 +362,30 @@ def with_group_thresholds(results: list[dict], record: Mapping[str, Any], names:
     positive, decided = record.get("positive_class"), []
     for result, name in zip(results, names, strict=True):
         value = record["values"].get(name, record["fallback"]["value"])
-        label = positive if result["probabilities"][positive] >= value else next(
-            other for other in result["probabilities"] if other != positive
-        )  # fmt: skip
+        other = next(name for name in result["probabilities"] if name != positive)
+        label = positive if result["probabilities"][positive] >= value else other
         decided.append(
             {**result, "label": label, "probability": result["probabilities"][label], "threshold": value, "group": name}
         )
     return decided
+
+
+def bundle_audit(
+    split: str, predictions: Any, data: Any, threshold: Mapping[str, Any] | None, summary: Mapping[str, Any], seed: int
+) -> dict[str, Any]:
+    """The audit of one split's `predictions` by every attribute of `data.groups` (a DataBundle), at the run's
+    decisions (its `threshold`, and the "group_thresholds" its `summary` holds): `Run.evaluate`'s "groups"."""
+    sources = group_sources(data.preprocessing)
+    class_names, chosen = data.spec.class_names, summary.get("group_thresholds")
+    return audit_groups({split: predictions}, data.groups, class_names, threshold, chosen, sources, seed=seed)
+
+
+def group_decisions(
+    results: list[dict], summary: Mapping[str, Any], threshold: Any, inputs: Any, groups: Any, entries: Any
+) -> list[dict]:
+    """`Run.predict`'s results, decided at each input's group threshold when the run has per-group thresholds (its
+    `summary`'s "group_thresholds") and a two-class `threshold`; unchanged otherwise."""
+    record = summary.get("group_thresholds")
+    if not record or threshold is None:
+        return results
+    return with_group_thresholds(results, record, input_groups(inputs, groups, entries, record["attribute"]))

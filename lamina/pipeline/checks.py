@@ -180,14 +180,16 @@ def group_thresholds_fit(config: Config, data: DataBundle, model: nn.Module) -> 
     attribute = config.train.group_thresholds
     if attribute is None:
         return []
-    if not task_of(data.spec).chooses_threshold(data.spec):
-        return [Problem("train.group_thresholds", f"is {attribute!r}, but per-group thresholds need a two-class "
-                        f"classification task; this data has {task_of(data.spec).describe(data.spec)}",
-                        "leave train.group_thresholds out")]  # fmt: skip
+    task = task_of(data.spec)
+    if not task.chooses_threshold(data.spec):
+        wrong = f"is {attribute!r}, but per-group thresholds need a two-class classification task; this data has "
+        return [Problem("train.group_thresholds", wrong + task.describe(data.spec), "leave train.group_thresholds out")]
     if attribute not in data.groups:
         known = ", ".join(data.groups) or "none: data.groups is empty"
-        return [Problem("train.group_thresholds", f"is {attribute!r}, which is not an attribute of data.groups "
-                        f"(attributes: {known})", "name one of data.groups' attributes, or add it to data.groups")]  # fmt: skip
+        wrong = f"is {attribute!r}, which is not an attribute of data.groups (attributes: {known})"
+        return [
+            Problem("train.group_thresholds", wrong, "name one of data.groups' attributes, or add it to data.groups")
+        ]
     return []
 
 

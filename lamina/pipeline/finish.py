@@ -84,17 +84,11 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
     )
     assert summary["status"] == "completed"
     if task_of(spec).classes and session.data.groups:  # the group audit (docs/insight.md, "Groups and fairness")
-        audit = group_summary(
-            folder.plots,
-            predictions,
-            session.data.groups,
-            spec.class_names,
-            facts.get("threshold"),
-            config.train.group_thresholds,
-            group_sources(session.data.preprocessing),
-            config.seed,
+        chosen = config.train.group_thresholds, group_sources(session.data.preprocessing), config.seed
+        threshold = facts.get("threshold")
+        folder.update_summary(
+            **group_summary(folder.plots, predictions, session.data.groups, spec.class_names, threshold, *chosen)
         )
-        folder.update_summary(**audit)  # fmt: skip
     if config.explain.enabled:
         folder.update_summary(explain=explain_at_end(folder, session, model, facts.get("threshold")))
     run = Run(folder.path, model=model.eval())
