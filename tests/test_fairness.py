@@ -13,6 +13,7 @@ import torch
 
 import lamina
 from lamina.cli import commands
+from lamina.cli.main import main
 from lamina.core.errors import ConfigError
 from lamina.insight.fairness import FairnessSamples, pair_difference, percentile_interval, widest_gap
 from lamina.insight.group_lines import worst_group_line
@@ -276,3 +277,29 @@ def test_group_thresholds_need_a_known_attribute_and_two_classes(runs_dir):
             runs_dir=runs_dir,
             progress="quiet",
         )
+
+
+def test_lamina_train_ends_with_a_line_per_attribute(monkeypatch, runs_dir, tmp_path, capsys):
+    # ten digits, groups by the parity of each sample's position (as data.groups would give them)
+    original = importlib.import_module("lamina.run").run_data
+
+    def with_groups(config, given=None, *rest):
+        bundle = original(config, given, *rest)
+        bundle.groups = {"parity": {name: ["even", "odd"] * (len(split) // 2) + ["even"] * (len(split) % 2)
+                                    for name, split in bundle.splits.items()}}  # fmt: skip
+        return bundle
+
+    monkeypatch.setattr(importlib.import_module("lamina.pipeline.prepare"), "run_data", with_groups)
+    config = tmp_path / "digits.yaml"
+    config.write_text("data: digits\nmodel: mlp\ntrain: {epochs: 2}\n")
+    assert main(["train", str(config), "--runs-dir", str(runs_dir), "--quiet"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    line = next(line for line in printed if line.startswith("groups by parity"))
+    run = lamina.load_run(printed[-1])
+    assert line == worst_group_line("parity", run.summary["groups"]["parity"], "test")
+    record = run.summary["groups"]["parity"]["splits"]["test"]
+    assert sorted(record["groups"]) == ["even", "odd"] and "recall_9" in record["groups"]["odd"]
+    assert record["gaps"]["equalized_odds_difference"]["of"].split(" of ")[0] in (
+        "true positive rate",
+        "false positive rate",
+    )
