@@ -251,14 +251,16 @@ def test_group_thresholds_narrow_the_equalized_odds_gap(train_with_groups):
     assert unknown[0]["threshold"] == run.threshold["value"] and "the input's group is not known" in unknown[0]["note"]
 
 
-def test_group_thresholds_fall_back_for_groups_without_both_classes():
-    scores = torch.tensor([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.1, 0.9]])
-    targets = torch.tensor([0, 1, 0, 0])
+def test_group_thresholds_fall_back_for_groups_without_both_classes_or_enough_samples():
+    scores = torch.tensor([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.1, 0.9], [0.55, 0.45]] * 2 + [[0.4, 0.6]] * 6)
+    targets = torch.tensor([0, 1, 0, 1, 0] * 2 + [0] * 6)
+    names = ["a"] * 10 + ["c"] * 5 + ["d"]
     threshold = {"positive_class": "1", "positive_index": 1, "value": 0.5, "rule": "max Youden's J"}
-    record = choose_group_thresholds(scores, targets, ["a", "a", "c", "c"], "site", threshold, None)
-    assert list(record["values"]) == ["a"] and record["fallback"]["groups_with_one_class_in_val"] == ["c"]
-    decided = decided_classes(scores, None, threshold, record, ["a", "a", "c", "unseen"])
-    assert decided.tolist() == [0, 1, 0, 1]  # c and the unseen group decide at 0.5
+    record = choose_group_thresholds(scores, targets, names, "site", threshold, None)
+    assert list(record["values"]) == ["a"] and 0.45 < record["values"]["a"] < 0.7  # between the classes' scores
+    assert record["fallback"]["groups"] == {"c": "one class in val", "d": "only 1 in val"}
+    decided = decided_classes(scores[:4], None, threshold, record, ["a", "c", "d", "unseen"])
+    assert decided.tolist() == [0, 1, 0, 1]  # a at its own threshold; c, d and the unseen group at 0.5
 
 
 def test_group_thresholds_need_a_known_attribute_and_two_classes(runs_dir):

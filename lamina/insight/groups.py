@@ -221,18 +221,20 @@ def choose_group_thresholds(
     class_names: list[str] | None,
 ) -> dict[str, Any]:
     """summary.json's "group_thresholds": a threshold per group of `attribute`, chosen on val (`scores`, `targets`,
-    each sample's group `names`) by the rule of the run's own `threshold`. A group with only one class in val gets
-    none, and decides at the run's threshold (its "fallback"), as do groups val does not have."""
+    each sample's group `names`) by the rule of the run's own `threshold`. A group with fewer than SMALL_GROUP
+    samples or only one class in val gets none, and decides at the run's threshold (its "fallback"), as do groups
+    val does not have."""
     positive = positive_index(threshold, class_names)
-    values, single = {}, []
+    values, without = {}, {}
     for name in sorted(set(names)):
         mask = torch.tensor([group == name for group in names])
         group_targets = targets[mask]
-        if len(torch.unique(group_targets)) < 2:
-            single.append(name)
-            continue
-        chosen = choose_threshold(scores[mask], group_targets, positive, class_names)
-        values[name] = chosen["value"]
+        if len(group_targets) < SMALL_GROUP:
+            without[name] = f"only {len(group_targets)} in val"
+        elif len(torch.unique(group_targets)) < 2:
+            without[name] = "one class in val"
+        else:
+            values[name] = choose_threshold(scores[mask], group_targets, positive, class_names)["value"]
     return {
         "attribute": attribute,
         "positive_class": threshold.get("positive_class"),
@@ -241,9 +243,9 @@ def choose_group_thresholds(
         "values": values,
         "fallback": {
             "value": threshold["value"],
-            "groups_with_one_class_in_val": single,
-            "note": "groups without a threshold of their own (not in val, or one class there) decide at the "
-            "run's threshold",
+            "groups": without,
+            "note": f"groups without a threshold of their own (not in val, under {SMALL_GROUP} samples or one class "
+            "there) decide at the run's threshold",
         },
     }
 
