@@ -29,7 +29,7 @@ from lamina.data.spec import DataSpec
 from lamina.insight.doctor import Finding, diagnose
 from lamina.insight.explain import Explanation, modality_for
 from lamina.insight.gather import chosen_inputs, explain_data, split_texts
-from lamina.insight.groups import bundle_audit, group_decisions
+from lamina.insight.group_runs import bundle_audit, group_decisions
 from lamina.models.registry import build_model
 from lamina.tasks import task_of
 from lamina.tasks.decisions import positive_index

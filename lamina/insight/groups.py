@@ -1,6 +1,7 @@
 """The group audit of a run: per-group figures, gaps and worst group with bootstrap intervals for every split and
-every group attribute (data.groups), per-group decision thresholds (train.group_thresholds), the lines the CLI
-prints and the chart per attribute. The math is in lamina/insight/fairness.py; the run layer and the pipeline
+every group attribute (data.groups), and per-group decision thresholds (train.group_thresholds), chosen on val and
+applied to every split. The math is in lamina/insight/fairness.py, the terminal text in group_lines.py, the chart
+in group_plots.py, what `Run` calls in group_runs.py; the run layer and the pipeline
 hand this module the predictions and each sample's group, and it never reads a config.
 
 A summary's "groups" entry, per attribute (docs/insight.md, "Groups and fairness"):
@@ -31,9 +32,11 @@ __all__ = [
     "decided_classes",
     "choose_group_thresholds",
     "group_threshold_effect",
+    "group_sources",
+    "group_summary",
 ]
 
-RESAMPLES = 1000  # bootstrap resamples per split and attribute (≈0.5 s for 10,000 samples on one core)
+RESAMPLES = 1000  # bootstrap resamples per split and attribute (≈0.4 s for 10,000 samples on one core)
 LEVEL = 0.95
 SMALL_GROUP = 5  # a group with fewer samples gets no interval and is left out of the gaps and the worst group
 SMALL_NOTE = f"fewer than {SMALL_GROUP} samples: no interval; left out of the gaps and the worst group"
@@ -284,9 +287,6 @@ def group_threshold_effect(
     return effect
 
 
-# ---- what the user sees ----------------------------------------------------------------------------------
-
-
 # ---- at the end of training --------------------------------------------------------------------------------
 
 
@@ -334,60 +334,3 @@ def group_summary(
     for name, path in write_group_plots(plots, audit).items():
         audit[name]["plot"] = path
     return {**fields, "groups": audit} if audit else fields
-
-
-# ---- predicting ----------------------------------------------------------------------------------------------
-
-
-def input_groups(inputs: Any, groups: Any, entries: Any, attribute: str) -> list[str] | None:
-    """Each input's group of `attribute` for per-group thresholds: `groups` as given (one name per input), else a
-    DataFrame's column that data.groups (`entries`) reads the attribute from; None when neither says."""
-    if groups is not None:
-        return [str(name) for name in groups]
-    for entry in entries or []:
-        read = entry if isinstance(entry, Mapping) else getattr(entry, "__dict__", {})
-        column = read.get("column")
-        if read.get("name") == attribute and column and hasattr(inputs, "columns") and column in inputs.columns:
-            return [str(name) for name in inputs[column]]
-    return None
-
-
-def with_group_thresholds(results: list[dict], record: Mapping[str, Any], names: list[str] | None) -> list[dict]:
-    """Two-class predictions decided at each input's group threshold (`record`: summary.json's
-    "group_thresholds"); each result names its "group". Without the inputs' groups (`names` None) the results keep
-    the run's threshold, and each says so in a "note"."""
-    if names is None:
-        note = f"decided at the run's threshold: the input's {record['attribute']} is not known (pass groups=)"
-        return [{**result, "note": note} for result in results]
-    if len(names) != len(results):
-        raise ValueError(f"{len(names)} groups for {len(results)} inputs")
-    positive, decided = record.get("positive_class"), []
-    for result, name in zip(results, names, strict=True):
-        value = record["values"].get(name, record["fallback"]["value"])
-        other = next(name for name in result["probabilities"] if name != positive)
-        label = positive if result["probabilities"][positive] >= value else other
-        decided.append(
-            {**result, "label": label, "probability": result["probabilities"][label], "threshold": value, "group": name}
-        )
-    return decided
-
-
-def bundle_audit(
-    split: str, predictions: Any, data: Any, threshold: Mapping[str, Any] | None, summary: Mapping[str, Any], seed: int
-) -> dict[str, Any]:
-    """The audit of one split's `predictions` by every attribute of `data.groups` (a DataBundle), at the run's
-    decisions (its `threshold`, and the "group_thresholds" its `summary` holds): `Run.evaluate`'s "groups"."""
-    sources = group_sources(data.preprocessing)
-    class_names, chosen = data.spec.class_names, summary.get("group_thresholds")
-    return audit_groups({split: predictions}, data.groups, class_names, threshold, chosen, sources, seed=seed)
-
-
-def group_decisions(
-    results: list[dict], summary: Mapping[str, Any], threshold: Any, inputs: Any, groups: Any, entries: Any
-) -> list[dict]:
-    """`Run.predict`'s results, decided at each input's group threshold when the run has per-group thresholds (its
-    `summary`'s "group_thresholds") and a two-class `threshold`; unchanged otherwise."""
-    record = summary.get("group_thresholds")
-    if not record or threshold is None:
-        return results
-    return with_group_thresholds(results, record, input_groups(inputs, groups, entries, record["attribute"]))
