@@ -30,6 +30,7 @@ from lamina.insight.calibration import recalibrate, refuse_uncalibratable, store
 from lamina.insight.doctor import Finding, diagnose
 from lamina.insight.explain import Explanation, modality_for
 from lamina.insight.gather import chosen_inputs, explain_data, split_texts
+from lamina.insight.group_runs import bundle_audit, group_decisions
 from lamina.models.registry import build_model
 from lamina.tasks import task_of
 from lamina.tasks.decisions import positive_index
@@ -236,8 +237,8 @@ class Run:
         data is read again as training read it (a run trained on data passed from Python needs it again as
         `data`, unless it was trained in this process). A two-class run decides at its stored `threshold` (the
         rates and confusion matrix `…_at_threshold`, and the record itself under "threshold"), as its summary
-        does. An unfinished run is refused unless `allow_unfinished` (its last checkpoint is then scored;
-        `weights_used` says which).
+        does; with data.groups, "groups" holds the split's group audit. An unfinished run is refused unless
+        `allow_unfinished` (its last checkpoint is then scored; `weights_used` says which).
 
         Example:
             >>> import tempfile, lamina
@@ -259,6 +260,8 @@ class Run:
         task = task_of(self.spec)
         added, facts = task.report({split: predictions}, self.spec, None, threshold)
         calibration = compute_metrics(predictions, ["ece", "mce", "brier"]) if task.classes else {}
+        if data.groups and task.classes:  # docs/insight.md, "Groups and fairness"
+            facts["groups"] = bundle_audit(split, predictions, data, threshold, self.summary, self.config.seed)
         return {**metrics, **calibration, **added[split], **facts}
 
     @property
@@ -327,14 +330,15 @@ class Run:
             spec.positive_index,
         )
 
-    def predict(self, inputs: Any, allow_unfinished: bool = False) -> list[dict[str, Any]]:
+    def predict(self, inputs: Any, allow_unfinished: bool = False, groups: Any = None) -> list[dict[str, Any]]:
         """Predictions for image files, audio files, CSV or Parquet files of rows, text files, .npy/.npz files,
         or a tensor of inputs in stored form — for runs trained on arrays, a numpy array or tensor shaped as the
         training arrays; for runs trained on a table, a pandas DataFrame. One dict per sample, as the run's task
         decodes it: {"input", "label", "probability", "probabilities"} for classification (two classes: decided
         at the run's `threshold`, whose value each result also holds as "threshold"), {"input", "prediction"} for
         regression, {"input", "anomaly_score", "code"} for autoencoders, {"input", "label"} for transcriptions.
-        An unfinished run is refused unless `allow_unfinished`.
+        With per-group thresholds (train.group_thresholds), each input at its group's: `groups` names them (else a
+        DataFrame's data.groups column). An unfinished run is refused unless `allow_unfinished`.
 
         Example:
             >>> import tempfile, lamina, torch
@@ -356,7 +360,9 @@ class Run:
         scores = self.objective().scores(outputs).cpu()
         task = task_of(self.spec)
         threshold = self.threshold
-        return task.decode(scores, self.spec, labels, model, transform(stored), stored, threshold=threshold)
+        results = task.decode(scores, self.spec, labels, model, transform(stored), stored, threshold=threshold)
+        entries = getattr(self.config.data, "groups", None)  # data.groups: where a table's group column is
+        return group_decisions(results, self.summary, threshold, inputs, groups, entries)
 
     def explain(
         self,

@@ -14,6 +14,7 @@ from pydantic_core import to_json
 
 from lamina.cli.insight import diagnosed_if_diverged, doctor, explain, print_doctor  # noqa: F401 (commands)
 from lamina.cli.tables import options_table, print_table
+from lamina.insight.group_lines import group_table, worst_group_line
 
 # ---- training -----------------------------------------------------------------------------------------
 
@@ -57,6 +58,8 @@ def train(arguments: Namespace) -> int | None:
     print(f"done in {summary.get('wall_seconds', 0):.1f}s, {epochs} epoch{'s' * (epochs != 1)} — {split}: {scores}")
     if isinstance(summary.get("threshold"), dict):
         print(threshold_line(summary["threshold"], split, metrics.get(split, {})))
+    for attribute, record in (summary.get("groups") or {}).items():
+        print(worst_group_line(attribute, record, split if split in record["splits"] else next(iter(record["splits"]))))
     if summary.get("stopped_early"):
         print(summary["stopped_early"])
     print_doctor(summary)
@@ -77,11 +80,15 @@ def evaluate(arguments: Namespace) -> int | None:
     confusion = metrics.pop("confusion_matrix", None)
     decided = metrics.pop("confusion_matrix_at_threshold", None)
     threshold = metrics.pop("threshold", None)
+    groups = metrics.pop("groups", {})
     print_table(["metric", arguments.split], [[name, f"{value:.6g}"] for name, value in metrics.items()])
     if threshold is not None:
         print("\n" + threshold_line(threshold, arguments.split, metrics))
     _print_confusion("confusion matrix (rows: true class, columns: most likely class)", confusion)
     _print_confusion("confusion matrix at the threshold (rows: true class, columns: decided class)", decided)
+    for attribute, record in groups.items():
+        print("\n" + worst_group_line(attribute, record, arguments.split))
+        print_table(*group_table(record["splits"][arguments.split]))
 
 
 def budget_line(summary: dict, run_dir) -> str:

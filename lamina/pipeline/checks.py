@@ -206,6 +206,25 @@ def calibration_fits(config: Config, data: DataBundle, model: nn.Module) -> list
     return []
 
 
+def group_thresholds_fit(config: Config, data: DataBundle, model: nn.Module) -> list[Problem]:
+    """train.group_thresholds names an attribute of data.groups, and the run has one threshold to split: two
+    classes."""
+    attribute = config.train.group_thresholds
+    if attribute is None:
+        return []
+    task = task_of(data.spec)
+    if not task.chooses_threshold(data.spec):
+        wrong = f"is {attribute!r}, but per-group thresholds need a two-class classification task; this data has "
+        return [Problem("train.group_thresholds", wrong + task.describe(data.spec), "leave train.group_thresholds out")]
+    if attribute not in data.groups:
+        known = ", ".join(data.groups) or "none: data.groups is empty"
+        wrong = f"is {attribute!r}, which is not an attribute of data.groups (attributes: {known})"
+        return [
+            Problem("train.group_thresholds", wrong, "name one of data.groups' attributes, or add it to data.groups")
+        ]
+    return []
+
+
 CHECKS: list[Check] = [
     validation_samples_exist,
     metrics_fit_the_task,
@@ -218,4 +237,5 @@ CHECKS: list[Check] = [
     explanations_fit,
     groups_to_balance_exist,
     calibration_fits,
+    group_thresholds_fit,
 ]

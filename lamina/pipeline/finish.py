@@ -16,6 +16,7 @@ from lamina.core.version import __version__
 from lamina.insight.calibration import calibrate_at_end, calibrated_objective
 from lamina.insight.explain import modality_for
 from lamina.insight.gather import chosen_inputs, explain_data, split_texts
+from lamina.insight.groups import group_sources, group_summary
 from lamina.pipeline.costs import cost_summary
 from lamina.pipeline.prepare import Session
 from lamina.run import Run
@@ -90,6 +91,12 @@ def finish(folder: RunFolder, session: Session, loop: Loop) -> Run:
         versions={"lamina": __version__, "torch": torch.__version__, "python": platform.python_version()},
     )
     assert summary["status"] == "completed"
+    if task_of(spec).classes and session.data.groups:  # the group audit (docs/insight.md, "Groups and fairness")
+        chosen = config.train.group_thresholds, group_sources(session.data.preprocessing), config.seed
+        threshold = facts.get("threshold")
+        folder.update_summary(
+            **group_summary(folder.plots, predictions, session.data.groups, spec.class_names, threshold, *chosen)
+        )
     if config.explain.enabled:
         folder.update_summary(explain=explain_at_end(folder, session, model, facts.get("threshold")))
     run = Run(folder.path, model=model.eval())

@@ -323,6 +323,9 @@ class TrainOptions(Options):
     """Also log, every log_every_steps steps, the share of dead ReLU units and saturated sigmoid/tanh outputs per
     layer and each layer's update-to-weight ratio, for the training doctor (under 1 % of step time,
     bench/doctor_overhead.py)."""
+    group_thresholds: str | None = None
+    """Two classes: choose a decision threshold per group of this data.groups attribute on val, by the rule of the
+    run's own threshold, to narrow the gaps in error rates between groups; groups without one use the run's."""
     loss: losses.union() | None = None  # type: ignore[valid-type]
     """Loss by name; default: cross_entropy (classification) or mse (regression)."""
     balance_groups: str | None = None
