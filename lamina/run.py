@@ -19,11 +19,10 @@ from lamina.artifacts.folder import RunFolder
 from lamina.config.loading import load_config
 from lamina.config.schema import Config
 from lamina.core.errors import RunError
-from lamina.data.arrays import stored_inputs
 from lamina.data.build import build_data
 from lamina.data.bundle import DataBundle, Split
-from lamina.data.given import Given, given_data, is_frame
-from lamina.data.inputs import frame_inputs, read_inputs, transform_for
+from lamina.data.given import Given, matching_given
+from lamina.data.inputs import stored_form, transform_for
 from lamina.data.options import ImageOptions
 from lamina.data.spec import DataSpec
 from lamina.insight.calibration import recalibrate, refuse_uncalibratable, stored_temperature
@@ -209,28 +208,7 @@ class Run:
     def given_data(self, data: Any, purpose: str) -> Given | None:
         """The data passed from Python that this run learned from — `data` (checked against the fingerprint the
         run keeps) or what it was trained on in this process; None for a run that reads its data from files."""
-        expected = self.data_record.get("given")
-        if expected is None:
-            if data is not None:
-                raise RunError(f"run {self.dir} reads its data from files; data= is for runs trained on data "
-                               "passed from Python", "leave data out")  # fmt: skip
-            return None
-        if data is None and self.given is not None:
-            return self.given
-        if data is None:
-            raise RunError(
-                f"run {self.dir} learned from data passed from Python ({expected['described']}), so {purpose} "
-                "needs that data again",
-                f"from Python: lamina.load_run({str(self.dir)!r}).evaluate(data=...) or lamina.resume(RUN, data=...)",
-            )
-        given = data if isinstance(data, Given) else given_data(data)
-        if given.fingerprint != expected["fingerprint"]:
-            raise RunError(
-                f"the data passed is not the data run {self.dir} learned from ({given.describe()}; the run's: "
-                f"{expected['described']})",
-                "pass the same arrays or frames, split the same way",
-            )
-        return given
+        return matching_given(self.data_record.get("given"), data, self.given, self.dir, purpose)
 
     def evaluate(self, split: str = "test", allow_unfinished: bool = False, data: Any = None) -> dict[str, Any]:
         """Loss, metrics and the task's report (e.g. a confusion matrix) of the run's weights on `split`; the
@@ -350,7 +328,7 @@ class Run:
         if not allow_unfinished:
             self.require_completed("predicting", "or pass --allow-unfinished to predict with its last checkpoint")
         preprocessing = self.data_record["preprocessing"]
-        stored, labels = self._stored(inputs)
+        stored, labels = stored_form(inputs, self.data_record["preprocessing"])
         model = self.model
         device = next(iter(model.parameters()), torch.empty(0)).device  # a model just trained may sit on a GPU
         stored = stored.to(device)
@@ -398,24 +376,13 @@ class Run:
                 raise RunError(f"this run's data has no {split} split", f"use --split {' or '.join(bundle.splits)}")
             stored, labels, truth, facts = chosen_inputs(bundle.splits[split], split, count)
         else:
-            stored, labels = self._stored(inputs)
+            stored, labels = stored_form(inputs, self.data_record["preprocessing"])
             truth, facts = None, {"split": "files"}
         method = method or modality_for(self.spec)[1].methods[0]
         where = Path(output) if output else self.dir / "explanations" / f"{method}-{facts['split']}"
         facts, texts = {"run": str(self.dir), **facts}, split_texts(bundle, labels) if inputs is None else None
         chosen = (stored, labels, where, method, target, truth, layer, facts, self.config.train.monitor, self.spec)
         return explain_data(self.model, bundle, self.objective().scores, *chosen, texts=texts)
-
-    def _stored(self, inputs: Any) -> tuple[torch.Tensor, list[str]]:
-        """Inputs in stored form and their names, read as `predict` reads them."""
-        preprocessing = self.data_record["preprocessing"]
-        if is_frame(inputs):
-            return frame_inputs(inputs, preprocessing)
-        if "arrays" in preprocessing and not isinstance(inputs, list | tuple):  # arrays as the run was given
-            return stored_inputs(inputs, preprocessing), [str(i) for i in range(len(inputs))]
-        if isinstance(inputs, torch.Tensor):
-            return inputs, [str(i) for i in range(len(inputs))]
-        return read_inputs(list(inputs), preprocessing)
 
 
 def load_run(path: str | Path) -> Run:

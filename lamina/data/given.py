@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy
 
-from lamina.core.errors import DataError
+from lamina.core.errors import DataError, RunError
 
-__all__ = ["Given", "given_data", "as_array", "is_frame"]
+__all__ = ["Given", "given_data", "matching_given", "as_array", "is_frame"]
 
 SPLIT_NAMES = ("train", "val", "test")
 FORMS = (
@@ -120,3 +120,32 @@ def _digest(digest: Any, part: Any) -> None:
         return
     digest.update(f"{part.dtype.str}{part.shape}".encode())
     digest.update(numpy.ascontiguousarray(part).tobytes() if part.dtype != object else repr(part.tolist()).encode())
+
+
+def matching_given(expected: dict | None, data: Any, kept: Given | None, run_dir: Any, purpose: str) -> Given | None:
+    """The data passed from Python that the run in `run_dir` learned from: `data` when its fingerprint is the
+    `expected` one the run keeps, else `kept` (what it was trained on in this process); None for a run that reads
+    its data from files. `purpose` says what needs the data ("evaluating it")."""
+    if expected is None:
+        if data is not None:
+            raise RunError(
+                f"run {run_dir} reads its data from files; data= is for runs trained on data passed from Python",
+                "leave data out",
+            )
+        return None
+    if data is None and kept is not None:
+        return kept
+    if data is None:
+        raise RunError(
+            f"run {run_dir} learned from data passed from Python ({expected['described']}), so {purpose} "
+            "needs that data again",
+            f"from Python: lamina.load_run({str(run_dir)!r}).evaluate(data=...) or lamina.resume(RUN, data=...)",
+        )
+    given = data if isinstance(data, Given) else given_data(data)
+    if given.fingerprint != expected["fingerprint"]:
+        raise RunError(
+            f"the data passed is not the data run {run_dir} learned from ({given.describe()}; the run's: "
+            f"{expected['described']})",
+            "pass the same arrays or frames, split the same way",
+        )
+    return given

@@ -17,12 +17,13 @@ from lamina.data.audio import AudioFeatures, read_audio_files
 from lamina.data.checks import pixel_limit
 from lamina.data.columns import Source
 from lamina.data.frames import frame_columns, read_parquet
+from lamina.data.given import is_frame
 from lamina.data.images import ImageNormalizer
 from lamina.data.paths import IMAGE_SUFFIXES
 from lamina.data.tabular import TableEncoder, read_table_lines
 from lamina.data.text import TrimPadding, read_texts
 
-__all__ = ["read_inputs", "frame_inputs", "transform_for", "read_image"]
+__all__ = ["read_inputs", "frame_inputs", "stored_form", "transform_for", "read_image"]
 
 
 def transform_for(preprocessing: dict) -> Callable[[Tensor], Tensor]:
@@ -131,3 +132,15 @@ def _read_arrays(references: list[str], preprocessing: dict) -> tuple[Tensor, li
         batches.append(stored_inputs(array, preprocessing))
         labels += [f"{where}[{index}]" for index in range(len(array))]
     return torch.cat(batches), labels
+
+
+def stored_form(inputs: Any, preprocessing: dict) -> tuple[Tensor, list[str]]:
+    """Inputs to predict or explain — files, a DataFrame, arrays shaped as the training arrays, or a tensor already
+    in stored form — in stored form, with their names."""
+    if is_frame(inputs):
+        return frame_inputs(inputs, preprocessing)
+    if "arrays" in preprocessing and not isinstance(inputs, list | tuple):  # arrays as the run was given
+        return stored_inputs(inputs, preprocessing), [str(i) for i in range(len(inputs))]
+    if isinstance(inputs, torch.Tensor):
+        return inputs, [str(i) for i in range(len(inputs))]
+    return read_inputs(list(inputs), preprocessing)
