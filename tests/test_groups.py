@@ -126,7 +126,7 @@ def test_a_group_in_test_but_not_in_train_is_named_in_a_warning(tmp_path):
     )
     groups = {"accent": {"train": ["a", "b"], "val": ["c", "d", "a"], "test": ["a"]}}
     assert unseen_group_warnings(groups) == [
-        "accent 'c', 'd' are in val but not in train: its metrics measure groups the model never saw"
+        "accent 'c', 'd' are in val but not in train: their metrics measure groups the model never saw"
     ]
 
 

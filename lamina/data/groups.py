@@ -156,11 +156,10 @@ def unseen_group_warnings(groups: dict[str, dict[str, list[str]]]) -> list[str]:
             names = ", ".join(repr(name) for name in unseen[:5]) + (
                 f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
             )
-            verb, pronoun = ("is", "a group") if len(unseen) == 1 else ("are", "groups")
-            warnings.append(
-                f"{attribute} {names} {verb} in {split} but not in train: its metrics measure {pronoun} the model "
-                "never saw"
+            verb, whose = (
+                ("is", "its metrics measure a group") if len(unseen) == 1 else ("are", "their metrics measure groups")
             )
+            warnings.append(f"{attribute} {names} {verb} in {split} but not in train: {whose} the model never saw")
     return warnings
 
 
