@@ -59,7 +59,7 @@ def audited(trained, tmp_path_factory) -> Path:
                 "test": {
                     "groups": {"w1": group, "w9": {**group, "count": 4, "accuracy": _interval(0.5, 0.25, 0.75)}},
                     "gaps": {
-                        "accuracy": _interval(0.3125, 0.0625, 0.55),
+                        "accuracy": {**_interval(0.3125, 0.0625, 0.55), "between": ["w1", "w9"]},
                         "demographic_parity_difference": _interval(0.1, -0.05, 0.2),
                         "equalized_odds_difference": _interval(0.2, 0.0, 0.4),
                     },
@@ -164,7 +164,10 @@ def test_the_recorded_audits_show_with_their_intervals_labels_and_limits(audited
     text = _text(html)
     assert "writer: a regular expression on the file name Samples per writer group writer test w1 16 w9 4" in text
     assert "w9 4 0.5000 [0.2500, 0.7500] 0.8000" in text  # per group: count, accuracy [interval], a plain figure
-    assert "accuracy 0.3125 [0.0625, 0.5500]" in text and "worst group: w9 accuracy 0.5000 [0.2500, 0.7500]" in text
+    assert (
+        "accuracy (w1 − w9) 0.3125 [0.0625, 0.5500]" in text
+        and "worst group: w9 accuracy 0.5000 [0.2500, 0.7500]" in text
+    )
     assert "test ECE 0.0712 0.0231" in text  # before and after temperature scaling
     assert "42.5 J = 0.000012 kWh (ESTIMATED)" in text and "7.5 W per busy core (the configured default)" in text
     assert "training flops 9.87 TFLOPs (9,870,000,000,000)" in text
@@ -333,3 +336,21 @@ def test_the_report_renders_in_headless_chromium_without_broken_images_or_consol
     image = Image.open(shot).convert("L")
     assert image.size == (1200, min(height, 8000)) and height > 3000
     assert ImageStat.Stat(image).stddev[0] > 20  # text, tables and plots: far from a blank page
+
+
+def test_many_classes_recalls_per_group_get_a_table_of_their_own(audited, tmp_path):
+    """Ten classes' recalls per group would make the group table ten columns wider: they get a classes × groups
+    table instead, values only."""
+    path = tmp_path / audited.name
+    shutil.copytree(audited, path)
+    summary = json.loads((path / "summary.json").read_text())
+    groups = summary["groups"]["writer"]["splits"]["test"]["groups"]
+    for index, name in enumerate(groups):
+        groups[name] = {key: value for key, value in groups[name].items() if key != "recall_macro"}
+        groups[name].update({f"recall_{c}": _interval(0.5 + 0.05 * c - 0.1 * index, 0.0, 1.0) for c in range(10)})
+    (path / "summary.json").write_text(json.dumps(summary))
+    text = _text(write_report(path).read_text())
+    assert "test: per writer group writer count accuracy w1 16 0.8125 [0.7010, 0.9000] w9 4" in text
+    assert (
+        "recall of each class per writer group (intervals in summary.json) class w1 w9 0 0.5000 0.4000 1 0.5500" in text
+    )

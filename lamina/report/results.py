@@ -125,13 +125,23 @@ def _group_tables(attribute: str, split: str, record: Any) -> list:
         return []
     per_group = {name: values for name, values in entry(record, "groups").items() if isinstance(values, dict)}
     figures = list(dict.fromkeys(key for values in per_group.values() for key in values if key != "count"))
+    # one recall per class: with more than a few classes, a table of its own (classes × groups), values only
+    recalls = [key for key in figures if key.startswith("recall_")] if len(figures) > 8 else []
+    figures = [key for key in figures if key not in recalls]
     rows = [
         [name, number(values.get("count")), *(interval(values.get(key)) for key in figures)]
         for name, values in per_group.items()
     ]
     tables = [Table([attribute, "count", *figures], rows, f"{split}: per {attribute} group")]
+    if recalls:
+        rows = [
+            [key.removeprefix("recall_"), *(number(_value(values.get(key))) for values in per_group.values())]
+            for key in recalls
+        ]
+        caption = f"{split}: recall of each class per {attribute} group (intervals in summary.json)"
+        tables.append(Table(["class", *per_group], rows, caption))
     gaps = entry(record, "gaps")
-    gap_rows = [[name.replace("_", " "), interval(value)] for name, value in gaps.items()]
+    gap_rows = [[name.replace("_", " ") + _between(value), interval(value)] for name, value in gaps.items()]
     worst = record.get("worst_group")
     if isinstance(worst, dict):
         gap_rows.append([f"worst group: {worst.get('name')}", f"accuracy {interval(worst.get('accuracy'))}"])
@@ -174,3 +184,14 @@ def _calibration(records: RunRecords) -> list:
     elif "reliability" in records.plots:
         blocks.append(Picture(records.plots["reliability"], "reliability diagram"))
     return blocks
+
+
+def _value(figure: Any) -> Any:
+    """A figure's value: {"value", "low", "high"} or a plain number."""
+    return figure.get("value") if isinstance(figure, dict) else figure
+
+
+def _between(figure: Any) -> str:
+    """' (theo − george)': the two groups a gap is the difference of, when the record names them."""
+    pair = figure.get("between") if isinstance(figure, dict) else None
+    return f" ({pair[0]} − {pair[1]})" if isinstance(pair, list) and len(pair) == 2 else ""
