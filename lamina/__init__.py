@@ -9,7 +9,7 @@
 The public names are imported lazily, so `import lamina` (and `lamina --help`) does not load PyTorch. The package
 is layered, each layer importing only those below it (docs/architecture.md):
 
-    core → tasks → data → models → training → artifacts → insight → config → run → pipeline → ensemble, generate, report → cli
+    core → tasks → data → bundle → models → training → artifacts → insight → config → run → pipeline → ensemble, generate, report → cli
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ __all__ = [
     "resume",
     "load_run",
     "Run",
+    "load_bundle",
+    "Bundle",
     "build_model",
     "load_config",
     "DataSpec",
@@ -40,6 +42,8 @@ _HOMES = {
     "resume": "lamina.pipeline",
     "load_run": "lamina.run",
     "Run": "lamina.run",
+    "load_bundle": "lamina.bundle",
+    "Bundle": "lamina.bundle",
     "build_model": "lamina.models.registry",
     "load_config": "lamina.config.loading",
     "DataSpec": "lamina.data.spec",

@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser(
         "predict", help="predict files of the kind a run was trained on: images, table rows, text, audio or arrays"
     )
-    predict.add_argument("run_dir", help="run folder")
+    predict.add_argument(
+        "run_dir", help="run folder, or a bundle folder written by 'lamina export' (run without PyTorch)"
+    )
     predict.add_argument(
         "inputs",
         nargs="+",
@@ -216,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_OK
     try:
+        if arguments.command == "predict" and os.path.isfile(os.path.join(arguments.run_dir, "bundle.json")):
+            from lamina.cli.bundle_predict import predict_bundle  # a bundle: no PyTorch, nor pydantic
+
+            return predict_bundle(arguments) or EXIT_OK
         from lamina.cli import commands  # the commands import what they need (PyTorch) when they run
 
         return getattr(commands, arguments.command)(arguments) or EXIT_OK
