@@ -77,15 +77,23 @@ def write_bundle(run_dir: str | Path, folder: str | Path, example=None) -> Path:
     dynamic = {0: "batch"} | ({1: "tokens"} if kind == "text" else {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Scored(run),
-            (example,),
-            str(folder / "model.onnx"),
-            input_names=["inputs"],
-            output_names=["scores"],
-            dynamic_axes={"inputs": dynamic, "scores": {0: "batch"}},
-            dynamo=False,
-        )
+        try:  # TorchScript's exporter is fast; some operators (STFT, embedding bags with padding) need dynamo's
+            torch.onnx.export(
+                Scored(run),
+                (example,),
+                str(folder / "model.onnx"),
+                input_names=["inputs"],
+                output_names=["scores"],
+                dynamic_axes={"inputs": dynamic, "scores": {0: "batch"}},
+                dynamo=False,
+            )
+        except Exception:
+            shapes = {"inputs": {axis: torch.export.Dim.AUTO for axis in dynamic}}
+            program = torch.onnx.export(
+                Scored(run), (example,), input_names=["inputs"], output_names=["scores"], dynamic_shapes=shapes,
+                dynamo=True, verbose=False,
+            )  # fmt: skip
+            program.save(str(folder / "model.onnx"))
     summary = run.summary
     temperature = ((summary.get("calibration") or {}).get("temperature") or {}).get("value")
     metadata = {

@@ -11,6 +11,7 @@ import os
 import sys
 
 EXIT_OK, EXIT_BUG, EXIT_USER, EXIT_INTERRUPTED = 0, 1, 2, 130
+FULL_INSTALL = {"torch", "pydantic", "pydantic_core", "yaml", "rich", "safetensors", "sklearn", "kornia"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,6 +252,14 @@ def _report(error: Exception, debug: bool) -> int:
         return EXIT_BUG
     if isinstance(error, LaminaError):
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER
+    if isinstance(error, ModuleNotFoundError) and error.name in FULL_INSTALL:  # lamina[runtime] only: bundles
+        print(f"error: this command needs {error.name!r}, which is not installed", file=sys.stderr)
+        print(
+            "  hint: only 'lamina predict BUNDLE' (a folder with bundle.json) runs with lamina's runtime packages; "
+            "install lamina with its dependencies for the rest",
+            file=sys.stderr,
+        )
         return EXIT_USER
     if not debug:
         print(f"internal error (a bug in lamina): {type(error).__name__}: {error}", file=sys.stderr)
