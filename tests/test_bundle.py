@@ -18,7 +18,7 @@ from PIL import Image
 
 from lamina.bundle import load_bundle
 from lamina.bundle.decoding import decode
-from lamina.bundle.readers import read_image, read_waveform
+from lamina.bundle.readers import read_array_files, read_image, read_waveform
 from lamina.bundle.rows import read_rows, read_texts, trim_padding
 from lamina.core.errors import DataError, RunError
 from lamina.data import inputs as lamina_inputs
@@ -124,6 +124,27 @@ def test_texts_are_tokenized_and_padded_as_lamina_does(tmp_path, kind):
     assert labels == their_labels
     numpy.testing.assert_array_equal(trim_padding(ours[:2], 0 if kind != "bpe" else tokenizer.pad_id),
                                      TrimPadding(0 if kind != "bpe" else tokenizer.pad_id)(theirs[:2]).numpy())  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "record",
+    [{"kind": "features", "layout": None}, {"kind": "sequence", "layout": None},
+     {"kind": "image", "layout": "NHWC", "scale": "times_255"}],
+)  # fmt: skip
+def test_array_files_are_read_as_lamina_reads_them(tmp_path, record):
+    generator = numpy.random.default_rng(3)
+    shape = {"features": (4, 5), "sequence": (4, 6), "image": (4, 6, 6, 3)}[record["kind"]]
+    numpy.savez(tmp_path / "two.npz", a=generator.random(shape), b=generator.random(shape))
+    numpy.save(tmp_path / "one.npy", generator.random(shape).astype(numpy.float32))
+    preprocessing = {"type": "image" if record["kind"] == "image" else "arrays", "arrays": record}
+    references = [f"{tmp_path / 'two.npz'}:b", str(tmp_path / "one.npy")]
+    ours, labels = read_array_files(references, record)
+    theirs, their_labels = lamina_inputs.read_inputs(references, preprocessing)
+    numpy.testing.assert_array_equal(ours, theirs.numpy())
+    assert labels == their_labels and labels[0] == f"{tmp_path / 'two.npz'}:b[0]" and len(ours) == 8
+    assert ours.dtype == (numpy.uint8 if record["kind"] == "image" else numpy.float32)
+    with pytest.raises(DataError, match=r"two.npz holds 2 arrays \(a, b\)"):
+        read_array_files([str(tmp_path / "two.npz")], record)
 
 
 # ---- decoding: equal to Task.decode --------------------------------------------------------------------

@@ -16,9 +16,10 @@ from typing import Any
 import numpy
 
 from lamina.bundle.decoding import decode
-from lamina.bundle.readers import check_files, read_audio_files, read_images
+from lamina.bundle.readers import check_files, read_array_files, read_audio_files, read_images, stored_arrays
 from lamina.bundle.rows import pad_id, read_rows, read_texts, trim_padding
 from lamina.core.errors import DataError, RunError, resolved
+from lamina.data.array_files import is_array_file
 
 __all__ = ["Bundle", "load_bundle", "is_bundle", "FORMAT", "VERSION", "BATCH_SIZE"]
 
@@ -65,10 +66,12 @@ class Bundle:
         return f"Bundle({str(self.path)!r}, task={self.task!r}, family={self.metadata.get('family')!r})"
 
     def predict(self, inputs: Any) -> list[dict[str, Any]]:
-        """Predictions for files of the kind the run was trained on (image, WAV, CSV or text files; one path or a
-        list), or for a numpy array already in stored form: one dict per sample, as `Run.predict` gives them."""
-        if isinstance(inputs, numpy.ndarray):
-            return self.predict_stored(inputs)
+        """Predictions for files of the kind the run was trained on (image, WAV, CSV, text or .npy/.npz files; one
+        path or a list), or for a numpy array (in stored form; for a run trained on arrays, shaped as its training
+        arrays were): one dict per sample, as `Run.predict` gives them."""
+        if isinstance(inputs, numpy.ndarray):  # a run trained on arrays takes them as its training arrays were given
+            arrays = self.preprocessing.get("arrays")
+            return self.predict_stored(stored_arrays(inputs, arrays) if arrays else inputs)
         stored, labels = self.stored_form([inputs] if isinstance(inputs, str | os.PathLike) else list(inputs))
         return self.predict_stored(stored, labels)
 
@@ -128,6 +131,8 @@ class Bundle:
     def stored_form(self, paths: list[str | os.PathLike]) -> tuple[numpy.ndarray, list[str]]:
         """(inputs in stored form, a label per sample) for files of the run's kind of data."""
         kind = self.preprocessing["type"]
+        if "arrays" in self.preprocessing and all(is_array_file(str(path)) for path in paths):
+            return read_array_files([str(path) for path in paths], self.preprocessing["arrays"])
         paths = [Path(path) for path in paths]
         check_files(paths)
         if kind == "image":
@@ -139,8 +144,8 @@ class Bundle:
         if kind == "text":
             return read_texts(paths, self.preprocessing)
         raise DataError(
-            f"a bundle of a run on {kind} data reads no files",
-            "pass a numpy array in stored form to Bundle.predict_stored (the layout the model was trained on)",
+            f"this run was trained on arrays, and {paths[0]} is not a .npy/.npz file",
+            "pass .npy/.npz files (FILE.npz:KEY for one of several arrays), or a numpy array to Bundle.predict",
         )
 
 

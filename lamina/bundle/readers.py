@@ -17,8 +17,18 @@ from pathlib import Path
 import numpy
 
 from lamina.core.errors import DataError, resolved
+from lamina.data.array_files import load_arrays, split_reference, stored_array
 
-__all__ = ["IMAGE_SUFFIXES", "read_image", "read_images", "read_waveform", "read_audio_files", "check_files"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "read_image",
+    "read_images",
+    "read_waveform",
+    "read_audio_files",
+    "check_files",
+    "read_array_files",
+    "stored_arrays",
+]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}  # lamina/data/paths.py
 
@@ -118,3 +128,29 @@ def read_audio_files(paths: list[Path], preprocessing: dict) -> numpy.ndarray:
     """Audio files → float32 (N, samples) at the run's sample rate and length."""
     waves = [read_waveform(path, preprocessing["sample_rate"], preprocessing["samples"]) for path in paths]
     return numpy.stack(waves)
+
+
+def stored_arrays(array: numpy.ndarray, record: dict) -> numpy.ndarray:
+    """Arrays shaped as a run's training arrays were given → its stored form (lamina/data/arrays.py stored_inputs;
+    `record`: the preprocessing's "arrays" record: kind, layout, scale)."""
+    if record["kind"] == "image":
+        return stored_array(array, "image", record["layout"], "the inputs", record["scale"])
+    return stored_array(array, record["kind"], None, "the inputs")
+
+
+def read_array_files(references: list[str], record: dict) -> tuple[numpy.ndarray, list[str]]:
+    """The arrays that FILE.npy, FILE.npz (its only array) or FILE.npz:KEY name, in stored form, each sample
+    labelled FILE[:KEY][index] (lamina/data/inputs.py reads them so)."""
+    batches, labels = [], []
+    for reference in references:
+        file, key = split_reference(reference)
+        held = load_arrays(Path(file))
+        if not key and len(held) != 1:
+            raise DataError(f"the input: {file} holds {len(held)} arrays ({', '.join(held)})", f"name one: {file}:KEY")
+        key = key or next(iter(held))
+        where = f"{file}:{key}" if key else file
+        if key not in held:
+            raise DataError(f"the input: {where} does not exist", f"the file's arrays: {', '.join(held)}")
+        batches.append(stored_arrays(held[key], record))
+        labels += [f"{where}[{index}]" for index in range(len(held[key]))]
+    return numpy.concatenate(batches), labels

@@ -9,17 +9,15 @@ Files are read without unpickling anything.
 
 from __future__ import annotations
 
-import zipfile
-import zlib
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy
 import torch
 from torch import Tensor
 
-from lamina.core.errors import DataError, resolved
+from lamina.core.errors import DataError
+from lamina.data.array_files import is_array_file, load_arrays, scale_of, split_reference, stored_array
 from lamina.data.bundle import DataBundle, Split, split_indices
 from lamina.data.given import Given, as_array
 from lamina.data.images import image_bundle
@@ -43,44 +41,11 @@ PAIRS = [
     ("data", "target"),
 ]
 SPLIT_PAIRS = [("x_{}", "y_{}"), ("{}_images", "{}_labels"), ("{}_x", "{}_y")]  # Keras' mnist.npz, MedMNIST
-NPZ_HINT = "save arrays with numpy.save (.npy) or numpy.savez (.npz); copy the file again if it was cut short"
-
-
-def load_arrays(path: Path) -> dict[str, numpy.ndarray]:
-    """Every array of a .npz (by key) or a .npy (key ''); DataError for a missing, damaged or pickled file."""
-    if not path.is_file():
-        raise DataError(f"array file {str(path)!r} does not exist{resolved(path)}", "check the path in data")
-    try:
-        if path.suffix.lower() == ".npy":
-            return {"": numpy.load(path, allow_pickle=False)}
-        if not zipfile.is_zipfile(path):
-            raise DataError(f"{path} is not a complete .npz archive", NPZ_HINT)
-        with numpy.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except ValueError as error:
-        if "allow_pickle" not in str(error):
-            raise DataError(f"{path} is not a readable array file ({error})", NPZ_HINT) from None
-        raise DataError(
-            f"{path} holds Python objects (pickled data), which lamina does not load",
-            "save numbers or strings: numpy.savez(path, x=numpy.asarray(x, dtype=float), y=numpy.asarray(y, str))",
-        ) from None
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
-        raise DataError(f"{path} is not a complete array file ({error})", NPZ_HINT) from None
-
-
-def is_array_file(reference: str) -> bool:
-    """Whether `reference` names a .npy/.npz file (FILE or FILE:KEY), rather than a key of data.path."""
-    return _split_reference(reference)[0].lower().endswith((".npz", ".npy"))
-
-
-def _split_reference(reference: str) -> tuple[str, str]:
-    file, _, key = reference.rpartition(":")
-    return (file, key) if file.lower().endswith((".npz", ".npy")) else (reference, "")
 
 
 def array_reference(reference: str, option: str = "the input") -> tuple[numpy.ndarray, str]:
     """The array a file reference names — FILE.npy, FILE.npz (its only array) or FILE.npz:KEY — and its name."""
-    file, key = _split_reference(reference)
+    file, key = split_reference(reference)
     held = load_arrays(data_path(file))
     if not key and len(held) != 1:
         raise DataError(f"{option}: {file} holds {len(held)} arrays ({', '.join(held)})", f"name one: {file}:KEY")
@@ -168,7 +133,7 @@ def arrays(config: ArraysOptions, seed: int, given: Given | None = None) -> Data
     for name, (x, y, where) in parts.items():
         if len(x) != len(y):
             raise DataError(f"{where} holds {len(x)} samples but its labels hold {len(y)}", "give one label per sample")
-        inputs[name] = _stored(x, kind, layout, where)
+        inputs[name] = torch.from_numpy(stored_array(x, kind, layout, where))
         if inputs[name].shape[1:] != inputs["train"].shape[1:]:
             raise DataError(
                 f"{where} holds samples of shape {tuple(inputs[name].shape[1:])}, the training samples "
@@ -180,7 +145,7 @@ def arrays(config: ArraysOptions, seed: int, given: Given | None = None) -> Data
     splits = _split(inputs, targets, config, seed, task, notes)
     record = {"kind": kind, "layout": layout}
     if kind == "image":
-        scale = _scale_of(parts["train"][0])
+        scale = scale_of(parts["train"][0])
         bundle = image_bundle(splits, class_names or [], {"dataset": "arrays"}, notes)
         bundle.preprocessing["arrays"] = {**record, "scale": scale}
         if not tasks.get(task).classes:  # images → numbers
@@ -229,7 +194,7 @@ def _images_described(shape: tuple, layout: str, x: numpy.ndarray) -> str:
     channels = sizes.get("C", 1)
     scale = {"uint8": "", "times_255": "; floats in [0, 1], scaled ×255", "rounded": "; values in [0, 255], rounded"}
     return (f"{sizes['H']}×{sizes['W']} images with {channels} channel{'s' if channels > 1 else ''} "
-            f"({layout}{scale[_scale_of(x)]})")  # fmt: skip
+            f"({layout}{scale[scale_of(x)]})")  # fmt: skip
 
 
 def _pixel_range(x: numpy.ndarray) -> bool:
@@ -244,45 +209,6 @@ def _layout(shape: tuple, where: str) -> str:
     if shape[1] in (1, 3, 4):
         return "NCHW"
     raise DataError(f"{where} has shape {shape}: which axis holds the channels?", "set data.layout: NHWC or NCHW")
-
-
-def _scale_of(x: numpy.ndarray) -> str:
-    """How images become uint8: 'uint8', 'times_255' (floats in [0, 1]) or 'rounded' (numbers in [0, 255])."""
-    if x.dtype == numpy.uint8:
-        return "uint8"
-    return "times_255" if x.dtype.kind == "f" and x.size and float(numpy.nanmax(x)) <= 1 else "rounded"
-
-
-def _stored(x: numpy.ndarray, kind: str, layout: str | None, where: str, scale: str | None = None) -> Tensor:
-    """Inputs in stored form: images uint8 (N, C, H, W), features (N, D) and sequences (N, T, D) float32."""
-    if x.dtype.kind not in "uifb":
-        raise DataError(f"{where} holds {x.dtype} values", "inputs must be numbers")
-    if kind != "image":
-        values = x.astype(numpy.float32)
-        bad = numpy.argwhere(~numpy.isfinite(values))
-        if len(bad):
-            raise DataError(f"{where} holds {values[tuple(bad[0])]} at index {tuple(int(i) for i in bad[0])}",
-                            "replace NaN and infinite values before training (e.g. with the column mean)")  # fmt: skip
-        if kind == "sequence" and values.ndim == 2:
-            values = values[:, :, None]  # (N, T) → (N, T, 1)
-        return torch.from_numpy(numpy.ascontiguousarray(values))
-    scale = scale or _scale_of(x)
-    low, high = (float(numpy.nanmin(x)), float(numpy.nanmax(x))) if x.size else (0.0, 0.0)
-    if numpy.isnan(x).any() if x.dtype.kind == "f" else False:
-        raise DataError(f"{where} holds NaN pixels", "replace them (e.g. with 0) before training")
-    limit = 1.0 if scale == "times_255" else 255.0
-    if low < 0 or high > limit:
-        raise DataError(
-            f"{where} holds {x.dtype} pixels from {low:g} to {high:g}, but the training images are "
-            + ("floats in [0, 1]" if scale == "times_255" else "in [0, 255]"),
-            "store every image on the training images' scale: uint8 0–255, or floats in [0, 1] or [0, 255]",
-        )
-    pixels = x.astype(numpy.float64) * 255.0 if scale == "times_255" else x
-    pixels = numpy.rint(pixels).astype(numpy.uint8) if scale != "uint8" else pixels
-    pixels = {"NHW": lambda a: a[:, None], "NHWC": lambda a: a.transpose(0, 3, 1, 2), "NCHW": lambda a: a}[layout](
-        pixels
-    )
-    return torch.from_numpy(numpy.ascontiguousarray(pixels))  # (N, C, H, W)
 
 
 def _split(inputs: dict, targets: dict, config: ArraysOptions, seed: int, task: str, notes: list) -> dict:
@@ -332,5 +258,5 @@ def stored_inputs(values: Any, preprocessing: dict) -> Tensor:
     array = as_array(values, "the inputs")
     record = preprocessing["arrays"]
     if record["kind"] == "image":
-        return _stored(array, "image", record["layout"], "the inputs", record["scale"])
-    return _stored(array, record["kind"], None, "the inputs")
+        return torch.from_numpy(stored_array(array, "image", record["layout"], "the inputs", record["scale"]))
+    return torch.from_numpy(stored_array(array, record["kind"], None, "the inputs"))
