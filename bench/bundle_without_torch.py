@@ -6,7 +6,8 @@ full environment on the same files: the same labels, and how far the probabiliti
         --case RUN_DIR BUNDLE_DIR INPUT... \\
         --case RUN_DIR BUNDLE_DIR INPUT...
 
-A BUNDLE_DIR that does not exist is exported first (with tests/bundle_writer.py, the stand-in for `lamina export`).
+A BUNDLE_DIR that does not exist is exported first: with `lamina export` (tests/bundle_writer.py, its stand-in in
+tests, where this lamina has none).
 Prints one line per case and exits 1 when any labels differ or a command fails.
 """
 
@@ -42,6 +43,14 @@ def make_environment(folder: Path) -> Path:
     return folder / "bin" / "lamina"
 
 
+def export_command(run: str, bundle: str) -> list[str]:
+    """`lamina export RUN --out BUNDLE` where this lamina has it, else tests/bundle_writer.py (its stand-in)."""
+    probe = subprocess.run([sys.executable, "-m", "lamina", "export", "--help"], capture_output=True, cwd=ROOT)
+    if probe.returncode == 0:
+        return [sys.executable, "-m", "lamina", "export", run, "--out", bundle]
+    return [sys.executable, str(ROOT / "tests" / "bundle_writer.py"), run, bundle]
+
+
 def predictions(command: list[str]) -> tuple[list[dict], float]:
     start = time.perf_counter()
     done = subprocess.run([*command, "--json"], capture_output=True, text=True, cwd=ROOT)
@@ -53,8 +62,7 @@ def predictions(command: list[str]) -> tuple[list[dict], float]:
 
 def compare(lamina: Path, run: str, bundle: str, inputs: list[str]) -> bool:
     if not Path(bundle).is_dir():
-        subprocess.run([sys.executable, str(ROOT / "tests" / "bundle_writer.py"), run, bundle], check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(export_command(run, bundle), check=True, capture_output=True, cwd=ROOT)
     from_run, run_seconds = predictions([sys.executable, "-m", "lamina", "predict", run, *inputs])
     from_bundle, bundle_seconds = predictions([str(lamina), "predict", bundle, *inputs])
     same = [a["label"] for a in from_run] == [b["label"] for b in from_bundle]
