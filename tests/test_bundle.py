@@ -298,3 +298,48 @@ def test_predicting_from_a_bundle_imports_neither_torch_nor_pydantic(tiny_bundle
     printed, summary = done.stdout.splitlines()
     assert json.loads(summary) == {"code": 0, "heavy": [], "label": json.loads(printed)["label"]}
     assert json.loads(printed)["input"] == str(tmp_path / "grey.png")
+
+
+class TinyBigramModel(torch.nn.Module):
+    """int64 token ids (N, T) → next-token logits (N, T, V): a bigram language model."""
+
+    def __init__(self, vocabulary: int):
+        super().__init__()
+        torch.manual_seed(1)
+        self.table = torch.nn.Embedding(vocabulary, vocabulary)
+
+    def forward(self, ids):
+        return self.table(ids)
+
+
+def test_a_language_model_bundle_generates_greedily_as_its_model_would(tiny_bundle, tmp_path):
+    vocabulary = ["<pad>", "<unk>", " ", "a", "b", "c", "d"]
+    folder = tmp_path / "bigram"
+    folder.mkdir()
+    model = TinyBigramModel(len(vocabulary)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.tensor([[3, 4]]),), str(folder / "model.onnx"), input_names=["inputs"],
+                          output_names=["logits"], dynamic_axes={"inputs": {0: "batch", 1: "tokens"}},
+                          dynamo=False)  # fmt: skip
+    tokenizer = {"type": "character", "vocabulary": vocabulary, "padding": True, "unknown": True}
+    metadata = json.loads((tiny_bundle / "bundle.json").read_text()) | {
+        "task": "language_modeling", "classes": None,
+        "input": {"name": "inputs", "dtype": "int64", "shape": [None, None], "kind": "text"},
+        "output": {"name": "logits", "shape": [None, None, len(vocabulary)]},
+        "preprocessing": {"type": "text", "tokenizer": tokenizer, "max_length": 4, "language_model": True},
+    }  # fmt: skip
+    (folder / "bundle.json").write_text(json.dumps(metadata))
+    bundle = load_bundle(folder)
+    tokens = [3]  # "a", then the most likely next token of the last one, eight times
+    with torch.no_grad():
+        for _ in range(8):
+            tokens.append(int(model(torch.tensor([tokens[-4:]]))[0, -1].argmax()))
+    expected = "".join(vocabulary[i] for i in tokens if i > 1)
+    assert bundle.generate("a", max_tokens=8, top_k=1) == {"text": expected, "tokens": 8}
+    sampled = [bundle.generate("a", max_tokens=8, seed=seed)["text"] for seed in (0, 0, 1)]
+    assert sampled[0] == sampled[1] and len(sampled[0]) >= 1 and set(sampled[2]) <= set("abcd ")
+    with pytest.raises(RunError, match="temperature must be above 0"):
+        bundle.generate("a", temperature=0)
+    with pytest.raises(RunError, match="not a language model"):
+        load_bundle(tiny_bundle).generate("a")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy
 
 from lamina.bundle.decoding import decode
+from lamina.bundle.generation import generate_text
 from lamina.bundle.readers import check_files, read_array_files, read_audio_files, read_images, stored_arrays
 from lamina.bundle.rows import pad_id, read_rows, read_texts, trim_padding
 from lamina.core.errors import DataError, RunError, resolved
@@ -80,11 +81,22 @@ class Bundle:
         if self.task not in DECODED_TASKS:
             raise RunError(
                 f"this bundle's task is {self.task}, whose outputs are not decoded into predictions",
-                "language models: take next-token logits with Bundle.run(token_ids) (int64 (N, T))",
+                "language models: Bundle.generate(prompt), or next-token logits with Bundle.run(token_ids) (int64 (N, T))",
             )
         scores = self.scores(array)
         labels = labels if labels is not None else [str(i) for i in range(len(scores))]
         return decode(scores, labels, DECODED_TASKS[self.task], self.class_names, self.threshold)
+
+    def generate(
+        self,
+        prompt: str = "\n",
+        max_tokens: int = 100,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """A language model's continuation of `prompt`: {"text", "tokens"} (lamina/bundle/generation.py)."""
+        return generate_text(self, prompt, max_tokens, temperature, top_k, seed)
 
     def scores(self, array: numpy.ndarray) -> numpy.ndarray:
         """The model's output (N, K) for stored inputs (N, ...), computed in batches of BATCH_SIZE."""
