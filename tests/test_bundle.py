@@ -343,3 +343,9 @@ def test_a_language_model_bundle_generates_greedily_as_its_model_would(tiny_bund
         bundle.generate("a", temperature=0)
     with pytest.raises(RunError, match="not a language model"):
         load_bundle(tiny_bundle).generate("a")
+    del metadata["preprocessing"]["tokenizer"]  # the tokenizer in its own file instead
+    (folder / "bundle.json").write_text(json.dumps(metadata | {"files": {"onnx": "model.onnx", "tokenizer": "t.json"}}))
+    with pytest.raises(RunError, match=r"is of a text model, but holds no tokenizer \(files.tokenizer: 't.json'\)"):
+        load_bundle(folder)
+    (folder / "t.json").write_text(json.dumps(tokenizer))
+    assert load_bundle(folder).generate("a", max_tokens=8, top_k=1)["text"] == expected

@@ -55,7 +55,7 @@ class Bundle:
                 "the bundle is incomplete: export the run again (lamina export RUN_DIR)",
             )
         self.session = _session(model, threads)
-        self.preprocessing: dict = self.metadata["preprocessing"]
+        self.preprocessing: dict = _with_tokenizer(self.metadata["preprocessing"], path, self.metadata["files"])
         self.task: str = self.metadata["task"]
         self.class_names: list[str] | None = self.metadata.get("classes")
         self.threshold: dict | None = self.metadata.get("threshold")
@@ -184,6 +184,19 @@ def _read_metadata(path: Path) -> dict:
             f"({metadata.get('lamina_version', 'unknown')})",
         )
     return metadata
+
+
+def _with_tokenizer(preprocessing: dict, path: Path, files: dict) -> dict:
+    """The preprocessing record, its tokenizer read from the bundle's tokenizer file where the record lacks it."""
+    if preprocessing["type"] != "text" or isinstance(preprocessing.get("tokenizer"), dict):
+        return preprocessing
+    name = files.get("tokenizer")
+    if not name or not (path / name).is_file():
+        raise RunError(
+            f"bundle {path} is of a text model, but holds no tokenizer (files.tokenizer: {name!r})",
+            "export the run again (lamina export RUN_DIR)",
+        )
+    return {**preprocessing, "tokenizer": json.loads((path / name).read_text(encoding="utf-8"))}
 
 
 def _session(model: Path, threads: int | None):
