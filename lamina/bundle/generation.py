@@ -28,7 +28,7 @@ def sample_next(logits: numpy.ndarray, temperature: float, top_k: int | None, ra
 
 def generate_text(bundle, prompt: str, max_tokens: int, temperature: float, top_k: int | None, seed: int | None):
     """{"text": prompt and continuation, "tokens": how many were generated} from a language model's `bundle`."""
-    if bundle.task != "language_modeling":
+    if bundle.output_name != "logits":  # a language model's bundle gives next-token logits (N, T, V)
         raise RunError(f"this bundle's task is {bundle.task}, not a language model", "use Bundle.predict instead")
     if temperature <= 0 or max_tokens < 1 or (top_k is not None and top_k < 1):
         raise RunError(
