@@ -30,11 +30,14 @@ LAZY_THIRD_PARTY = {
     "rich.progress": "only the live progress bar needs it",
     "traceback": "only with --debug",
     "pynvml": "optional (nvidia-ml-py): only measuring a GPU run's energy with NVML needs it",
+    "onnx": "optional extra (export): only exporting a run and locating a difference needs it",
+    "onnxruntime": "optional extra (export): only verifying an export needs it",
 }
 LAZY_LAMINA = {
     "lamina.cli.main": "lamina --help must not import the commands (PyTorch)",
     "lamina.cli.commands": "each command imports what it needs, so schema, models and datasets stay without PyTorch",
     "lamina.cli.insight": "explain and doctor import the run (PyTorch) when they run, as the other commands do",
+    "lamina.cli.export": "export imports the run (PyTorch) and onnx when it runs, as the other commands do",
     "lamina.tasks": "the decisions import PyTorch; the tasks are read by option catalogues that must not",
 }
 REFERENCE = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)+):\w+$")  # "module:function", imported by a registry on first use

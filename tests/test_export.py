@@ -1,0 +1,193 @@
+"""lamina export: a run → a verified ONNX bundle (docs/deploy.md). Each run is trained here for 1–2 epochs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy
+import pytest
+
+import lamina
+from lamina.core.errors import RunError
+from tests.conftest import EXACT_RUNTIME, ROOT, run_cli, tiny_config
+
+onnxruntime = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+onnx = pytest.importorskip("onnx")
+
+from lamina.export import bundle as bundle_module  # noqa: E402
+from lamina.export import export_run  # noqa: E402
+from lamina.export.graph import check_exportable  # noqa: E402
+
+FIELDS = {
+    "format", "version", "lamina_version", "created", "run", "config_hash", "task", "family", "classes",
+    "threshold", "temperature", "input", "output", "preprocessing", "metrics", "files",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory) -> lamina.Run:
+    runs = tmp_path_factory.mktemp("runs")
+    return lamina.train(tiny_config(epochs=1), runs_dir=runs, progress="quiet")
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory) -> lamina.Run:
+    config = {
+        "seed": 0,
+        "data": {"name": "breast_cancer"},
+        "model": {"name": "mlp", "hidden_sizes": [16]},
+        "train": {"epochs": 2},
+        "runtime": dict(EXACT_RUNTIME),
+    }
+    return lamina.train(config, runs_dir=tmp_path_factory.mktemp("runs"), progress="quiet")
+
+
+def session(bundle: Path):
+    return onnxruntime.InferenceSession(str(bundle / "model.onnx"), providers=["CPUExecutionProvider"])
+
+
+def test_a_digits_cnn_exports_verified_with_a_dynamic_batch(digits_run):
+    bundle = export_run(digits_run.dir)
+    assert bundle == digits_run.dir / "bundle"
+    assert sorted(path.name for path in bundle.iterdir()) == ["bundle.json", "export.json", "model.onnx"]
+    record = json.loads((bundle / "bundle.json").read_text())
+    assert set(record) == FIELDS
+    assert record["format"] == "lamina-bundle" and record["version"] == 1 and record["task"] == "classification"
+    assert record["family"] == "cnn" and record["classes"] == [str(digit) for digit in range(10)]
+    assert record["input"] == {"name": "inputs", "dtype": "uint8", "shape": [None, 1, 8, 8], "kind": "image"}
+    assert record["output"] == {"name": "scores", "shape": [None, 10]}
+    assert record["preprocessing"] == digits_run.data_record["preprocessing"]
+    assert record["metrics"]["test"]["accuracy"] == digits_run.metrics["test"]["accuracy"]
+    assert record["threshold"] is None and record["temperature"] is None
+    check = json.loads((bundle / "export.json").read_text())
+    assert check["backend"] == "onnxruntime" and check["split"] == "val" and check["tolerance"] == 1e-4
+    assert check["max_abs_difference"] <= 1e-4 and check["argmax_equal"] is True
+    assert check["exporter"] == "dynamo" and check["opset"] == 18
+    assert len(check["dynamic"]["batch_sizes"]) == 2 and len(set(check["dynamic"]["batch_sizes"])) == 2
+    # any batch size, as Run.predict gives them
+    images = numpy.random.default_rng(0).integers(0, 256, size=(5, 1, 8, 8), dtype=numpy.uint8)
+    scores = session(bundle).run(None, {"inputs": images})[0]
+    expected = [result["probabilities"] for result in digits_run.predict(lamina_tensor(images))]
+    assert scores.shape == (5, 10)
+    assert numpy.abs(scores - numpy.array([[row[name] for name in record["classes"]] for row in expected])).max() < 1e-4
+
+
+def lamina_tensor(array: numpy.ndarray):
+    import torch
+
+    return torch.from_numpy(array)
+
+
+def test_a_table_mlp_keeps_its_threshold_and_exports_to_another_folder(table_run, tmp_path):
+    bundle = export_run(table_run.dir, tmp_path / "shipped")
+    record = json.loads((bundle / "bundle.json").read_text())
+    assert bundle == tmp_path / "shipped" and not (table_run.dir / "bundle").exists()
+    assert record["input"] == {"name": "inputs", "dtype": "float32", "shape": [None, 30], "kind": "table"}
+    assert record["threshold"] == table_run.summary["threshold"] | {"positive_index": 1}
+    assert record["classes"] == ["malignant", "benign"]
+    scores = session(bundle).run(None, {"inputs": numpy.zeros((3, 30), dtype=numpy.float32)})[0]
+    assert scores.shape == (3, 2) and numpy.allclose(scores.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_failed_check_names_the_difference_and_writes_no_bundle(table_run, tmp_path, monkeypatch):
+    real = bundle_module.export_graph
+
+    def perturbed(graph, example, path, sequence, family):  # the graph's first weight changed after export
+        exported = real(graph, example, path, sequence, family)
+        model = onnx.load(str(path))
+        weight = next(tensor for tensor in model.graph.initializer if len(tensor.dims) == 2)
+        values = onnx.numpy_helper.to_array(weight) + 0.5
+        weight.CopyFrom(onnx.numpy_helper.from_array(values, weight.name))
+        onnx.save(model, str(path))
+        return exported
+
+    monkeypatch.setattr(bundle_module, "export_graph", perturbed)
+    target = tmp_path / "broken"
+    with pytest.raises(RunError) as caught:
+        export_run(table_run.dir, target)
+    message = str(caught.value)
+    assert (
+        "the ONNX graph of model 'mlp' (dynamo exporter) differs from PyTorch on 57 val inputs: max abs difference"
+        in message
+    )
+    assert "(allowed 0.0001)" in message and "no bundle was written" in message
+    assert "first at module model.body.0 (ONNX op Gemm)" in message  # the layer whose output diverges first
+    assert not target.exists() and list(tmp_path.iterdir()) == []  # nor a partial folder
+
+
+def test_a_text_gru_exports_with_dynamic_length(tmp_path):
+    texts = tmp_path / "texts.tsv"
+    rows = [f"win cash prize now {i}\tspam" if i % 3 == 0 else f"see you at lunch {i}\tham" for i in range(90)]
+    rows[5] = "ok\tham"  # a short text: padding the recurrent network must ignore
+    texts.write_text("text\tlabel\n" + "\n".join(rows) + "\n")
+    config = {
+        "seed": 0,
+        "data": {"name": "labelled_text", "path": str(texts), "tokenizer": "character", "max_length": 40},
+        "model": {
+            "name": "rnn",
+            "cell": "gru",
+            "embedding_size": 8,
+            "hidden_size": 8,
+            "bidirectional": True,
+            "pooling": "max",
+        },
+        "train": {"epochs": 1},
+        "runtime": dict(EXACT_RUNTIME),
+    }
+    run = lamina.train(config, runs_dir=tmp_path / "runs", progress="quiet")
+    bundle = export_run(run.dir)
+    record = json.loads((bundle / "bundle.json").read_text())
+    check = json.loads((bundle / "export.json").read_text())
+    assert record["input"] == {"name": "inputs", "dtype": "int64", "shape": [None, None], "kind": "text"}
+    assert record["files"]["tokenizer"] == "tokenizer.json"
+    assert json.loads((bundle / "tokenizer.json").read_text()) == run.data_record["preprocessing"]["tokenizer"]
+    assert check["max_abs_difference"] <= 1e-4 and check["argmax_equal"] is True
+    assert check["exporter"] == "torchscript"  # packed sequences: the dynamo exporter refuses them
+    assert check["exporter_notes"][0].startswith("dynamo exporter failed: ")
+    lengths = check["dynamic"]["lengths"]  # the val texts as stored, then the last ones without their padding
+    assert lengths[0] == run_data_length(run) and lengths[1] < lengths[0]
+
+
+def run_data_length(run: lamina.Run) -> int:
+    from lamina.run import run_data
+
+    return int(run_data(run.config).splits["val"].inputs.shape[1])
+
+
+def test_tasks_without_a_bundle_form_are_refused_with_the_reason():
+    with pytest.raises(RunError, match=r"a transcription run \(model 'crnn'\) cannot be exported to ONNX: .*CTC"):
+        check_exportable("transcription", "crnn")
+    with pytest.raises(RunError, match=r"a reconstruction run \(model 'autoencoder'\) cannot be exported"):
+        check_exportable("reconstruction", "autoencoder")
+    check_exportable("language_modeling", "transformer")  # supported: no error
+
+
+def test_the_cli_exports_and_refuses_bad_paths_and_formats(digits_run, tmp_path):
+    done = run_cli("export", str(digits_run.dir), "--out", str(tmp_path / "b"))
+    assert done.returncode == 0, done.stderr
+    assert "verified in onnxruntime on" in done.stdout and done.stdout.strip().endswith(str(tmp_path / "b"))
+    assert done.stderr == ""
+    missing = run_cli("export", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "nowhere" in missing.stderr
+    unknown = run_cli("export", str(digits_run.dir), "--format", "tflite")
+    assert unknown.returncode == 2 and "invalid choice: 'tflite'" in unknown.stderr
+
+
+def test_export_help_imports_neither_torch_nor_onnx():
+    code = (
+        "import sys\n"
+        "from lamina.cli.main import main\n"
+        "try:\n"
+        "    main(['export', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('loaded:', sorted(m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={**os.environ})
+    assert done.returncode == 0, done.stderr
+    assert "--out DIR" in done.stdout and done.stdout.strip().endswith("loaded: []")
