@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from lamina.core.errors import RunError
 from lamina.data.inputs import transform_for
+from lamina.export.recurrent import PaddedLastStates, needs_final_from_outputs
 from lamina.models.output import split_output
 
 __all__ = ["ServingGraph", "Exported", "SUPPORTED_TASKS", "REFUSED_TASKS", "check_exportable", "export_graph", "OPSET"]
@@ -54,6 +55,8 @@ class ServingGraph(nn.Module):
     def __init__(self, model: nn.Module, preprocessing: dict, scores: Callable[[Tensor], Tensor], logits: bool):
         super().__init__()
         self.model = copy.deepcopy(model).eval()
+        if needs_final_from_outputs(self.model):
+            self.model = PaddedLastStates(self.model)
         self.transform = (lambda inputs: inputs) if preprocessing["type"] == "text" else transform_for(preprocessing)
         self.scores, self.logits = scores, logits
 
