@@ -159,6 +159,26 @@ def run_data_length(run: lamina.Run) -> int:
     return int(run_data(run.config).splits["val"].inputs.shape[1])
 
 
+def test_a_regression_on_arrays_exports_with_its_data_given_again(tmp_path):
+    generator = numpy.random.default_rng(0)
+    features = generator.normal(size=(200, 6)).astype("float32")
+    targets = (features @ generator.normal(size=6) * 10 + 50).astype("float32")  # targets far from 0: units matter
+    config = {"seed": 0, "data": {"name": "arrays"}, "model": {"name": "mlp"}, "train": {"epochs": 2}}
+    run = lamina.train(config, runs_dir=tmp_path / "runs", progress="quiet", data=(features, targets))
+    with pytest.raises(
+        RunError, match=r"learned from data passed from Python \(.*\), so exporting it needs that data again"
+    ):
+        export_run(run.dir)  # a new Run of the folder: the arrays are not in it
+    bundle = export_run(run.dir, data=(features, targets))
+    record = json.loads((bundle / "bundle.json").read_text())
+    assert record["task"] == "regression" and record["classes"] is None
+    assert record["input"] == {"name": "inputs", "dtype": "float32", "shape": [None, 6], "kind": "arrays"}
+    assert record["output"] == {"name": "scores", "shape": [None, 1]}
+    predictions = session(bundle).run(None, {"inputs": features[:4]})[0]  # (4, 1) in target units
+    expected = [result["prediction"] for result in run.predict(features[:4])]
+    assert numpy.abs(predictions[:, 0] - numpy.array(expected, dtype=numpy.float32).reshape(-1)).max() < 1e-4
+
+
 def test_tasks_without_a_bundle_form_are_refused_with_the_reason():
     with pytest.raises(RunError, match=r"a transcription run \(model 'crnn'\) cannot be exported to ONNX: .*CTC"):
         check_exportable("transcription", "crnn")
@@ -167,14 +187,20 @@ def test_tasks_without_a_bundle_form_are_refused_with_the_reason():
     check_exportable("language_modeling", "transformer")  # supported: no error
 
 
-def test_the_cli_exports_and_refuses_bad_paths_and_formats(digits_run, tmp_path):
-    done = run_cli("export", str(digits_run.dir), "--out", str(tmp_path / "b"))
-    assert done.returncode == 0, done.stderr
-    assert "verified in onnxruntime on" in done.stdout and done.stdout.strip().endswith(str(tmp_path / "b"))
-    assert done.stderr == ""
-    missing = run_cli("export", str(tmp_path / "nowhere"))
-    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "nowhere" in missing.stderr
-    unknown = run_cli("export", str(digits_run.dir), "--format", "tflite")
+def test_the_cli_exports_and_refuses_bad_paths_and_formats(digits_run, tmp_path, capsys):
+    from lamina.cli.main import main  # in this process: a subprocess would import PyTorch and onnx again
+
+    assert main(["export", str(digits_run.dir), "--out", str(tmp_path / "b")]) == 0
+    shown = capsys.readouterr()
+    assert "verified in onnxruntime on 216 val inputs: max abs difference" in shown.out
+    assert shown.out.strip().endswith(str(tmp_path / "b")) and shown.err == ""
+    assert main(["export", str(tmp_path / "nowhere")]) == 2
+    nowhere = tmp_path / "nowhere"
+    assert (
+        capsys.readouterr().err
+        == f"error: run folder '{nowhere}' does not exist\n  hint: list runs with 'lamina runs'\n"
+    )
+    unknown = run_cli("export", str(digits_run.dir), "--format", "tflite")  # argparse refuses it: no PyTorch
     assert unknown.returncode == 2 and "invalid choice: 'tflite'" in unknown.stderr
 
 

@@ -32,11 +32,16 @@ KINDS = {"image": "image", "audio": "audio", "table": "table", "text": "text", "
 DTYPES = {torch.uint8: "uint8", torch.float32: "float32", torch.int64: "int64"}
 
 
-def export_run(run_dir: str | Path, out: str | Path | None = None, format: str = "onnx") -> Path:
+def export_run(
+    run_dir: str | Path | Run, out: str | Path | None = None, format: str = "onnx", data: Any = None
+) -> Path:
     """Export a finished run into a bundle folder (default RUN/bundle): model.onnx — the run's preprocessing, model
     and calibrated scores as one graph over stored inputs, batch (and text length) dynamic —, bundle.json and
     export.json. The graph is checked in onnxruntime against PyTorch on the run's val inputs first; a difference
     over 1e-4 or another argmax is a RunError, and then nothing is written. Returns the bundle folder.
+
+    `run_dir` may be a Run (`lamina.train`'s result); a run trained on data passed from Python needs that data
+    again as `data` (for its val inputs), unless it is that Run, trained in this process.
 
     Example:
         >>> import tempfile, lamina, json
@@ -55,14 +60,14 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, format: str =
             f"exporting to ONNX needs the packages {', '.join(missing)}, which are not installed",
             f"install the export extra: {install_command(missing[0])} (or pip install 'lamina[export]')",
         )
-    run = Run(run_dir)
+    run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
     run.require_completed("exporting")
     spec, preprocessing, family = run.spec, run.data_record["preprocessing"], run.config.model.name
     check_exportable(spec.task, family)
     target = Path(out) if out is not None else run.dir / "bundle"
     _check_target(target)
     start = time.perf_counter()
-    data = run_data(run.config, run.given_data(None, "exporting it"))
+    data = run_data(run.config, run.given_data(data, "exporting it"))
     if "val" not in data.splits:
         raise RunError(f"the data of run {run.dir} has no val split to verify the export on", "train with one")
     language_model = task_of(spec).causal  # next-token logits per position
