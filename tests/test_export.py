@@ -159,6 +159,32 @@ def run_data_length(run: lamina.Run) -> int:
     return int(run_data(run.config).splits["val"].inputs.shape[1])
 
 
+def test_an_audio_crnn_exports_its_log_mel_features_inside_the_graph(tmp_path):
+    soundfile = pytest.importorskip("soundfile")
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    generator = numpy.random.default_rng(0)
+    for number in range(40):  # two tones, two "digits", with noise: 0.25 s at 8 kHz
+        digit = number % 2
+        wave = numpy.sin(numpy.arange(2000) * (0.2 + 0.3 * digit)) + 0.1 * generator.normal(size=2000)
+        soundfile.write(recordings / f"{digit}_speaker{number % 4}_{number}.wav", (0.5 * wave).astype("float32"), 8000)
+    config = {
+        "seed": 0,
+        "data": {"name": "audio", "path": str(recordings), "seconds": 0.25, "n_fft": 128, "n_mels": 16},
+        "model": {"name": "hybrid", "channels": [4], "hidden_size": 4, "pooling": "mean"},
+        "train": {"epochs": 1},
+        "runtime": dict(EXACT_RUNTIME),
+    }
+    run = lamina.train(config, runs_dir=tmp_path / "runs", progress="quiet")
+    bundle = export_run(run.dir)
+    record = json.loads((bundle / "bundle.json").read_text())
+    check = json.loads((bundle / "export.json").read_text())
+    assert record["input"] == {"name": "inputs", "dtype": "float32", "shape": [None, 2000], "kind": "audio"}
+    assert check["exporter"] == "dynamo" and check["max_abs_difference"] <= 1e-4 and check["argmax_equal"]
+    operators = {node.op_type for node in onnx.load(str(bundle / "model.onnx")).graph.node}
+    assert "STFT" in operators or "DFT" in operators  # the features are computed inside the graph
+
+
 def test_a_regression_on_arrays_exports_with_its_data_given_again(tmp_path):
     generator = numpy.random.default_rng(0)
     features = generator.normal(size=(200, 6)).astype("float32")
