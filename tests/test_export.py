@@ -83,15 +83,18 @@ def lamina_tensor(array: numpy.ndarray):
     return torch.from_numpy(array)
 
 
-def test_a_table_mlp_keeps_its_threshold_and_exports_to_another_folder(table_run, tmp_path):
+def test_a_calibrated_table_mlp_keeps_its_threshold_and_temperature(table_run, tmp_path):
+    temperature = table_run.calibrate()["temperature"]["value"]
     bundle = export_run(table_run.dir, tmp_path / "shipped")
     record = json.loads((bundle / "bundle.json").read_text())
     assert bundle == tmp_path / "shipped" and not (table_run.dir / "bundle").exists()
     assert record["input"] == {"name": "inputs", "dtype": "float32", "shape": [None, 30], "kind": "table"}
     assert record["threshold"] == table_run.summary["threshold"] | {"positive_index": 1}
-    assert record["classes"] == ["malignant", "benign"]
-    scores = session(bundle).run(None, {"inputs": numpy.zeros((3, 30), dtype=numpy.float32)})[0]
-    assert scores.shape == (3, 2) and numpy.allclose(scores.sum(axis=1), 1.0, atol=1e-5)
+    assert record["classes"] == ["malignant", "benign"] and record["temperature"] == temperature != 1.0
+    rows = numpy.random.default_rng(1).normal(size=(3, 30)).astype(numpy.float32)  # encoded rows: stored form
+    scores = session(bundle).run(None, {"inputs": rows})[0]
+    calibrated = [result["probabilities"]["benign"] for result in table_run.predict(lamina_tensor(rows))]
+    assert numpy.abs(scores[:, 1] - numpy.array(calibrated)).max() < 1e-5  # the temperature is inside the graph
 
 
 def test_a_failed_check_names_the_difference_and_writes_no_bundle(table_run, tmp_path, monkeypatch):

@@ -87,15 +87,9 @@ def export_run(
             write_json(building / "tokenizer.json", preprocessing["tokenizer"])
             record["files"]["tokenizer"] = "tokenizer.json"
         write_json(building / "bundle.json", record)
-        write_json(building / "export.json", {
-            **figures,
-            "opset": exported.opset,
-            "exporter": exported.exporter,
-            "exporter_notes": exported.notes,
-            "torch_version": torch.__version__,
-            "onnx_bytes": (building / "model.onnx").stat().st_size,
-            "seconds": round(export_seconds, 3),
-        })  # fmt: skip
+        figures |= {"opset": exported.opset, "exporter": exported.exporter, "exporter_notes": exported.notes}
+        figures |= {"torch_version": torch.__version__, "onnx_bytes": (building / "model.onnx").stat().st_size}
+        write_json(building / "export.json", {**figures, "seconds": round(export_seconds, 3)})
         _replace(building, target)
     finally:
         shutil.rmtree(building, ignore_errors=True)
