@@ -110,7 +110,9 @@ def test_a_failed_check_names_the_difference_and_writes_no_bundle(table_run, tmp
         return exported
 
     monkeypatch.setattr(bundle_module, "export_graph", perturbed)
-    target = tmp_path / "broken"
+    target = tmp_path / "shipped"
+    target.mkdir()
+    (target / "bundle.json").write_text('{"an": "earlier bundle"}')
     with pytest.raises(RunError) as caught:
         export_run(table_run.dir, target)
     message = str(caught.value)
@@ -120,7 +122,9 @@ def test_a_failed_check_names_the_difference_and_writes_no_bundle(table_run, tmp
     )
     assert "(allowed 0.0001)" in message and "no bundle was written" in message
     assert "first at module model.body.0 (ONNX op Gemm)" in message  # the layer whose output diverges first
-    assert not target.exists() and list(tmp_path.iterdir()) == []  # nor a partial folder
+    assert [path.name for path in tmp_path.iterdir()] == ["shipped"]  # no partial folder left beside it
+    assert [path.name for path in target.iterdir()] == ["bundle.json"]  # the earlier bundle stays as it was
+    assert (target / "bundle.json").read_text() == '{"an": "earlier bundle"}'
 
 
 def test_a_text_gru_exports_with_dynamic_length(tmp_path):
