@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -210,6 +211,16 @@ def test_a_regression_on_arrays_exports_with_its_data_given_again(tmp_path):
     predictions = session(bundle).run(None, {"inputs": features[:4]})[0]  # (4, 1) in target units
     expected = [result["prediction"] for result in run.predict(features[:4])]
     assert numpy.abs(predictions[:, 0] - numpy.array(expected, dtype=numpy.float32).reshape(-1)).max() < 1e-4
+
+
+def test_a_missing_export_package_names_the_install_command(digits_run, monkeypatch):
+    monkeypatch.setattr(bundle_module, "installed", lambda name: name != "onnxscript")
+    with pytest.raises(
+        RunError, match=r"exporting to ONNX needs the packages onnxscript, which are not installed"
+    ) as caught:
+        export_run(digits_run.dir)
+    hint = caught.value.hint  # the requirement as lamina declares it, where its metadata is installed
+    assert re.search(r"-m pip install .?onnxscript", hint) and "lamina[export]" in hint
 
 
 def test_tasks_without_a_bundle_form_are_refused_with_the_reason():
