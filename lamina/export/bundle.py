@@ -71,6 +71,7 @@ def export_run(
     if "val" not in data.splits:
         raise RunError(f"the data of run {run.dir} has no val split to verify the export on", "train with one")
     language_model = task_of(spec).causal  # next-token logits per position
+    argmax = task_of(spec).classes or language_model
     objective = run.objective()
     reference = Reference(run.model, transform_for(preprocessing), objective.scores, language_model)
     text = preprocessing["type"] == "text"
@@ -80,7 +81,7 @@ def export_run(
     building.mkdir(parents=True)
     try:
         exported = export_graph(graph, batches[0], building / "model.onnx", text, family)
-        figures = verify(building / "model.onnx", reference, batches, family, exported.exporter, text)
+        figures = verify(building / "model.onnx", reference, batches, family, exported.exporter, text, argmax)
         export_seconds = time.perf_counter() - start
         record = bundle_record(run, batches[0], language_model, objective.output_size)
         if text:
