@@ -29,15 +29,17 @@ LAZY_THIRD_PARTY = {
     "scipy.signal": "SciPy (about a second): only when audio must be resampled",
     "rich.progress": "only the live progress bar needs it",
     "traceback": "only with --debug",
-    "onnxruntime": "optional extra (runtime): only running an exported bundle needs it",
+    "onnxruntime": "optional extras (runtime, export): only running or verifying an exported bundle needs it",
     "PIL": "a bundle's runtime needs Pillow only for images (lamina/bundle/readers.py)",
     "pynvml": "optional (nvidia-ml-py): only measuring a GPU run's energy with NVML needs it",
+    "onnx": "optional extra (export): only exporting a run and locating a difference needs it",
 }
 LAZY_LAMINA = {
     "lamina.cli.main": "lamina --help must not import the commands (PyTorch)",
     "lamina.cli.commands": "each command imports what it needs, so schema, models and datasets stay without PyTorch",
     "lamina.cli.bundle_predict": "lamina predict BUNDLE runs where only the bundle runtime is installed",
     "lamina.cli.insight": "explain and doctor import the run (PyTorch) when they run, as the other commands do",
+    "lamina.cli.export": "export imports the run (PyTorch) and onnx when it runs, as the other commands do",
     "lamina.tasks": "the decisions import PyTorch; the tasks are read by option catalogues that must not",
 }
 REFERENCE = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)+):\w+$")  # "module:function", imported by a registry on first use

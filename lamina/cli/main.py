@@ -183,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--output", metavar="FILE", help="file to write (default: RUN/report.html or RUN/report.md)")
 
+    export = commands.add_parser(
+        "export",
+        help="a run as a bundle folder: an ONNX graph (preprocessing, model, scores) checked against PyTorch",
+        epilog="the bundle (model.onnx, bundle.json, export.json) predicts without the run folder; docs/deploy.md",
+    )
+    export.add_argument("run_dir", help="run folder of a finished classification, regression or language-model run")
+    export.add_argument("--format", choices=["onnx"], default="onnx", help="default: onnx")
+    export.add_argument("--out", metavar="DIR", help="bundle folder to write (default: RUN/bundle)")
+
     validate = commands.add_parser("validate", help="check a config completely (data and model too), no training")
     validate.add_argument("config", help="YAML config file")
     overrides(validate)
