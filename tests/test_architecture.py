@@ -29,12 +29,17 @@ LAZY_THIRD_PARTY = {
     "scipy.signal": "SciPy (about a second): only when audio must be resampled",
     "rich.progress": "only the live progress bar needs it",
     "traceback": "only with --debug",
+    "fastapi": "optional extra (serve): only lamina serve needs it",
+    "multipart": "optional extra (serve): python-multipart, for lamina serve's file uploads",
+    "uvicorn": "optional extra (serve): only lamina serve runs it",
     "pynvml": "optional (nvidia-ml-py): only measuring a GPU run's energy with NVML needs it",
 }
 LAZY_LAMINA = {
     "lamina.cli.main": "lamina --help must not import the commands (PyTorch)",
     "lamina.cli.commands": "each command imports what it needs, so schema, models and datasets stay without PyTorch",
     "lamina.cli.insight": "explain and doctor import the run (PyTorch) when they run, as the other commands do",
+    "lamina.cli.serve": "lamina serve imports FastAPI and the service when it runs",
+    "lamina.serve.app": "the server answers /health before the run (PyTorch) loads, in a background thread",
     "lamina.tasks": "the decisions import PyTorch; the tasks are read by option catalogues that must not",
 }
 REFERENCE = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)+):\w+$")  # "module:function", imported by a registry on first use
