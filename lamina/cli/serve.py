@@ -3,6 +3,7 @@ before the model loads, so /health answers within a second; FastAPI and uvicorn 
 
 from __future__ import annotations
 
+import signal
 from argparse import Namespace
 from pathlib import Path
 
@@ -38,4 +39,7 @@ def serve(arguments: Namespace) -> int | None:
     app = create_app(source, options)
     print(f"serving {source} at http://{arguments.host}:{arguments.port} ({backend} backend; API at /docs); "
           "the model loads in the background: GET /health says when it is ok", flush=True)  # fmt: skip
+    # uvicorn finishes the in-flight requests on SIGTERM, then raises the signal again for the handler that was there
+    # before it: a quiet one, so a stopped server exits 0 (a service manager's SIGTERM is a normal stop)
+    signal.signal(signal.SIGTERM, lambda number, frame: None)
     uvicorn.run(app, host=arguments.host, port=arguments.port, log_level="warning", timeout_graceful_shutdown=30)

@@ -140,8 +140,8 @@ class BodyLimit:
                 "send fewer or smaller inputs per request (the server's --max-request-bytes)")  # fmt: skip
 
 
-def _error(status: int, message: str, hint: str | None = None, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, "hint": hint, **extra}, status_code=status)
+def _error(code: int, message: str, hint: str | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, "hint": hint, **extra}, status_code=code)
 
 
 def create_app(source: str | Path, options: ServeOptions | None = None, loader: Callable | None = None) -> FastAPI:
