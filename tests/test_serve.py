@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy
 import pytest
-from conftest import ROOT, tiny_config
 from PIL import Image
 
 import lamina
+from conftest import ROOT, tiny_config
 
 fastapi = pytest.importorskip("fastapi", reason="the serve extra is not installed")
 from fastapi.testclient import TestClient  # noqa: E402
