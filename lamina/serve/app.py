@@ -90,8 +90,11 @@ class Service:
         if len(stored) == 0:
             raise ServeError(422, "the request holds no inputs (empty files or texts)", "send at least one input")
         if len(stored) > self.options.max_instances:
-            raise ServeError(413, f"{len(stored)} inputs in one request, more than the limit of "
-                             f"{self.options.max_instances}", "split them over several requests")  # fmt: skip
+            raise ServeError(
+                413,
+                f"{len(stored)} inputs in one request, more than the limit of {self.options.max_instances}",
+                "split them over several requests",
+            )
         return stored, names
 
 
@@ -136,8 +139,10 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
     def _message(self, size: int) -> tuple[str, str]:
-        return (f"the request body has {size:,} bytes, more than the limit of {self.limit:,}",
-                "send fewer or smaller inputs per request (the server's --max-request-bytes)")  # fmt: skip
+        return (
+            f"the request body has {size:,} bytes, more than the limit of {self.limit:,}",
+            "send fewer or smaller inputs per request (the server's --max-request-bytes)",
+        )
 
 
 def _error(code: int, message: str, hint: str | None = None, **extra: Any) -> JSONResponse:
@@ -164,8 +169,12 @@ def create_app(source: str | Path, options: ServeOptions | None = None, loader: 
         if service.batcher is not None:  # uvicorn has finished the in-flight requests
             await asyncio.to_thread(service.batcher.close)
 
-    app = FastAPI(title="lamina serve", version="1", lifespan=lifespan,
-                  description=f"Predictions of {Path(source).name}, as 'lamina predict' gives them.")  # fmt: skip
+    app = FastAPI(
+        title="lamina serve",
+        version="1",
+        lifespan=lifespan,
+        description=f"Predictions of {Path(source).name}, as 'lamina predict' gives them.",
+    )
     app.state.service = service
     app.add_middleware(BodyLimit, limit=options.max_request_bytes)
 
@@ -214,8 +223,11 @@ def create_app(source: str | Path, options: ServeOptions | None = None, loader: 
                     body.append(Upload(value.filename or "", value.content_type, await value.read()))
             await form.close()
         else:
-            raise ServeError(415, f"content type {content_type or 'none'!r} is not accepted",
-                             "send application/json {\"instances\": [...]} or multipart/form-data files")  # fmt: skip
+            raise ServeError(
+                415,
+                f"content type {content_type or 'none'!r} is not accepted",
+                'send application/json {"instances": [...]} or multipart/form-data files',
+            )
         stored, names = await run_in_threadpool(service.read, kind, body)
         results = await asyncio.wrap_future(service.batcher.submit(stored, names))
         return {"predictions": results}

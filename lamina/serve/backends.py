@@ -37,8 +37,10 @@ def source_kind(path: Path) -> str:
         return "bundle"
     if (path / "summary.json").is_file() or (path / "config.yaml").is_file():
         return "run"
-    raise RunError(f"{path} is neither a run folder nor an exported bundle",
-                   "pass a folder written by 'lamina train' (summary.json) or 'lamina export' (bundle.json)")  # fmt: skip
+    raise RunError(
+        f"{path} is neither a run folder nor an exported bundle",
+        "pass a folder written by 'lamina train' (summary.json) or 'lamina export' (bundle.json)",
+    )
 
 
 def load_predictor(path: str | Path, backend: str) -> Predictor:
@@ -110,8 +112,10 @@ class OnnxPredictor:
         try:  # the runtime lands with issue 21's bundle package; until then --backend onnx says so
             runtime = importlib.import_module("lamina.bundle")
         except ImportError as error:
-            raise RunError(f"the onnx backend needs lamina's bundle runtime, which is not available ({error})",
-                           "use --backend torch with a run folder") from None  # fmt: skip
+            raise RunError(
+                f"the onnx backend needs lamina's bundle runtime, which is not available ({error})",
+                "use --backend torch with a run folder",
+            ) from None
         if source_kind(path) != "bundle":
             raise RunError(
                 f"{path} holds no bundle.json", "export the run first: 'lamina export RUN', or use --backend torch"

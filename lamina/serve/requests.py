@@ -78,17 +78,25 @@ def json_files(body: bytes, kind: str, columns: list[str] | None, folder: Path, 
         raise ServeError(422, f"the body is not valid JSON: {error}", 'send {"instances": [...]}') from None
     if not isinstance(document, dict) or not isinstance(document.get("instances"), list):
         received = type(document).__name__ if not isinstance(document, dict) else f"keys {sorted(document)}"
-        raise ServeError(422, f'the JSON body needs a list "instances"; received {received}',
-                         f'send {{"instances": [...]}} with {JSON_FORMS[kind]}')  # fmt: skip
+        raise ServeError(
+            422,
+            f'the JSON body needs a list "instances"; received {received}',
+            f'send {{"instances": [...]}} with {JSON_FORMS[kind]}',
+        )
     instances = document["instances"]
     if not instances:
         raise ServeError(422, '"instances" is empty', f"send at least one instance: {JSON_FORMS[kind]}")
     if len(instances) > max_instances:
-        raise ServeError(413, f"{len(instances)} instances in one request, more than the limit of {max_instances}",
-                         "split them over several requests")  # fmt: skip
+        raise ServeError(
+            413,
+            f"{len(instances)} instances in one request, more than the limit of {max_instances}",
+            "split them over several requests",
+        )
     if kind in ("image", "audio"):
-        return {_write(folder / f"{index}{DEFAULT_SUFFIX[kind]}", _decoded(item, index, kind)): f"instance {index}"
-                for index, item in enumerate(instances)}  # fmt: skip
+        return {
+            _write(folder / f"{index}{DEFAULT_SUFFIX[kind]}", _decoded(item, index, kind)): f"instance {index}"
+            for index, item in enumerate(instances)
+        }
     if kind == "text":
         texts = "\n".join(_text(item, index) for index, item in enumerate(instances))
         return {_write(folder / "texts.txt", texts): "instances"}
@@ -98,8 +106,9 @@ def json_files(body: bytes, kind: str, columns: list[str] | None, folder: Path, 
         try:
             array = numpy.asarray(instances, dtype=numpy.float32)
         except (ValueError, TypeError) as error:
-            raise ServeError(422, f"the instances are not a regular array of numbers: {error}",
-                             JSON_FORMS[kind]) from None  # fmt: skip
+            raise ServeError(
+                422, f"the instances are not a regular array of numbers: {error}", JSON_FORMS[kind]
+            ) from None
         path = folder / "instances.npy"
         numpy.save(path, array)
         return {path: "instances"}
@@ -112,8 +121,11 @@ def upload_files(uploads: list[Upload], kind: str, folder: Path, max_instances: 
     if not uploads:
         raise ServeError(422, "the multipart body holds no files", f"send files in a field 'files': {_kinds(kind)}")
     if len(uploads) > max_instances:
-        raise ServeError(413, f"{len(uploads)} files in one request, more than the limit of {max_instances}",
-                         "split them over several requests")  # fmt: skip
+        raise ServeError(
+            413,
+            f"{len(uploads)} files in one request, more than the limit of {max_instances}",
+            "split them over several requests",
+        )
     paths = {}
     for index, upload in enumerate(uploads):
         suffix = _suffix(upload, kind)
@@ -178,8 +190,11 @@ def _table(rows: list[Any], columns: list[str]) -> str:
             row = [row[name] for name in columns]
         if not isinstance(row, list) or len(row) != len(columns):
             size = len(row) if isinstance(row, list) else type(row).__name__
-            raise ServeError(422, f"row {index} has {size} values, but the run has {len(columns)} columns",
-                             f"send lists in the order {', '.join(columns)}, or objects by column name")  # fmt: skip
+            raise ServeError(
+                422,
+                f"row {index} has {size} values, but the run has {len(columns)} columns",
+                f"send lists in the order {', '.join(columns)}, or objects by column name",
+            )
         for value in row:
             if value is not None and not isinstance(value, str | int | float) or isinstance(value, bool):
                 raise ServeError(422, f"row {index} holds {value!r}", "values are numbers, strings or null (missing)")
