@@ -182,15 +182,48 @@ async def load(url: str, valid: list[dict], malformed: dict[str, dict], requests
     }
 
 
+def merged(chunks: list[dict]) -> dict:
+    """The figures of the parts together (latency percentiles: the parts' worst p99 and median p50)."""
+    seconds = sum(chunk["seconds"] for chunk in chunks)
+    requests = sum(chunk["requests"] for chunk in chunks)
+
+    def total(key: str) -> dict:
+        counts: collections.Counter = collections.Counter()
+        for chunk in chunks:
+            counts.update(chunk[key])
+        return dict(sorted(counts.items()))
+
+    by_case: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for chunk in chunks:
+        for name, counts in chunk["by_case"].items():
+            by_case[name].update(counts)
+    return {
+        "requests": requests,
+        "seconds": round(seconds, 2),
+        "requests_per_second": round(requests / seconds, 1),
+        "valid_p50_ms": statistics.median(chunk["valid_p50_ms"] for chunk in chunks),
+        "valid_p99_ms": max(chunk["valid_p99_ms"] for chunk in chunks),
+        "status_counts": total("status_counts"),
+        "by_case": {name: dict(counts) for name, counts in sorted(by_case.items())},
+        "wrong_answers": total("wrong_answers"),
+        "server_errors": sum(chunk["server_errors"] for chunk in chunks),
+    }
+
+
 def measure(source: Path, backend: str, max_batch: int, arguments) -> dict:
     kind = "image" if "mnist" in source.name or "cnn" in source.name else "text"
     valid = valid_inputs(kind)
     malformed = malformed_inputs(kind, valid)
     process, url, startup = start(source, backend, max_batch)
     try:
-        asyncio.run(load(url, valid, {}, 200, 4, 60))  # warm-up
+        asyncio.run(load(url, valid, malformed, 1000, arguments.clients, 120))  # warm-up: the same mix
         before = resident_bytes(process.pid)
-        result = asyncio.run(load(url, valid, malformed, arguments.requests, arguments.clients, arguments.time_cap))
+        chunks, trace = [], []  # in 5 parts, to see whether memory keeps growing or levels off
+        for _ in range(5):
+            chunk = arguments.requests // 5
+            chunks.append(asyncio.run(load(url, valid, malformed, chunk, arguments.clients, arguments.time_cap / 5)))
+            trace.append(round(resident_bytes(process.pid) / 2**20, 1))
+        result = merged(chunks)
         after = resident_bytes(process.pid)
         forward_passes = httpx.get(f"{url}/metadata").json()["forward_passes"]
     finally:
@@ -198,7 +231,7 @@ def measure(source: Path, backend: str, max_batch: int, arguments) -> dict:
         exit_code = process.wait(60)
     return {"run": source.name, "kind": kind, "backend": backend, "max_batch": max_batch, **startup, **result,
             "forward_passes": forward_passes, "rss_before_mb": round(before / 2**20, 1),
-            "rss_after_mb": round(after / 2**20, 1), "rss_growth_percent": round(100 * (after - before) / before, 2),
+            "rss_after_mb": round(after / 2**20, 1), "rss_trace_mb": trace, "rss_growth_percent": round(100 * (after - before) / before, 2),
             "sigterm_exit_code": exit_code}  # fmt: skip
 
 

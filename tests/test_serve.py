@@ -230,6 +230,10 @@ def test_texts_equal_run_predict_and_bad_texts_are_refused(runs, tmp_path):
     assert [result["input"] for result in answer.json()["predictions"]] == texts
     uploaded = client.post("/predict", files=[("files", ("texts.txt", file.read_bytes(), "text/plain"))])
     assert_same(uploaded.json()["predictions"], run.predict([file]))
+    # a text batched with a longer one (more padding in the batch: micro-batching does this) is answered as alone
+    alone = client.post("/predict", json={"instances": texts[2:]}).json()["predictions"]
+    beside = client.post("/predict", json={"instances": [texts[2], "free " * 40]}).json()["predictions"]
+    assert_same(beside[:1], alone)
     cases = {
         "empty text": ({"json": {"instances": ["hello", " \n "]}}, "instance 1 is an empty text"),
         "a number": ({"json": {"instances": [7]}}, "instance 0 is a int, not a string"),

@@ -16,6 +16,8 @@ import torch
 from lamina.core.errors import RunError
 from lamina.core.version import __version__
 from lamina.data.inputs import read_inputs
+from lamina.data.text import read_texts
+from lamina.data.tokenizers import tokenizer_from_dict
 from lamina.run import Run
 
 __all__ = ["Predictor", "TorchPredictor", "OnnxPredictor", "load_predictor", "source_kind"]
@@ -81,6 +83,8 @@ class TorchPredictor:
         if self.preprocessing.get("language_model"):
             raise RunError(f"run {path} is a language model", "serve classifiers or regressors; use 'lamina generate'")
         self.run.model  # noqa: B018 (load the weights now, not on the first request)
+        text = self.preprocessing["type"] == "text" and "arrays" not in self.preprocessing
+        self.tokenizer = tokenizer_from_dict(self.preprocessing["tokenizer"]) if text else None
         spec, summary = self.run.spec, self.run.summary
         self.metadata = {
             "backend": "torch",
@@ -96,7 +100,10 @@ class TorchPredictor:
         }
 
     def read(self, paths: list[Path]) -> tuple[numpy.ndarray, list[str]]:
-        stored, names = read_inputs(paths, self.preprocessing)
+        if self.tokenizer is not None:  # texts: with the tokenizer built once (lamina/data/text.py read_texts)
+            stored, names = read_texts(paths, self.preprocessing, self.tokenizer)
+        else:
+            stored, names = read_inputs(paths, self.preprocessing)
         return stored.numpy(), names
 
     def predict_stored(self, stored: numpy.ndarray, names: list[str]) -> list[dict[str, Any]]:
