@@ -5,13 +5,14 @@
 
 For each run folder (an image run such as the MNIST CNN, a text run such as the SMS spam GRU; --backend onnx serves
 the bundle folders given instead) and each --max-batch (1: no micro-batching), it starts `lamina serve` on a free
-port, times the first /health answer and the first "ok", sends 200 warm-up requests, reads the server's resident
-memory, then sends --requests requests from --clients concurrent asyncio clients (httpx), about 3 in 4 valid and
-the rest malformed: truncated images, not-an-image bytes, wrong content types, payloads over the 10 MB limit,
-non-UTF-8 text, JSON of the wrong shape, bad base64, empty texts. It reports throughput, p50/p99 latency (valid
-requests), the count of each status code, whether every answer was what it should be (valid → 200, malformed →
-4xx with a JSON "error"), and the resident memory before and after. It fails (exit 1) on any 5xx, any wrong
-answer, or memory growth of 10 % or more.
+port, times the first /health answer and the first "ok", sends 1,000 warm-up requests of the same mix, reads the
+server's resident memory, then sends --requests requests (in 5 parts, memory read after each) from --clients
+concurrent asyncio clients (httpx), about 3 in 4 valid and the rest malformed: truncated images, not-an-image
+bytes, wrong content types, payloads over the 10 MB limit, non-UTF-8 text, JSON of the wrong shape, bad base64,
+empty texts. It reports throughput, p50/p99 latency of the valid requests (p50: the median of the 5 parts', p99:
+the worst), the count of each status code, whether every answer was what it should be (valid → 200, malformed →
+4xx with a JSON "error"), and the resident memory before, after each part and at the end. It fails (exit 1) on
+any 5xx, any wrong answer, or memory growth of 10 % or more.
 """
 
 from __future__ import annotations

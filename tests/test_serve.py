@@ -277,6 +277,9 @@ def test_loading_then_an_internal_error_is_a_500_and_the_server_keeps_running():
             assert answer.status_code == 500
             assert answer.json()["error"] == "internal error while predicting; the server logged it"
         assert client.get("/health").json() == {"status": "ok"}
+        described = client.get("/openapi.json").json()["paths"]["/predict"]["post"]
+        assert sorted(described["requestBody"]["content"]) == ["application/json", "multipart/form-data"]
+        assert {"413", "415", "422", "503"} <= set(described["responses"])
 
 
 def free_port() -> int:

@@ -44,6 +44,40 @@ class ServeOptions:
     max_instances: int = 256  # inputs per request; more get 413
 
 
+REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["instances"],
+                "properties": {
+                    "instances": {
+                        "type": "array",
+                        "description": "table rows (lists in the order of /metadata's columns, or objects by column "
+                        "name), texts (strings), images or WAV files (base64 strings), arrays (nested lists)",
+                        "items": {},
+                    }
+                },
+            }
+        },
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+            }
+        },
+    },
+}
+ERROR = {"content": {"application/json": {"example": {"error": "what was wrong", "hint": "what is allowed"}}}}
+ERROR_ANSWERS = {
+    413: {"description": "body or inputs over the limits", **ERROR},
+    415: {"description": "neither JSON nor multipart, or a file of another kind than the run's", **ERROR},
+    422: {"description": "inputs that cannot be read as the run's", **ERROR},
+    503: {"description": "the model is still loading", **ERROR},
+}
+
+
 class Service:
     """The loaded predictor (or why it is not loaded yet) and its batcher."""
 
@@ -208,7 +242,7 @@ def create_app(source: str | Path, options: ServeOptions | None = None, loader: 
         predictor = service.ready()
         return {**predictor.metadata, "options": asdict(options), "forward_passes": service.batcher.batches}
 
-    @app.post("/predict")
+    @app.post("/predict", openapi_extra={"requestBody": REQUEST_BODY}, responses=ERROR_ANSWERS)
     async def predict(request: Request) -> dict[str, Any]:
         """JSON {"instances": [...]} or multipart files → {"predictions": [one result per input]}."""
         service.ready()
