@@ -66,8 +66,10 @@ def input_record(preprocessing: dict, input_shape: list[int]) -> dict[str, Any]:
     if kind == "image":
         record |= {name: preprocessing[name] for name in ("channels", "height", "width")}
         record["note"] = "images of another size or mode are converted and resized, as 'lamina predict' does"
-    if kind == "audio":
+    if kind == "audio":  # stored: waveforms (the model's features are computed from them)
+        record |= {"shape": [None, preprocessing["samples"]], "dtype": "float32"}
         record |= {name: preprocessing[name] for name in ("sample_rate", "samples")}
+        record["note"] = "WAV files of another sample rate are resampled, as 'lamina predict' does"
     if kind == "text":
         record["max_length"] = preprocessing.get("max_length")
     return record
