@@ -214,7 +214,7 @@ def create_app(source: str | Path, options: ServeOptions | None = None, loader: 
 
     @app.exception_handler(ServeError)
     async def client_error(request: Request, error: ServeError) -> JSONResponse:
-        extra = {"status": "loading"} if error.status == 503 and service.status == "loading" else {}
+        extra = {"status": service.status} if error.status == 503 else {}  # loading, or failed
         response = _error(error.status, error.message, error.hint, **extra)
         if error.status == 503:
             response.headers["Retry-After"] = "1"
