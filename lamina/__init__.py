@@ -9,7 +9,7 @@
 The public names are imported lazily, so `import lamina` (and `lamina --help`) does not load PyTorch. The package
 is layered, each layer importing only those below it (docs/architecture.md):
 
-    core → tasks → data → bundle → models → training → artifacts → insight → config → run → pipeline → ensemble, generate, report, export → cli
+    core → tasks → data → bundle → models → training → artifacts → insight → config → run → pipeline → ensemble, generate, report, export, serve → cli
 """
 
 from __future__ import annotations

@@ -31,6 +31,9 @@ LAZY_THIRD_PARTY = {
     "traceback": "only with --debug",
     "onnxruntime": "optional extras (runtime, export): only running or verifying an exported bundle needs it",
     "PIL": "a bundle's runtime needs Pillow only for images (lamina/bundle/readers.py)",
+    "fastapi": "optional extra (serve): only lamina serve needs it",
+    "multipart": "optional extra (serve): python-multipart, for lamina serve's file uploads",
+    "uvicorn": "optional extra (serve): only lamina serve runs it",
     "pynvml": "optional (nvidia-ml-py): only measuring a GPU run's energy with NVML needs it",
     "onnx": "optional extra (export): only exporting a run and locating a difference needs it",
 }
@@ -40,6 +43,8 @@ LAZY_LAMINA = {
     "lamina.cli.bundle_predict": "lamina predict BUNDLE runs where only the bundle runtime is installed",
     "lamina.cli.insight": "explain and doctor import the run (PyTorch) when they run, as the other commands do",
     "lamina.cli.export": "export imports the run (PyTorch) and onnx when it runs, as the other commands do",
+    "lamina.cli.serve": "lamina serve imports FastAPI and the service when it runs",
+    "lamina.serve.app": "the server answers /health before the run (PyTorch) loads, in a background thread",
     "lamina.tasks": "the decisions import PyTorch; the tasks are read by option catalogues that must not",
 }
 REFERENCE = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)+):\w+$")  # "module:function", imported by a registry on first use

@@ -14,6 +14,7 @@ from pydantic_core import to_json
 
 from lamina.cli.export import export  # noqa: F401 (a command)
 from lamina.cli.insight import diagnosed_if_diverged, doctor, explain, print_doctor  # noqa: F401 (commands)
+from lamina.cli.serve import serve  # noqa: F401 (a command)
 from lamina.cli.tables import options_table, print_table
 from lamina.insight.group_lines import group_table, worst_group_line
 

@@ -169,6 +169,29 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("run_dir", help="run folder (finished, diverged or interrupted)")
     doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
 
+    serve = commands.add_parser(
+        "serve",
+        help="an HTTP prediction service for a run folder (or an exported bundle): /predict, /health, /metadata",
+        epilog="POST /predict takes JSON {\"instances\": [...]} or multipart files, read as 'lamina predict' reads "
+        "them; the API is described at /docs (docs/deploy.md)",
+    )
+    serve.add_argument("source", metavar="RUN|BUNDLE", help="run folder, or a bundle written by 'lamina export'")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine)")
+    serve.add_argument("--port", type=int, default=8000, help="default: 8000")
+    serve.add_argument(
+        "--backend", choices=["torch", "onnx"], help="torch: a run folder; onnx: a bundle (default: by the folder)"
+    )
+    serve.add_argument(
+        "--max-batch", type=int, default=32, metavar="N", help="inputs per forward pass; 1 turns micro-batching off"
+    )
+    serve.add_argument(
+        "--max-wait-ms", type=float, default=2.0, metavar="M", help="how long a request waits for others to batch"
+    )
+    serve.add_argument(
+        "--max-request-bytes", type=int, default=10 * 1024 * 1024, metavar="B", help="larger bodies get 413 (10 MB)"
+    )
+    serve.add_argument("--max-instances", type=int, default=256, metavar="N", help="inputs per request (default: 256)")
+
     report = commands.add_parser(
         "report",
         help="a run's model card: one self-contained HTML page (or Markdown) with its data, training, results, "
