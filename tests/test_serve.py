@@ -319,3 +319,40 @@ def test_a_folder_that_is_no_run_is_refused_before_serving(tmp_path):
     assert result.returncode == 2
     assert f"error: {tmp_path} is neither a run folder nor an exported bundle" in result.stderr
     assert Path(tmp_path).exists()
+
+
+def test_the_onnx_backend_serves_an_exported_bundle_as_the_run_predicts(runs, tmp_path):
+    """`lamina export` each run, then serve the bundle through onnxruntime: the same labels, probabilities within
+    1e-5 (the export's own check allows 1e-4) and threshold as Run.predict, for images, table rows and texts."""
+    pytest.importorskip("onnxruntime", reason="the export extra is not installed")
+    pytest.importorskip("onnxscript", reason="the export extra is not installed")
+    from lamina.export import export_run
+
+    image, rng = tmp_path / "digit.png", numpy.random.default_rng(1)
+    image.write_bytes(png(rng.integers(0, 256, (8, 8), dtype=numpy.uint8)))
+    rows = tmp_path / "rows.csv"
+    table = runs["table"]
+    columns = client_for(table).get("/metadata").json()["input"]["columns"]
+    rows.write_text(",".join(columns) + "\n" + ",".join(str(10.0 + i) for i in range(len(columns))) + "\n")
+    text = tmp_path / "message.txt"
+    text.write_text("win a free prize now\n")
+    for kind, path, upload in (
+        ("image", image, "image/png"),
+        ("table", rows, "text/csv"),
+        ("text", text, "text/plain"),
+    ):
+        run = runs[kind]
+        bundle = export_run(run, out=tmp_path / f"bundle-{kind}")
+        client = TestClient(create_app(bundle, ServeOptions(backend="onnx")), raise_server_exceptions=False)
+        with client:
+            deadline = time.monotonic() + 30
+            while client.get("/health").status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert client.get("/metadata").json()["backend"] == "onnx"
+            answer = client.post("/predict", files={"files": (path.name, path.read_bytes(), upload)})
+            assert answer.status_code == 200, answer.text
+        served, expected = answer.json()["predictions"], run.predict([path])
+        assert [result["label"] for result in served] == [result["label"] for result in expected]
+        for got, want in zip(served, expected, strict=True):
+            assert got["probabilities"] == pytest.approx(want["probabilities"], abs=1e-5)
+            assert got.get("threshold") == want.get("threshold")

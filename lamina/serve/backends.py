@@ -6,13 +6,13 @@ Two implementations: `TorchPredictor` (a run folder, through `Run.predict`: the 
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy
 import torch
 
+from lamina.bundle import load_bundle
 from lamina.core.errors import RunError
 from lamina.core.version import __version__
 from lamina.data.inputs import read_inputs
@@ -118,18 +118,13 @@ class OnnxPredictor:
     """An exported bundle (bundle.json, model.onnx), predicting through the torch-free runtime `lamina.bundle`."""
 
     def __init__(self, path: Path):
-        try:  # the runtime lands with issue 21's bundle package; until then --backend onnx says so
-            runtime = importlib.import_module("lamina.bundle")
-        except ImportError as error:
-            raise RunError(
-                f"the onnx backend needs lamina's bundle runtime, which is not available ({error})",
-                "use --backend torch with a run folder",
-            ) from None
+        if source_kind(path) != "bundle" and (path / "bundle" / "bundle.json").is_file():
+            path = path / "bundle"  # a run folder, exported to its default place by 'lamina export RUN'
         if source_kind(path) != "bundle":
             raise RunError(
                 f"{path} holds no bundle.json", "export the run first: 'lamina export RUN', or use --backend torch"
             )
-        self.bundle = runtime.load_bundle(path)
+        self.bundle = load_bundle(path)
         record = self.bundle.metadata
         self.preprocessing = record["preprocessing"]
         self.metadata = {
@@ -141,12 +136,11 @@ class OnnxPredictor:
         }
 
     def read(self, paths: list[Path]) -> tuple[numpy.ndarray, list[str]]:
-        stored, names = self.bundle.read(paths)  # the bundle's torch-free readers, as 'lamina predict' reads files
+        stored, names = self.bundle.stored_form(paths)  # the bundle's torch-free readers, as 'lamina predict' reads
         return numpy.asarray(stored), names
 
     def predict_stored(self, stored: numpy.ndarray, names: list[str]) -> list[dict[str, Any]]:
-        results = self.bundle.predict_stored(stored)
-        return [{**result, "input": name} for result, name in zip(results, names, strict=True)]
+        return self.bundle.predict_stored(stored, names)
 
 
 def _small(metrics: dict) -> dict:
