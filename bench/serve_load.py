@@ -211,8 +211,15 @@ def merged(chunks: list[dict]) -> dict:
     }
 
 
+def input_kind(source: Path) -> str:
+    """ "image" or "text": what the run folder's data.json or the bundle's bundle.json says it reads."""
+    if (source / "bundle.json").is_file():
+        return json.loads((source / "bundle.json").read_text())["input"]["kind"]
+    return json.loads((source / "data.json").read_text())["preprocessing"]["type"]
+
+
 def measure(source: Path, backend: str, max_batch: int, arguments) -> dict:
-    kind = "image" if "mnist" in source.name or "cnn" in source.name else "text"
+    kind = input_kind(source)
     valid = valid_inputs(kind)
     malformed = malformed_inputs(kind, valid)
     process, url, startup = start(source, backend, max_batch)
@@ -230,7 +237,7 @@ def measure(source: Path, backend: str, max_batch: int, arguments) -> dict:
     finally:
         process.send_signal(signal.SIGTERM)
         exit_code = process.wait(60)
-    return {"run": source.name, "kind": kind, "backend": backend, "max_batch": max_batch, **startup, **result,
+    return {"run": source.parent.name if (source / "bundle.json").is_file() else source.name, "kind": kind, "backend": backend, "max_batch": max_batch, **startup, **result,
             "forward_passes": forward_passes, "rss_before_mb": round(before / 2**20, 1),
             "rss_after_mb": round(after / 2**20, 1), "rss_trace_mb": trace, "rss_growth_percent": round(100 * (after - before) / before, 2),
             "sigterm_exit_code": exit_code}  # fmt: skip
