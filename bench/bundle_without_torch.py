@@ -6,8 +6,7 @@ full environment on the same files: the same labels, and how far the probabiliti
         --case RUN_DIR BUNDLE_DIR INPUT... \\
         --case RUN_DIR BUNDLE_DIR INPUT...
 
-A BUNDLE_DIR that does not exist is exported first: with `lamina export` (tests/bundle_writer.py, its stand-in in
-tests, where this lamina has none).
+A BUNDLE_DIR that does not exist is exported first, with `lamina export`.
 Prints one line per case and exits 1 when any labels differ or a command fails.
 """
 
@@ -44,11 +43,8 @@ def make_environment(folder: Path) -> Path:
 
 
 def export_command(run: str, bundle: str) -> list[str]:
-    """`lamina export RUN --out BUNDLE` where this lamina has it, else tests/bundle_writer.py (its stand-in)."""
-    probe = subprocess.run([sys.executable, "-m", "lamina", "export", "--help"], capture_output=True, cwd=ROOT)
-    if probe.returncode == 0:
-        return [sys.executable, "-m", "lamina", "export", run, "--out", bundle]
-    return [sys.executable, str(ROOT / "tests" / "bundle_writer.py"), run, bundle]
+    """`lamina export RUN --out BUNDLE`, in the full environment."""
+    return [sys.executable, "-m", "lamina", "export", run, "--out", bundle]
 
 
 def predictions(command: list[str]) -> tuple[list[dict], float]:
