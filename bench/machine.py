@@ -1,18 +1,13 @@
 """The machine a benchmark ran on, as docs/benchmarks.md records it (the bench scripts import it: they run as
-`python bench/NAME.py`, with this folder first on sys.path)."""
+`python bench/NAME.py`, with this folder first on sys.path): lamina's own cpu_model."""
 
 from __future__ import annotations
 
-import platform
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for lamina
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo ('AMD EPYC …'), else what `platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+from lamina.core.machine import cpu_model  # noqa: E402
+
+__all__ = ["cpu_model"]

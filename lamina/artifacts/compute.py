@@ -4,13 +4,13 @@ per CPU or GPU model, thread count and PyTorch version, and kept in lamina's cac
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from lamina.artifacts.folder import atomic_write
+from lamina.core.machine import cpu_model
 from lamina.data.cache import cache_folder
 from lamina.training.accounting import measure_peak_flops
 from lamina.training.energy import GRID_SOURCE, EnergyMeter
@@ -25,13 +25,7 @@ def device_name(device: torch.device) -> str:
     """The processor's model: the GPU's name, or the CPU's from /proc/cpuinfo (Linux) or platform."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpu_model()
 
 
 def peak_flops(device: torch.device, threads: int, folder: Path | None = None) -> float:

@@ -8,16 +8,13 @@ reader with numpy in place of torch; tests/test_bundle.py checks that both give 
 from __future__ import annotations
 
 import math
-import re
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy
 
 from lamina.core.errors import DataError, resolved
 from lamina.data.array_files import load_arrays, split_reference, stored_array
+from lamina.data.file_checks import pixel_limit
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -60,7 +57,7 @@ def read_image(path: Path, preprocessing: dict) -> numpy.ndarray:
     from PIL import Image, UnidentifiedImageError  # Pillow: only images need it
 
     try:
-        with _pixel_limit(str(path)), Image.open(path) as image:
+        with pixel_limit(str(path)), Image.open(path) as image:
             image = image.convert("L" if preprocessing["channels"] == 1 else "RGB")
             size = (preprocessing["width"], preprocessing["height"])
             if image.size != size:
@@ -72,26 +69,6 @@ def read_image(path: Path, preprocessing: dict) -> numpy.ndarray:
     if array.ndim == 2:
         array = array[:, :, None]
     return numpy.ascontiguousarray(array.transpose(2, 0, 1))  # (H, W, C) → (C, H, W)
-
-
-@contextmanager
-def _pixel_limit(name: str) -> Iterator[None]:
-    """Refuse images over Pillow's pixel limit (decompression bombs), its warning included, naming the file (as
-    lamina/data/checks.py pixel_limit does)."""
-    from PIL import Image  # Pillow: only images need it
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            yield
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            found = re.search(r"\((\d+) pixels\)", str(error))
-            pixels = f"{int(found[1]):,}" if found else "too many"
-            raise DataError(
-                f"image {name} has {pixels} pixels, more than the limit of {Image.MAX_IMAGE_PIXELS:,}",
-                f"images over {Image.MAX_IMAGE_PIXELS:,} pixels are refused (they could be decompression bombs); "
-                "downscale the image or remove it",
-            ) from None
 
 
 def read_waveform(path: Path, sample_rate: int, samples: int) -> numpy.ndarray:

@@ -6,7 +6,6 @@ tests/test_bundle.py.
 
 from __future__ import annotations
 
-import codecs
 import json
 import math
 from pathlib import Path
@@ -15,12 +14,12 @@ from typing import Any
 import numpy
 
 from lamina.core.errors import DataError, resolved
+from lamina.data.file_checks import read_utf8
 from lamina.data.lines import delimited_rows, separator_hint, split_lines
 from lamina.data.ngrams import NgramTokenizer
 
 __all__ = ["read_texts", "encode_texts", "pad_sequences", "trim_padding", "read_rows", "encode_rows"]
 
-UTF8_HINT = "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8 FILE > NEW (or save it as 'CSV UTF-8')"
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}  # lamina/data/columns.py
 PAD, UNKNOWN = "<pad>", "<unk>"  # lamina/data/tokenizers.py
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -38,7 +37,7 @@ def read_texts(paths: list[Path], preprocessing: dict) -> tuple[numpy.ndarray, l
     column = preprocessing.get("text_column", "text")
     texts: list[str] = []
     for path in paths:
-        lines, suffix = split_lines(_read_utf8(path).replace("\r\n", "\n")), path.suffix.lower()
+        lines, suffix = split_lines(read_utf8(path).replace("\r\n", "\n")), path.suffix.lower()
         if suffix in JSONL_SUFFIXES:
             texts += _jsonl_texts(path, lines, column if isinstance(column, str) else "text")
         elif suffix in (".csv", ".tsv"):
@@ -154,23 +153,6 @@ def _jsonl_texts(path: Path, lines: list[str], field: str) -> list[str]:
     return texts
 
 
-def _read_utf8(path: Path, what: str = "", strip_bom: bool = False) -> str:
-    """The text of `path`; DataError naming the byte and line where it is not UTF-8 (lamina/data/checks.py)."""
-    raw = path.read_bytes()
-    start = len(codecs.BOM_UTF8) if strip_bom and raw.startswith(codecs.BOM_UTF8) else 0
-    try:
-        return raw[start:].decode("utf-8")
-    except UnicodeDecodeError as error:
-        offset = start + error.start
-        line = raw.count(b"\n", 0, offset) + 1
-        raise DataError(
-            f"{what}{path} is not UTF-8 text: byte {offset} (line {line}) is 0x{raw[offset]:02x}", UTF8_HINT
-        ) from None
-
-
-# ---- table rows ----------------------------------------------------------------------------------------
-
-
 def read_rows(paths: list[Path], preprocessing: dict) -> tuple[numpy.ndarray, list[str]]:
     """float32 (N, F) encoded rows of CSV files, labelled FILE:LINE; DataError for a file lacking feature columns."""
     encoder = preprocessing["encoder"]
@@ -218,7 +200,7 @@ def read_table_lines(path: Path, separator: str = ",") -> tuple[list[str], dict[
             f"CSV file {str(path)!r} does not exist{resolved(path)}",
             "check data.path (relative to where you run lamina)",
         )
-    file_lines = split_lines(_read_utf8(path, "CSV file ", strip_bom=True))
+    file_lines = split_lines(read_utf8(path, "CSV file ", strip_bom=True))
     rows, lines = delimited_rows(file_lines, separator, path, "CSV file ")
     if len(rows) < 2:
         raise DataError(f"CSV file {path} has no data rows", "the first line must be a header, then one row per sample")

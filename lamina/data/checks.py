@@ -3,17 +3,10 @@ classification data set has unique class names, labels in range and at least two
 
 from __future__ import annotations
 
-import codecs
 import hashlib
-import re
-import warnings
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import torch
-from PIL import Image
 
 from lamina.core.errors import DataError
 from lamina.data.bundle import DataBundle
@@ -25,8 +18,6 @@ __all__ = [
     "class_balance_warnings",
     "data_facts",
     "sample_hashes",
-    "pixel_limit",
-    "read_utf8",
 ]
 
 # Class balance differs "sharply" between train and a held-out split when a class's share of the two differs by at
@@ -34,40 +25,6 @@ __all__ = [
 # other (5 % → 10 %) and they differ by at least BALANCE_FACTOR_POINTS (so 0.5 % → 1.2 % of a rare class is not
 # flagged). A stratified split never comes near either; an official test set or a hand-made split may.
 BALANCE_POINTS, BALANCE_FACTOR, BALANCE_FACTOR_POINTS = 0.10, 2.0, 0.05
-
-UTF8_HINT = "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8 FILE > NEW (or save it as 'CSV UTF-8')"
-
-
-def read_utf8(path: Path, what: str = "", strip_bom: bool = False) -> str:
-    """The text of `path`; DataError naming the byte (counted from 0) and line where it is not UTF-8.
-    `what` prefixes the path in the message (e.g. "CSV file "); `strip_bom` drops a leading UTF-8 byte order mark."""
-    raw = path.read_bytes()
-    start = len(codecs.BOM_UTF8) if strip_bom and raw.startswith(codecs.BOM_UTF8) else 0
-    try:
-        return raw[start:].decode("utf-8")
-    except UnicodeDecodeError as error:
-        offset = start + error.start
-        line = raw.count(b"\n", 0, offset) + 1
-        raise DataError(
-            f"{what}{path} is not UTF-8 text: byte {offset} (line {line}) is 0x{raw[offset]:02x}", UTF8_HINT
-        ) from None
-
-
-@contextmanager
-def pixel_limit(name: str) -> Iterator[None]:
-    """Refuse images over Pillow's pixel limit (decompression bombs), its warning included, naming the file."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            yield
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            found = re.search(r"\((\d+) pixels\)", str(error))
-            pixels = f"{int(found[1]):,}" if found else "too many"
-            raise DataError(
-                f"image {name} has {pixels} pixels, more than the limit of {Image.MAX_IMAGE_PIXELS:,}",
-                f"images over {Image.MAX_IMAGE_PIXELS:,} pixels are refused (they could be decompression bombs); "
-                "downscale the image or remove it",
-            ) from None
 
 
 def check_bundle(bundle: DataBundle) -> DataBundle:

@@ -20,7 +20,7 @@ from PIL import Image
 from lamina.core.errors import DataError, resolved
 from lamina.data.bundle import Split, split_indices
 from lamina.data.cache import cache_folder, cached, source_key
-from lamina.data.checks import pixel_limit
+from lamina.data.file_checks import pixel_limit
 from lamina.data.groups import read_groups, relative_path, split_groups
 from lamina.data.images import image_bundle
 from lamina.data.options import ImageFolderOptions, MedMNISTOptions

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from lamina.core.errors import DataError, did_you_mean, resolved
-from lamina.data.checks import read_utf8
+from lamina.data.file_checks import read_utf8
 from lamina.data.group_options import GroupOptions
 from lamina.data.paths import data_path
 

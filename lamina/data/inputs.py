@@ -14,8 +14,8 @@ from torch import Tensor
 from lamina.core.errors import DataError, resolved
 from lamina.data.arrays import Standardizer, array_reference, is_array_file, stored_inputs
 from lamina.data.audio import AudioFeatures, read_audio_files
-from lamina.data.checks import pixel_limit
 from lamina.data.columns import Source
+from lamina.data.file_checks import pixel_limit
 from lamina.data.frames import frame_columns, read_parquet
 from lamina.data.given import is_frame
 from lamina.data.images import ImageNormalizer

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lamina.core.errors import DataError, did_you_mean
-from lamina.data.checks import read_utf8
+from lamina.data.file_checks import read_utf8
 from lamina.data.lines import delimited_rows, separator_hint, split_lines
 from lamina.data.paths import data_files
 from lamina.data.text_options import LabelledTextOptions

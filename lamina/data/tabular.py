@@ -16,8 +16,8 @@ import torch
 
 from lamina.core.errors import DataError, did_you_mean, resolved
 from lamina.data.bundle import DataBundle, Split, split_indices
-from lamina.data.checks import read_utf8
 from lamina.data.columns import Source, is_missing, mostly_numbers, numbers_of, read_number, targets_of, unique_header
+from lamina.data.file_checks import read_utf8
 from lamina.data.groups import read_groups, split_groups
 from lamina.data.lines import delimited_rows, separator_hint, split_lines
 from lamina.data.options import BreastCancerOptions, SplitOptions

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from lamina.core.errors import DataError, resolved
 from lamina.data.bundle import DataBundle, Split, split_indices
-from lamina.data.checks import read_utf8
+from lamina.data.file_checks import read_utf8
 from lamina.data.groups import read_groups, split_groups
 from lamina.data.labelled_files import LabelledTexts, class_targets, is_jsonl, read_labelled
 from lamina.data.lines import delimited_rows, split_lines

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Finding", "Records", "SEVERITIES"]
+__all__ = ["Finding", "Records", "SEVERITIES", "dotted_value"]
 
 SEVERITIES = ("error", "warning", "info")  # error: the run failed or its scores mean little; info: worth knowing
 
@@ -72,13 +72,19 @@ class Records:
 
     def setting(self, dotted: str, default: Any = None) -> Any:
         """A value of the config by dotted path ('train.optimizer.learning_rate'); `default` when absent."""
-        value: Any = self.config
-        for key in dotted.split("."):
-            if not isinstance(value, dict) or key not in value:
-                return default
-            value = value[key]
-        return value
+        return dotted_value(self.config, dotted, default)
 
     @property
     def diverged(self) -> bool:
         return self.summary.get("status") == "diverged"
+
+
+def dotted_value(config: Any, dotted: str, default: Any = None) -> Any:
+    """The value at a dotted path of a config read as plain data ('train.optimizer.learning_rate'); `default`
+    when any part is absent."""
+    value = config
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return default
+        value = value[key]
+    return value

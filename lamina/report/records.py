@@ -16,6 +16,7 @@ import yaml
 
 from lamina.artifacts.folder import RunFolder
 from lamina.insight.doctor import diagnose
+from lamina.insight.findings import dotted_value
 
 __all__ = ["RunRecords", "Explained", "read_records"]
 
@@ -65,12 +66,7 @@ class RunRecords:
 
     def setting(self, dotted: str, default: Any = None) -> Any:
         """A value of the config by dotted path ('train.optimizer.learning_rate'); `default` when absent."""
-        value: Any = self.config
-        for key in dotted.split("."):
-            if not isinstance(value, dict) or key not in value:
-                return default
-            value = value[key]
-        return value
+        return dotted_value(self.config, dotted, default)
 
     @property
     def config_hash(self) -> str:
